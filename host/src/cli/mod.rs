@@ -1,0 +1,51 @@
+//! The command line: argument definitions and dispatch to one module per command.
+
+mod plugin_check;
+mod plugin_init;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use plugin_check::CheckArgs;
+
+/// Polls Autotask PSA and delivers standardized events, mapped by WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "autotask-events", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with mapping plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Write the built-in incidents.wasm into a directory, to use or copy for other resources.
+    Init(InitArgs),
+    /// Run a plugin over raw records from a file and print the events it produces.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The plugin directory (created if missing).
+    pub dir: PathBuf,
+    /// Replace an existing incidents.wasm.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
+        Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
+    }
+}

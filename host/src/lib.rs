@@ -1,0 +1,14 @@
+//! autotask-events: polls Autotask PSA and turns changed records into
+//! standardized, signed Cloud Elements style events through WebAssembly
+//! mapping plugins.
+//!
+//! The pipeline reads by its stages: raw records arrive from Autotask,
+//! records, [`records`] reads what the resource's configuration says about each
+//! one, and [`plugin`] runs the resource's mapping component over a batch.
+
+pub mod builtin;
+pub mod cli;
+pub mod dates;
+pub mod plugin;
+pub mod records;
+pub mod sample;

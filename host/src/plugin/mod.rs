@@ -1,0 +1,266 @@
+//! Runs mapping plugins: WebAssembly components implementing the
+//! `autotask-events:plugin` world. This is the only module that uses wasmtime.
+//!
+//! One [`PluginRuntime`] holds the engine. A [`Plugin`] is compiled and
+//! pre-instantiated once when loaded; every batch then gets a fresh, short-lived
+//! store and instance, so nothing a plugin does in one batch (leaked memory, a
+//! trap half way) can reach the next, and a fresh instance costs microseconds.
+
+mod bindings;
+mod error;
+mod host_state;
+mod limits;
+mod ticker;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use bindings::{Context, DatesConfiguration, Description, Event, EventType, PollConfiguration, RawRecord};
+pub use error::PluginError;
+pub use limits::Limits;
+
+use bindings::{DescribeIndices, MAPPER_EXPORT, MapperIndices, add_log_to_linker};
+use host_state::HostState;
+use ticker::EpochTicker;
+
+/// One record's outcome: its events, or why the plugin could not map it.
+pub type RecordResult = Result<Vec<Event>, String>;
+
+impl EventType {
+    /// The name Cloud Elements gives this event type: `CREATED`, `UPDATED`, `DELETED`.
+    pub fn cloud_elements_name(self) -> &'static str {
+        match self {
+            EventType::Created => "CREATED",
+            EventType::Updated => "UPDATED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// Compiles, links and runs plugins with shared limits.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    _ticker: Arc<EpochTicker>,
+}
+
+impl PluginRuntime {
+    /// A runtime whose plugins run under `limits`.
+    pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        let fail = |e: wasmtime::Error| PluginError::Runtime { plugin: "(runtime)".into(), reason: e.to_string() };
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(fail)?;
+
+        let mut linker = Linker::new(&engine);
+        // Rust-std and Python guests import WASI even when they use none of it; it
+        // is linked so they load, and each store's context grants nothing.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+        add_log_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
+
+        let ticker = Arc::new(EpochTicker::start(&engine));
+        Ok(PluginRuntime { engine, linker, limits, _ticker: ticker })
+    }
+
+    /// The limits every batch runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Loads the plugin in `path`. The file is read whole (never mapped: it may be
+    /// overwritten while in use), and the plugin is named after it in logs and errors.
+    pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads a plugin from its bytes: compiles it, checks it implements the world,
+    /// asks it to describe itself and runs it once on an empty batch.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::NotAComponent { plugin: name.into(), reason: e.root_cause().to_string() })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::WrongWorld {
+            plugin: name.into(),
+            missing: format!("it needs an import the host does not offer ({})", e.root_cause()),
+        })?;
+        let mapper = MapperIndices::new(&pre).map_err(|_| PluginError::WrongWorld {
+            plugin: name.into(),
+            missing: format!("it does not export `{MAPPER_EXPORT}` with a `transform` function"),
+        })?;
+        let describe = DescribeIndices::new(&pre).ok();
+
+        let mut plugin = Plugin {
+            name: name.into(),
+            engine: self.engine.clone(),
+            pre,
+            mapper,
+            describe,
+            limits: self.limits,
+            description: None,
+            _ticker: self._ticker.clone(),
+        };
+        plugin.description = plugin.self_test()?;
+        Ok(plugin)
+    }
+}
+
+/// A loaded plugin, ready to map batches from any thread.
+pub struct Plugin {
+    name: Arc<str>,
+    engine: Engine,
+    pre: InstancePre<HostState>,
+    mapper: MapperIndices,
+    describe: Option<DescribeIndices>,
+    limits: Limits,
+    description: Option<Description>,
+    // Keeps the epoch advancing for as long as any plugin may run.
+    _ticker: Arc<EpochTicker>,
+}
+
+impl Plugin {
+    /// The name used in logs and errors: the file it was loaded from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the plugin said about itself, if it exports `describe`.
+    pub fn description(&self) -> Option<&Description> {
+        self.description.as_ref()
+    }
+
+    /// Maps a batch on the blocking pool, off the async reactor.
+    pub fn transform(
+        self: &Arc<Self>,
+        ctx: Context,
+        records: Vec<RawRecord>,
+    ) -> impl Future<Output = Result<Vec<RecordResult>, PluginError>> + Send + 'static {
+        let plugin = self.clone();
+        async move {
+            let name = plugin.name.to_string();
+            tokio::task::spawn_blocking(move || plugin.transform_blocking(&ctx, &records))
+                .await
+                .unwrap_or_else(|e| Err(PluginError::Runtime { plugin: name, reason: e.to_string() }))
+        }
+    }
+
+    /// Maps a batch on this thread: one result per record, in order.
+    ///
+    /// A trap, the time or memory limit, or a malformed answer fails the whole
+    /// batch; a record the plugin rejects fails only itself.
+    pub fn transform_blocking(&self, ctx: &Context, records: &[RawRecord]) -> Result<Vec<RecordResult>, PluginError> {
+        let mut store = self.new_store();
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| self.mapper.load(&mut store, &instance))
+            .and_then(|mapper| mapper.call_transform(&mut store, ctx, records));
+        store.data().flush_output_to_log();
+        let results = outcome.map_err(|e| self.call_error(e, store.data()))?;
+        self.check_results(&results, records.len())?;
+        Ok(results)
+    }
+
+    /// Instantiates once to prove the exports have the right types, reads the
+    /// description and maps an empty batch.
+    fn self_test(&self) -> Result<Option<Description>, PluginError> {
+        let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+            plugin: self.name.to_string(),
+            missing: format!("its exports do not match the world: {}", e.root_cause()),
+        };
+        let mut store = self.new_store();
+        let instance = self.pre.instantiate(&mut store).map_err(|e| self.call_error(e, store.data()))?;
+        self.mapper.load(&mut store, &instance).map_err(wrong_world)?;
+        let description = match &self.describe {
+            Some(indices) => {
+                let describe = indices.load(&mut store, &instance).map_err(wrong_world)?;
+                Some(describe.call_describe(&mut store).map_err(|e| self.call_error(e, store.data()))?)
+            }
+            None => None,
+        };
+        store.data().flush_output_to_log();
+        self.transform_blocking(&empty_context(), &[])?;
+        Ok(description)
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let state = HostState::new(self.name.clone(), self.limits.memory_bytes, self.limits.output_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        store.set_epoch_deadline(ticker::ticks_for(self.limits.batch_time));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn call_error(&self, error: wasmtime::Error, state: &HostState) -> PluginError {
+        let plugin = self.name.to_string();
+        if state.memory_limit_hit {
+            return PluginError::MemoryLimit { plugin, limit_mib: self.limits.memory_bytes >> 20 };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Timeout { plugin, limit: self.limits.batch_time },
+            Some(trap) => PluginError::Trap { plugin, reason: trap_reason(trap, &error) },
+            None => PluginError::Trap { plugin, reason: error.root_cause().to_string() },
+        }
+    }
+
+    /// A plugin's answer is trusted no further than its shape: one result per
+    /// record, and every event with an id, an RFC 3339 date and a JSON payload.
+    fn check_results(&self, results: &[RecordResult], expected: usize) -> Result<(), PluginError> {
+        let malformed = |reason: String| PluginError::MalformedResult { plugin: self.name.to_string(), reason };
+        if results.len() != expected {
+            return Err(malformed(format!("{} results for {expected} records", results.len())));
+        }
+        for (index, events) in results.iter().enumerate() {
+            for event in events.iter().flatten() {
+                if event.object_id.is_empty() {
+                    return Err(malformed(format!("record {index}: an event has an empty object-id")));
+                }
+                if crate::dates::parse_instant(&event.event_date).is_err() {
+                    return Err(malformed(format!(
+                        "record {index}: event-date `{}` is not an RFC 3339 date",
+                        event.event_date
+                    )));
+                }
+                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.payload) {
+                    return Err(malformed(format!("record {index}: the event payload is not JSON ({e})")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn trap_reason(trap: &Trap, error: &wasmtime::Error) -> String {
+    // Panicking Rust guests trap with `unreachable`; the message they printed went to
+    // stderr, which is in the log just before this error.
+    let detail = error.to_string();
+    if detail.is_empty() || detail == trap.to_string() { trap.to_string() } else { format!("{trap} ({detail})") }
+}
+
+/// The context for the load-time self test: an empty batch of no instance.
+fn empty_context() -> Context {
+    Context {
+        instance_id: String::new(),
+        instance_name: String::new(),
+        element_key: String::new(),
+        resource: String::new(),
+        poll: PollConfiguration {
+            id_field: "id".into(),
+            dates: DatesConfiguration {
+                updated_date_field: None,
+                updated_date_format: None,
+                updated_date_timezone: None,
+                created_date_field: None,
+                created_date_format: None,
+                created_date_timezone: None,
+            },
+            created_check_tolerance_seconds: 0,
+        },
+        previous_poll: "1970-01-01T00:00:00.000Z".into(),
+        this_poll: "1970-01-01T00:00:00.000Z".into(),
+    }
+}

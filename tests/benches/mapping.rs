@@ -1,0 +1,67 @@
+//! Mapping 500 realistic Tickets: the incidents mapping compiled natively versus
+//! the same code as a component through the host runtime, plus the fixed cost
+//! of one call (fresh store, instantiate, empty batch). Prints the wasm/native
+//! ratios at the end, from the numbers measured in this same run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use autotask_events::plugin::{Limits, PluginRuntime};
+use autotask_events_tests::{INCIDENTS_WASM, context, sdk_context, sdk_records, ticket_batch};
+use criterion::{Criterion, Throughput};
+
+const BATCH: usize = 500;
+
+fn mapping(c: &mut Criterion) {
+    let ctx = context("incidents");
+    let records = ticket_batch(7, BATCH);
+    let bytes: usize = records.iter().map(|r| r.json.len()).sum();
+    eprintln!("batch: {BATCH} tickets, {} KB of JSON", bytes / 1000);
+
+    let native_ctx = sdk_context(&ctx);
+    let native_records = sdk_records(&records);
+    let runtime = PluginRuntime::new(Limits::default()).expect("runtime");
+    let plugin = runtime.load_bytes("incidents.wasm", INCIDENTS_WASM).expect("incidents plugin");
+
+    let mut group = c.benchmark_group("incidents_500");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("native", |b| b.iter(|| incidents_plugin::mapping::transform(&native_ctx, &native_records)));
+    group.bench_function("wasm", |b| b.iter(|| plugin.transform_blocking(&ctx, &records).expect("batch maps")));
+    group.finish();
+
+    let mut group = c.benchmark_group("per_call");
+    group.bench_function("empty_batch", |b| b.iter(|| plugin.transform_blocking(&ctx, &[]).expect("empty batch")));
+    group.finish();
+}
+
+/// Mean time of a benchmark in this run, from criterion's own estimates.
+fn mean_ns(group: &str, name: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../target"));
+    let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
+    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    estimates["mean"]["point_estimate"].as_f64()
+}
+
+fn report() {
+    let (Some(native), Some(wasm)) = (mean_ns("incidents_500", "native"), mean_ns("incidents_500", "wasm")) else {
+        return;
+    };
+    let per_second = |ns: f64| BATCH as f64 / (ns / 1e9);
+    println!("\nincidents, {BATCH} tickets per batch:");
+    println!("  native  {:>10.0} records/s  ({:.3} ms/batch)", per_second(native), native / 1e6);
+    println!("  wasm    {:>10.0} records/s  ({:.3} ms/batch)", per_second(wasm), wasm / 1e6);
+    println!("  wasm throughput = {:.2}x native", native / wasm);
+    if let Some(empty) = mean_ns("per_call", "empty_batch") {
+        println!("  fixed cost per batch (store + instantiate + call) = {:.1} µs", empty / 1e3);
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    mapping(&mut criterion);
+    criterion.final_summary();
+    report();
+}

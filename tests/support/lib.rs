@@ -1,0 +1,117 @@
+//! Shared pieces of the end-to-end tests and benchmarks: the compiled test
+//! components, batches of realistic records, and conversions to the SDK's types
+//! so native and wasm runs of the same mapping can be compared.
+
+use autotask_events::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
+use autotask_events::plugin::{Context, DatesConfiguration, PollConfiguration, RawRecord};
+use autotask_events::records::{DateField, RecordReader};
+use autotask_events::sample;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// The misbehaving test plugin, compiled from `tests/plugins/misbehaving` by `build.rs`.
+pub const MISBEHAVING_WASM: &[u8] = include_bytes!(env!("MISBEHAVING_PLUGIN_WASM"));
+
+/// The built-in incidents plugin, as the binary ships it.
+pub use autotask_events::builtin::INCIDENTS_WASM;
+
+/// The previous poll of every sample batch: one minute before the sample epoch.
+pub fn previous_poll() -> DateTime<Utc> {
+    sample::sample_epoch() - TimeDelta::minutes(1)
+}
+
+/// A context for `resource` with Autotask's default Ticket configuration.
+pub fn context(resource: &str) -> Context {
+    Context {
+        instance_id: "17".into(),
+        instance_name: "Acme MSP".into(),
+        element_key: "autotaskhelpdesk".into(),
+        resource: resource.into(),
+        poll: PollConfiguration {
+            id_field: "id".into(),
+            dates: DatesConfiguration {
+                updated_date_field: Some("lastActivityDate".into()),
+                updated_date_format: Some(AUTOTASK_DATE_PATTERN.into()),
+                updated_date_timezone: None,
+                created_date_field: Some("createDate".into()),
+                created_date_format: Some(AUTOTASK_DATE_PATTERN.into()),
+                created_date_timezone: None,
+            },
+            created_check_tolerance_seconds: 1,
+        },
+        previous_poll: format_instant(previous_poll()),
+        this_poll: format_instant(sample::sample_epoch()),
+    }
+}
+
+/// Reads records as the host does for a resource configured like [`context`].
+pub fn reader() -> RecordReader {
+    let date = |field: &str| Some(DateField { field: field.into(), format: DateFormat::new(AUTOTASK_DATE_PATTERN) });
+    RecordReader {
+        id_field: "id".into(),
+        created: date("createDate"),
+        updated: date("lastActivityDate"),
+        created_check_tolerance: TimeDelta::seconds(1),
+    }
+}
+
+/// `count` realistic Tickets, read and ready for a plugin.
+pub fn ticket_batch(seed: u64, count: usize) -> Vec<RawRecord> {
+    sample::tickets(seed, 1, count, sample::sample_epoch())
+        .iter()
+        .map(|ticket| reader().read(&ticket.to_string(), previous_poll()).expect("sample tickets are readable"))
+        .collect()
+}
+
+/// One record read from `json`.
+pub fn record(json: &str) -> RawRecord {
+    reader().read(json, previous_poll()).expect("a readable record")
+}
+
+/// The same context in the SDK's types, for calling a mapping natively.
+pub fn sdk_context(ctx: &Context) -> autotask_events_sdk::Context {
+    let dates = &ctx.poll.dates;
+    autotask_events_sdk::Context {
+        instance_id: ctx.instance_id.clone(),
+        instance_name: ctx.instance_name.clone(),
+        element_key: ctx.element_key.clone(),
+        resource: ctx.resource.clone(),
+        poll: autotask_events_sdk::PollConfiguration {
+            id_field: ctx.poll.id_field.clone(),
+            dates: autotask_events_sdk::DatesConfiguration {
+                updated_date_field: dates.updated_date_field.clone(),
+                updated_date_format: dates.updated_date_format.clone(),
+                updated_date_timezone: dates.updated_date_timezone.clone(),
+                created_date_field: dates.created_date_field.clone(),
+                created_date_format: dates.created_date_format.clone(),
+                created_date_timezone: dates.created_date_timezone.clone(),
+            },
+            created_check_tolerance_seconds: ctx.poll.created_check_tolerance_seconds,
+        },
+        previous_poll: ctx.previous_poll.clone(),
+        this_poll: ctx.this_poll.clone(),
+    }
+}
+
+/// The same records in the SDK's types.
+pub fn sdk_records(records: &[RawRecord]) -> Vec<autotask_events_sdk::RawRecord> {
+    records
+        .iter()
+        .map(|r| autotask_events_sdk::RawRecord {
+            json: r.json.clone(),
+            object_id: r.object_id.clone(),
+            created: r.created.clone(),
+            updated: r.updated.clone(),
+            default_event_type: match r.default_event_type {
+                autotask_events::plugin::EventType::Created => autotask_events_sdk::EventType::Created,
+                autotask_events::plugin::EventType::Updated => autotask_events_sdk::EventType::Updated,
+                autotask_events::plugin::EventType::Deleted => autotask_events_sdk::EventType::Deleted,
+            },
+        })
+        .collect()
+}
+
+/// An event reduced to comparable text, whichever side produced it.
+pub fn event_summary(event_type: &str, object_id: &str, object_type: &str, date: &str, payload: &str) -> String {
+    let payload: serde_json::Value = serde_json::from_str(payload).expect("payload is JSON");
+    format!("{event_type}|{object_id}|{object_type}|{date}|{payload}")
+}
