@@ -271,24 +271,11 @@ async fn batches_run_off_the_reactor_and_in_parallel() {
     let runtime = runtime();
     let plugin = Arc::new(incidents(&runtime));
     let ctx = context("incidents");
-    let calls = (0..8).map(|seed| plugin.transform(ctx.clone(), ticket_batch(seed, 100)));
-    let results = futures_join_all(calls).await;
-    for result in results {
-        let results = result.unwrap();
+    let tasks: Vec<_> =
+        (0..8).map(|seed| tokio::spawn(plugin.transform(ctx.clone(), ticket_batch(seed, 100)))).collect();
+    for task in tasks {
+        let results = task.await.unwrap().unwrap();
         assert_eq!(results.len(), 100);
         assert!(results.iter().all(|r| r.as_ref().is_ok_and(|events| events.len() == 1)));
     }
-}
-
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut outputs = Vec::new();
-    for handle in handles {
-        outputs.push(handle.await.unwrap());
-    }
-    outputs
 }

@@ -106,23 +106,11 @@ fn read_date(config: Option<&DateField>, value: Option<&RawValue>) -> Result<Opt
     let (Some(config), Some(value)) = (config, value) else {
         return Ok(None);
     };
-    match serde_json::from_str::<Option<&str>>(value.get()) {
-        Ok(None) => Ok(None),
-        Ok(Some(text)) => config
-            .format
-            .parse(text)
-            .map(Some)
-            .map_err(|source| RecordError::BadDate { field: config.field.clone(), source }),
-        Err(_) => match serde_json::from_str::<String>(value.get()) {
-            // A string with escapes cannot be borrowed; dates never need them, but accept it.
-            Ok(text) => config
-                .format
-                .parse(&text)
-                .map(Some)
-                .map_err(|source| RecordError::BadDate { field: config.field.clone(), source }),
-            Err(_) => Err(RecordError::NotADateString { field: config.field.clone(), found: value.get().to_string() }),
-        },
-    }
+    let text = serde_json::from_str::<Option<String>>(value.get())
+        .map_err(|_| RecordError::NotADateString { field: config.field.clone(), found: value.get().to_string() })?;
+    text.map(|text| config.format.parse(&text))
+        .transpose()
+        .map_err(|source| RecordError::BadDate { field: config.field.clone(), source })
 }
 
 /// Deserializes a JSON object, keeping only the values of up to three named

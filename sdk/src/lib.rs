@@ -115,7 +115,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export!(Exported with_types_in $crate::bindings);
-};
+    $crate::bindings::export!(Exported with_types_in $crate::bindings);
+        };
     };
 }

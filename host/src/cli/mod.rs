@@ -30,7 +30,7 @@ pub enum PluginCommand {
     /// Write the built-in incidents.wasm into a directory, to use or copy for other resources.
     Init(InitArgs),
     /// Run a plugin over raw records from a file and print the events it produces.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
 }
 
 #[derive(Debug, Args)]

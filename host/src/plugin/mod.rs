@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use bindings::{Context, DatesConfiguration, Description, Event, EventType, PollConfiguration, RawRecord};
 pub use error::PluginError;
@@ -45,7 +45,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: Limits,
-    _ticker: Arc<EpochTicker>,
+    ticker: Arc<EpochTicker>,
 }
 
 impl PluginRuntime {
@@ -53,7 +53,10 @@ impl PluginRuntime {
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
         let fail = |e: wasmtime::Error| PluginError::Runtime { plugin: "(runtime)".into(), reason: e.to_string() };
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&limits)));
         let engine = Engine::new(&config).map_err(fail)?;
 
         let mut linker = Linker::new(&engine);
@@ -63,7 +66,7 @@ impl PluginRuntime {
         add_log_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
 
         let ticker = Arc::new(EpochTicker::start(&engine));
-        Ok(PluginRuntime { engine, linker, limits, _ticker: ticker })
+        Ok(PluginRuntime { engine, linker, limits, ticker })
     }
 
     /// The limits every batch runs under.
@@ -101,11 +104,35 @@ impl PluginRuntime {
             describe,
             limits: self.limits,
             description: None,
-            _ticker: self._ticker.clone(),
+            _ticker: self.ticker.clone(),
         };
         plugin.description = plugin.self_test()?;
         Ok(plugin)
     }
+}
+
+/// How many plugin instances may be alive at once across all plugins: the most
+/// batches that can run in parallel.
+pub const MAX_CONCURRENT_BATCHES: u32 = 128;
+
+/// Instances come from a pool of pre-reserved slots rather than fresh mappings:
+/// a batch's instance then costs no mmap/munmap, and its memory pages stay
+/// resident between batches (cleared, not faulted in again), which is most of
+/// the fixed cost of a fresh instance per batch.
+fn pooling(limits: &Limits) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_BATCHES)
+        // Components built by componentize-js/-py hold a dozen core instances or more.
+        .total_core_instances(MAX_CONCURRENT_BATCHES * 16)
+        .total_memories(MAX_CONCURRENT_BATCHES * 4)
+        .total_tables(MAX_CONCURRENT_BATCHES * 8)
+        .max_tables_per_module(4)
+        // Interpreters compiled to wasm (CPython, SpiderMonkey) have large function tables.
+        .table_elements(200_000)
+        .max_memory_size(limits.memory_bytes)
+        .linear_memory_keep_resident(16 << 20)
+        .table_keep_resident(1 << 20);
+    pool
 }
 
 /// A loaded plugin, ready to map batches from any thread.

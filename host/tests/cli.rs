@@ -1,0 +1,171 @@
+//! The `autotask-events plugin` commands, run as a user runs them.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use autotask_events::builtin::INCIDENTS_WASM;
+use autotask_events::dates::parse_instant;
+use serde_json::{Value, json};
+
+fn autotask_events(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin takes the input");
+    drop(input);
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+fn init_plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let output = autotask_events(&["plugin", "init", dir.path().to_str().unwrap()], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    dir
+}
+
+fn plugin_path(dir: &Path) -> String {
+    dir.join("incidents.wasm").display().to_string()
+}
+
+const EXAMPLE_TICKETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tickets.json");
+
+#[test]
+fn init_writes_the_built_in_plugin_and_will_not_overwrite_without_force() {
+    let dir = init_plugin_dir();
+    assert_eq!(std::fs::read(dir.path().join("incidents.wasm")).unwrap(), INCIDENTS_WASM);
+
+    let again = autotask_events(&["plugin", "init", dir.path().to_str().unwrap()], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; pass --force to replace it"));
+
+    std::fs::write(dir.path().join("incidents.wasm"), b"old").unwrap();
+    let forced = autotask_events(&["plugin", "init", "--force", dir.path().to_str().unwrap()], None);
+    assert!(forced.status.success());
+    assert_eq!(std::fs::read(dir.path().join("incidents.wasm")).unwrap(), INCIDENTS_WASM);
+}
+
+#[test]
+fn check_prints_the_events_of_the_example_tickets() {
+    let dir = init_plugin_dir();
+    let output = autotask_events(
+        &[
+            "plugin",
+            "check",
+            &plugin_path(dir.path()),
+            "--records",
+            EXAMPLE_TICKETS,
+            "--previous-poll",
+            "2024-05-30T00:00:00Z",
+            "--now",
+            "2024-06-01T12:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = stdout_json(&output);
+    let tickets: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(EXAMPLE_TICKETS).unwrap()).unwrap();
+    let events = report["events"].as_array().unwrap();
+    assert_eq!(events.len(), tickets.len());
+    assert_eq!(report["errors"], json!([]));
+    for (event, ticket) in events.iter().zip(&tickets) {
+        assert_eq!(event["objectId"], json!(ticket["id"].to_string()));
+        assert_eq!(event["objectType"], "incidents");
+        assert_eq!(event["payload"]["title"], ticket["title"]);
+        assert_eq!(event["payload"]["queueId"], ticket["queueID"]);
+        let created = parse_instant(ticket["createDate"].as_str().unwrap()).unwrap();
+        let updated = parse_instant(ticket["lastActivityDate"].as_str().unwrap()).unwrap();
+        let created_after_previous_poll = created > parse_instant("2024-05-30T00:00:00Z").unwrap();
+        let never_updated = (updated - created).num_milliseconds().abs() <= 1000;
+        let expected = if created_after_previous_poll || never_updated { "CREATED" } else { "UPDATED" };
+        assert_eq!(event["eventType"], expected, "ticket {}", ticket["id"]);
+    }
+}
+
+#[test]
+fn check_reads_an_autotask_page_from_stdin_and_reports_bad_records_by_index() {
+    let dir = init_plugin_dir();
+    let page = json!({"items": [
+        {"id": 1, "title": "fine", "createDate": "2024-06-01T10:00:00Z", "lastActivityDate": "2024-06-01T10:00:00Z"},
+        {"title": "no id"},
+        {"id": 3, "createDate": "last tuesday"},
+        {"id": 4, "userDefinedFields": {"not": "a list"}},
+    ], "pageDetails": {"count": 4, "requestCount": 500, "prevPageUrl": null, "nextPageUrl": null}});
+    let output = autotask_events(
+        &["plugin", "check", &plugin_path(dir.path()), "--records", "-", "--previous-poll", "2024-06-01T09:00:00Z"],
+        Some(&page.to_string()),
+    );
+    assert_eq!(output.status.code(), Some(1), "some records failed");
+    let report = stdout_json(&output);
+    assert_eq!(report["events"].as_array().unwrap().len(), 1);
+    assert_eq!(report["events"][0]["eventType"], "CREATED");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.iter().map(|e| e["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(errors[0]["message"], "the record has no `id` field (the resource's idField)");
+    assert!(errors[1]["message"].as_str().unwrap().contains("`last tuesday` is not a date"));
+    assert!(errors[2]["message"].as_str().unwrap().contains("userDefinedFields is not a list"));
+}
+
+#[test]
+fn check_maps_another_resource_with_its_own_fields() {
+    let dir = init_plugin_dir();
+    let accounts = dir.path().join("accounts.wasm");
+    std::fs::copy(dir.path().join("incidents.wasm"), &accounts).unwrap();
+    let companies = json!([{"id": 7, "companyName": "Contoso", "createDateTime": "2024-01-01T00:00:00Z", "lastModified": "2024-05-01T08:00:00.12Z"}]);
+    let output = autotask_events(
+        &[
+            "plugin",
+            "check",
+            accounts.to_str().unwrap(),
+            "--records",
+            "-",
+            "--resource",
+            "accounts",
+            "--created-field",
+            "createDateTime",
+            "--updated-field",
+            "lastModified",
+        ],
+        Some(&companies.to_string()),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let event = &stdout_json(&output)["events"][0];
+    assert_eq!(event["objectType"], "accounts");
+    assert_eq!(event["eventDate"], "2024-05-01T08:00:00.120Z");
+    assert_eq!(event["payload"]["createdDate"], "2024-01-01T00:00:00.000Z");
+    assert_eq!(event["payload"]["extra"], json!({"companyName": "Contoso"}));
+}
+
+#[test]
+fn check_exits_2_with_the_reason_when_the_plugin_or_input_is_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.wasm");
+    std::fs::write(&fake, b"MZ not a component").unwrap();
+    let output = autotask_events(&["plugin", "check", fake.to_str().unwrap(), "--records", "-"], Some("[]"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("plugin `{}` is not a WebAssembly component", fake.display())), "{stderr}");
+
+    let plugins = init_plugin_dir();
+    let output =
+        autotask_events(&["plugin", "check", &plugin_path(plugins.path()), "--records", "-"], Some("{\"id\": 1}"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("neither a JSON array of records nor an Autotask page"));
+
+    let output = autotask_events(
+        &["plugin", "check", &plugin_path(plugins.path()), "--records", "-", "--now", "noon"],
+        Some("[]"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--now `noon` is not an RFC 3339 date"));
+}
