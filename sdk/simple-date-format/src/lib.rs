@@ -1,0 +1,1 @@
+//! Java SimpleDateFormat patterns: format and parse with Java's semantics.
