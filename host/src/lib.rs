@@ -12,3 +12,4 @@ pub mod dates;
 pub mod plugin;
 pub mod records;
 pub mod sample;
+pub mod source;

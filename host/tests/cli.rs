@@ -112,7 +112,8 @@ fn check_reads_an_autotask_page_from_stdin_and_reports_bad_records_by_index() {
     let errors = report["errors"].as_array().unwrap();
     assert_eq!(errors.iter().map(|e| e["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(errors[0]["message"], "the record has no `id` field (the resource's idField)");
-    assert!(errors[1]["message"].as_str().unwrap().contains("`last tuesday` is not a date"));
+    let bad_date = errors[1]["message"].as_str().unwrap();
+    assert!(bad_date.starts_with("the `createDate` field: cannot parse \"last tuesday\""), "{bad_date}");
     assert!(errors[2]["message"].as_str().unwrap().contains("userDefinedFields is not a list"));
 }
 
@@ -168,4 +169,35 @@ fn check_exits_2_with_the_reason_when_the_plugin_or_input_is_unusable() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--now `noon` is not an RFC 3339 date"));
+
+    let output = autotask_events(
+        &["plugin", "check", &plugin_path(plugins.path()), "--records", "-", "--created-format", "yyyy-MM-dd'T"],
+        Some("[]"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--created-format: date format `yyyy-MM-dd'T`: Unterminated quote"), "{stderr}");
+}
+
+#[test]
+fn template_render_prints_the_poll_url_at_a_time() {
+    let url = "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'";
+    let output = autotask_events(&["template", "render", url, "--at", "2024-06-01T12:34:56.789Z"], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "/hubs/helpdesk/incidents?where=lastActivityDate>='2024-06-01T12:34:56+0000'\n"
+    );
+
+    let output = autotask_events(
+        &["template", "render", "since=${date:yyyy-MM-dd HH:mm z}", "--at", "2024-01-15T08:00:00Z", "--tz", "PST"],
+        None,
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "since=2024-01-15 00:00 PST\n");
+
+    let output =
+        autotask_events(&["template", "render", "/x?w=${date:yyyy-MM-dd'T}", "--at", "2024-01-15T08:00:00Z"], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("poll URL `/x?w=${date:yyyy-MM-dd'T}`, at character 5"), "{stderr}");
 }

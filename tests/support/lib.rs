@@ -45,7 +45,12 @@ pub fn context(resource: &str) -> Context {
 
 /// Reads records as the host does for a resource configured like [`context`].
 pub fn reader() -> RecordReader {
-    let date = |field: &str| Some(DateField { field: field.into(), format: DateFormat::new(AUTOTASK_DATE_PATTERN) });
+    let date = |field: &str| {
+        Some(DateField {
+            field: field.into(),
+            format: DateFormat::new(AUTOTASK_DATE_PATTERN, None).expect("a valid pattern"),
+        })
+    };
     RecordReader {
         id_field: "id".into(),
         created: date("createDate"),

@@ -2,6 +2,7 @@
 
 mod plugin_check;
 mod plugin_init;
+mod template_render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub use plugin_check::CheckArgs;
+pub use template_render::RenderArgs;
 
 /// Polls Autotask PSA and delivers standardized events, mapped by WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -23,6 +25,15 @@ pub enum Command {
     /// Work with mapping plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Work with poll URL templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Print a poll URL with its `${date:...}` placeholders filled in for a given time.
+    Render(RenderArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,5 +58,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
+        Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
     }
 }

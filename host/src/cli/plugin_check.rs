@@ -99,7 +99,7 @@ fn check(args: &CheckArgs) -> Result<Report, String> {
     let plugin = Arc::new(runtime.load_file(&args.plugin).map_err(|e| e.to_string())?);
     let tokio = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
 
-    let reader = record_reader(args);
+    let reader = record_reader(args)?;
     let mut events = Vec::new();
     let mut errors = Vec::new();
     let mut ready: Vec<(usize, RawRecord)> = Vec::new();
@@ -153,13 +153,20 @@ fn read_records(path: &Path) -> Result<Vec<Box<RawValue>>, String> {
         })
 }
 
-fn record_reader(args: &CheckArgs) -> RecordReader {
-    RecordReader {
+fn record_reader(args: &CheckArgs) -> Result<RecordReader, String> {
+    let format = |flag: &str, pattern: &str| DateFormat::new(pattern, None).map_err(|e| format!("{flag}: {e}"));
+    Ok(RecordReader {
         id_field: args.id_field.clone(),
-        created: Some(DateField { field: args.created_field.clone(), format: DateFormat::new(&args.created_format) }),
-        updated: Some(DateField { field: args.updated_field.clone(), format: DateFormat::new(&args.updated_format) }),
+        created: Some(DateField {
+            field: args.created_field.clone(),
+            format: format("--created-format", &args.created_format)?,
+        }),
+        updated: Some(DateField {
+            field: args.updated_field.clone(),
+            format: format("--updated-format", &args.updated_format)?,
+        }),
         created_check_tolerance: TimeDelta::seconds(args.created_check_tolerance.into()),
-    }
+    })
 }
 
 fn context(args: &CheckArgs, previous_poll: DateTime<Utc>, now: DateTime<Utc>) -> Context {

@@ -1,0 +1,42 @@
+//! `autotask-events template render URL --at T [--tz ZONE]`: prints a poll URL as
+//! a poll at that time would request it.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use simple_date_format::Zone;
+
+use crate::dates::parse_instant;
+use crate::source::template::UrlTemplate;
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A Cloud Elements poll URL with `${date:...}`-style placeholders.
+    pub url: String,
+    /// The instant to render at (RFC 3339): the previous poll time minus the resource's pollDelay.
+    #[arg(long)]
+    pub at: String,
+    /// The zone `${date:...}` uses: an IANA name, a Java short ID or an offset.
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+}
+
+pub(super) fn run(args: &RenderArgs) -> ExitCode {
+    match render(args) {
+        Ok(url) => {
+            println!("{url}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(args: &RenderArgs) -> Result<String, String> {
+    let at = parse_instant(&args.at).map_err(|e| format!("--at `{}` is not an RFC 3339 date: {e}", args.at))?;
+    let zone = Zone::parse(&args.tz).map_err(|e| format!("--tz: {e}"))?;
+    let template = UrlTemplate::new(&args.url).map_err(|e| e.to_string())?;
+    Ok(template.render(at, &zone))
+}
