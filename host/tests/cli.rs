@@ -201,3 +201,68 @@ fn template_render_prints_the_poll_url_at_a_time() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("poll URL `/x?w=${date:yyyy-MM-dd'T}`, at character 5"), "{stderr}");
 }
+
+#[test]
+fn template_render_autotask_prints_the_query_the_url_becomes() {
+    let url = "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'";
+    let output = autotask_events(&["template", "render", url, "--at", "2024-06-01T12:34:56Z", "--autotask"], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        concat!(
+            r#"{"entity":"Tickets","body":{"filter":[{"op":"gte","field":"lastActivityDate","#,
+            r#""value":"2024-06-01T12:34:56Z"}]}}"#,
+            "\n"
+        )
+    );
+
+    let output = autotask_events(
+        &[
+            "template",
+            "render",
+            "/hubs/helpdesk/incidents/42/comments?where=lastActivityDate>='${date:yyyy-MM-dd HH:mm:ss}' or isNew = true",
+            "--at",
+            "2024-01-15T08:00:00Z",
+            "--tz=-8:00",
+            "--autotask",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        stdout_json(&output),
+        json!({"entity": "TicketNotes", "body": {"filter": [
+            {"op": "eq", "field": "ticketID", "value": 42},
+            {"op": "or", "items": [
+                {"op": "gte", "field": "lastActivityDate", "value": "2024-01-15T00:00:00Z"},
+                {"op": "eq", "field": "isNew", "value": true},
+            ]},
+        ]}}),
+        "a date without an offset is read as UTC, whatever --tz rendered it in"
+    );
+}
+
+#[test]
+fn template_render_autotask_exits_1_naming_the_position_of_a_malformed_clause() {
+    let url = "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}''";
+    let output = autotask_events(&["template", "render", url, "--at", "2024-06-01T12:34:56Z", "--autotask"], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "poll URL `/hubs/helpdesk/incidents?where=lastActivityDate>='2024-06-01T12:34:56+0000''`, at character 49: \
+             unterminated string"
+        ),
+        "{stderr}"
+    );
+
+    let output = autotask_events(
+        &["template", "render", "/hubs/helpdesk/tickets", "--at", "2024-06-01T12:34:56Z", "--autotask"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("at character 0: unknown hub path `/hubs/helpdesk/tickets`")
+    );
+}

@@ -1,5 +1,7 @@
-//! `autotask-events template render URL --at T [--tz ZONE]`: prints a poll URL as
-//! a poll at that time would request it.
+//! `autotask-events template render URL --at T [--tz ZONE] [--autotask]`: prints a
+//! poll URL as a poll at that time would request it, or with `--autotask` the
+//! Autotask REST query that URL becomes, to check a resource's configuration
+//! before it polls.
 
 use std::process::ExitCode;
 
@@ -7,6 +9,7 @@ use clap::Args;
 use simple_date_format::Zone;
 
 use crate::dates::parse_instant;
+use crate::source::hub::autotask_query;
 use crate::source::template::UrlTemplate;
 
 #[derive(Debug, Args)]
@@ -19,6 +22,9 @@ pub struct RenderArgs {
     /// The zone `${date:...}` uses: an IANA name, a Java short ID or an offset.
     #[arg(long, default_value = "UTC")]
     pub tz: String,
+    /// Print the Autotask query the URL becomes (`{"entity":...,"body":...}`, one line of JSON) instead.
+    #[arg(long)]
+    pub autotask: bool,
 }
 
 pub(super) fn run(args: &RenderArgs) -> ExitCode {
@@ -38,5 +44,10 @@ fn render(args: &RenderArgs) -> Result<String, String> {
     let at = parse_instant(&args.at).map_err(|e| format!("--at `{}` is not an RFC 3339 date: {e}", args.at))?;
     let zone = Zone::parse(&args.tz).map_err(|e| format!("--tz: {e}"))?;
     let template = UrlTemplate::new(&args.url).map_err(|e| e.to_string())?;
-    Ok(template.render(at, &zone))
+    let url = template.render(at, &zone);
+    if !args.autotask {
+        return Ok(url);
+    }
+    let query = autotask_query(&url).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_string(&query).expect("a query serializes"))
 }
