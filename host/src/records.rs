@@ -4,10 +4,11 @@
 //! This is done once, in the host, so plugins in any language need no date
 //! parsing of their own.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::dates::{DateError, DateFormat, format_instant};
@@ -138,18 +139,43 @@ impl<'de> Visitor<'de> for PickFields<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut picked: Picked<'de> = [None; 3];
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let slots: Vec<usize> = (0..3).filter(|&i| self.wanted[i] == Some(key.as_ref())).collect();
-            if slots.is_empty() {
+        while let Some(Key(key)) = map.next_key()? {
+            let slots = self.wanted.map(|wanted| wanted == Some(key.as_ref()));
+            if !slots.contains(&true) {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
             let value: &'de RawValue = map.next_value()?;
-            for slot in slots {
-                picked[slot] = Some(value);
+            for (slot, wanted) in picked.iter_mut().zip(slots) {
+                if wanted {
+                    *slot = Some(value);
+                }
             }
         }
         Ok(picked)
+    }
+}
+
+/// An object key, borrowed from the record unless it had escapes: reading a
+/// record allocates nothing for the many fields the resource does not name.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
