@@ -11,5 +11,5 @@ pub mod cli;
 pub mod dates;
 pub mod plugin;
 pub mod records;
-pub mod sample;
+pub use autotask_sim::sample;
 pub mod source;

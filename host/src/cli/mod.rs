@@ -2,6 +2,7 @@
 
 mod plugin_check;
 mod plugin_init;
+mod sim;
 mod template_render;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub use plugin_check::CheckArgs;
+pub use sim::SimArgs;
 pub use template_render::RenderArgs;
 
 /// Polls Autotask PSA and delivers standardized events, mapped by WebAssembly plugins.
@@ -28,6 +30,8 @@ pub enum Command {
     /// Work with poll URL templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Run the Autotask REST API simulator (for tests, demos and trying things out).
+    Sim(Box<SimArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,5 +63,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

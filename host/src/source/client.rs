@@ -1,0 +1,439 @@
+//! The Autotask REST client: reads every record a query matches, page by page,
+//! within Autotask's limits.
+//!
+//! - Zone discovery first (cached per user), then every request goes to the zone.
+//! - Pages are followed through `pageDetails.nextPageUrl`, POSTed with the same
+//!   body, and only on the zone's own origin: a link elsewhere is refused
+//!   before any credentials are sent.
+//! - At most `max_in_flight_per_entity` requests per entity are in flight
+//!   (Autotask answers a fourth with 429).
+//! - 429, transient 5xx, timeouts and refused connections are retried (see
+//!   [`super::retry`]); redirects are never followed, since the credential
+//!   headers are custom ones an HTTP client would carry along to any host.
+//! - Past 75 % of the hourly request threshold (read from
+//!   `ThresholdInformation` at most once a minute), requests are spaced so
+//!   that what is left of the threshold lasts the rest of the hour.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode, Url, header::HeaderMap};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
+
+use super::credentials::{Connection, Credentials};
+use super::error::{SourceError, autotask_error_text};
+use super::filter::QueryBody;
+use super::retry::{self, RetryPolicy};
+use super::zone::{self, ZoneCache, ZoneInfo};
+
+/// How the client behaves; the defaults suit Autotask.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// How long one request may take, connection included.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Requests per entity in flight at once (Autotask allows 3 per integration).
+    pub max_in_flight_per_entity: usize,
+    /// How often to re-read `ThresholdInformation`.
+    pub threshold_check_interval: Duration,
+    /// The share of the hourly threshold past which requests are spaced out.
+    pub slow_down_above: f64,
+    /// The longest pause between requests when spacing them.
+    pub max_spacing: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_in_flight_per_entity: 3,
+            threshold_check_interval: Duration::from_secs(60),
+            slow_down_above: 0.75,
+            max_spacing: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `GET /v1.0/ThresholdInformation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdInformation {
+    pub external_request_threshold: u64,
+    /// Minutes.
+    pub request_threshold_timeframe: u64,
+    pub current_timeframe_request_count: u64,
+}
+
+/// Everything a query matched.
+#[derive(Debug, Default)]
+pub struct QueryResult {
+    /// The records, in Autotask's order (by id), as the exact JSON it sent.
+    pub records: Vec<Box<RawValue>>,
+    /// How many pages they came in.
+    pub pages: usize,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    items: Vec<Box<RawValue>>,
+    #[serde(rename = "pageDetails", default)]
+    page_details: Option<PageDetails>,
+}
+
+#[derive(Deserialize)]
+struct PageDetails {
+    #[serde(rename = "nextPageUrl", default)]
+    next_page_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    #[serde(rename = "queryCount")]
+    query_count: u64,
+}
+
+/// What the client knows of the request threshold.
+#[derive(Debug, Default)]
+struct Pacing {
+    checked_at: Option<Instant>,
+    latest: Option<ThresholdInformation>,
+    /// Requests this client sent since `latest` was read.
+    sent_since: u64,
+}
+
+/// A client for one Autotask API user. Cheap to clone; clones share the zone,
+/// the in-flight limits and the threshold pacing.
+#[derive(Clone)]
+pub struct AutotaskClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    server_url: String,
+    credentials: Credentials,
+    options: ClientOptions,
+    zones: ZoneCache,
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    pacing: Mutex<Pacing>,
+}
+
+impl AutotaskClient {
+    /// A client for `connection`, sharing zone answers through `zones`.
+    pub fn new(connection: Connection, options: ClientOptions, zones: ZoneCache) -> Result<Self, SourceError> {
+        zone::lookup_base(&connection.server_url)
+            .map_err(|message| SourceError::ServerUrl { url: connection.server_url.clone(), message })?;
+        // reqwest is built without a default TLS provider; ring is ours. A second
+        // install (another client) fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?;
+        let inner = Inner {
+            http,
+            server_url: connection.server_url,
+            credentials: connection.credentials,
+            options,
+            zones,
+            in_flight: Mutex::new(HashMap::new()),
+            pacing: Mutex::new(Pacing::default()),
+        };
+        Ok(AutotaskClient { inner: Arc::new(inner) })
+    }
+
+    /// The API user this client acts as.
+    pub fn username(&self) -> &str {
+        &self.inner.credentials.username
+    }
+
+    /// The user's zone, discovered once and then cached.
+    pub async fn zone(&self) -> Result<ZoneInfo, SourceError> {
+        let username = &self.inner.credentials.username;
+        if let Some(zone) = self.inner.zones.get(username) {
+            return Ok(zone);
+        }
+        let mut url = zone::lookup_base(&self.inner.server_url)
+            .and_then(|base| base.join("v1.0/zoneInformation").map_err(|e| e.to_string()))
+            .map_err(|message| SourceError::ServerUrl { url: self.inner.server_url.clone(), message })?;
+        url.query_pairs_mut().append_pair("user", username);
+        let (status, _, body) = self.send("zoneInformation", Method::GET, url, None, false).await?;
+        if !status.is_success() {
+            let message = autotask_error_text(&body);
+            return Err(SourceError::ZoneLookup { username: username.clone(), status: status.as_u16(), message });
+        }
+        let zone: ZoneInfo = serde_json::from_slice(&body)
+            .map_err(|e| SourceError::Malformed { entity: "zoneInformation".into(), message: e.to_string() })?;
+        Url::parse(&zone.url).map_err(|e| SourceError::Malformed {
+            entity: "zoneInformation".into(),
+            message: format!("zone url `{}` is not a URL ({e})", zone.url),
+        })?;
+        self.inner.zones.insert(username, zone.clone());
+        Ok(zone)
+    }
+
+    /// Every record of `entity` that `body` matches, following every page.
+    pub async fn query_all(&self, entity: &str, body: &QueryBody) -> Result<QueryResult, SourceError> {
+        let zone_base = self.zone_base().await?;
+        self.check_threshold().await;
+        let body = serde_json::to_vec(body).expect("a query body serializes");
+        let mut url = self.api_url(&zone_base, &format!("{entity}/query"))?;
+        let mut result = QueryResult::default();
+        loop {
+            let bytes = self.call(entity, Method::POST, url, Some(&body)).await?;
+            let page: Page = serde_json::from_slice(&bytes)
+                .map_err(|e| SourceError::Malformed { entity: entity.into(), message: format!("a query page: {e}") })?;
+            result.pages += 1;
+            result.records.extend(page.items);
+            let next = page.page_details.and_then(|details| details.next_page_url).filter(|url| !url.is_empty());
+            let Some(next) = next else { return Ok(result) };
+            url = same_origin(entity, &next, &zone_base)?;
+        }
+    }
+
+    /// How many records of `entity` match `body` (`/query/count`).
+    pub async fn count(&self, entity: &str, body: &QueryBody) -> Result<u64, SourceError> {
+        let zone_base = self.zone_base().await?;
+        let body = serde_json::to_vec(body).expect("a query body serializes");
+        let url = self.api_url(&zone_base, &format!("{entity}/query/count"))?;
+        let bytes = self.call(entity, Method::POST, url, Some(&body)).await?;
+        let count: Count = serde_json::from_slice(&bytes)
+            .map_err(|e| SourceError::Malformed { entity: entity.into(), message: format!("a count: {e}") })?;
+        Ok(count.query_count)
+    }
+
+    /// The hourly request threshold and how much of it is used.
+    pub async fn threshold(&self) -> Result<ThresholdInformation, SourceError> {
+        let zone_base = self.zone_base().await?;
+        let url = self.api_url(&zone_base, "ThresholdInformation")?;
+        let bytes = self.call("ThresholdInformation", Method::GET, url, None).await?;
+        let info: ThresholdInformation = serde_json::from_slice(&bytes)
+            .map_err(|e| SourceError::Malformed { entity: "ThresholdInformation".into(), message: e.to_string() })?;
+        let mut pacing = self.pacing();
+        pacing.latest = Some(info);
+        pacing.checked_at = Some(Instant::now());
+        pacing.sent_since = 0;
+        Ok(info)
+    }
+
+    async fn zone_base(&self) -> Result<Url, SourceError> {
+        let zone = self.zone().await?;
+        let mut base = Url::parse(&zone.url).expect("checked when the zone was read");
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(base)
+    }
+
+    fn api_url(&self, zone_base: &Url, path: &str) -> Result<Url, SourceError> {
+        zone_base
+            .join(&format!("v1.0/{path}"))
+            .map_err(|e| SourceError::ServerUrl { url: zone_base.to_string(), message: e.to_string() })
+    }
+
+    /// Re-reads the threshold when the last reading is stale; a failure only
+    /// means the client paces on what it knew.
+    async fn check_threshold(&self) {
+        let stale =
+            self.pacing().checked_at.is_none_or(|at| at.elapsed() >= self.inner.options.threshold_check_interval);
+        if stale && let Err(error) = self.threshold().await {
+            tracing::warn!(user = %self.username(), "could not read Autotask's request threshold: {error}");
+        }
+    }
+
+    /// The pause before the next request: none below `slow_down_above` of the
+    /// threshold, then the rest of the hour shared over what is left.
+    fn spacing(&self) -> Duration {
+        let mut pacing = self.pacing();
+        pacing.sent_since += 1;
+        let Some(info) = pacing.latest else { return Duration::ZERO };
+        let threshold = info.external_request_threshold.max(1);
+        let used = info.current_timeframe_request_count + pacing.sent_since;
+        if (used as f64) < threshold as f64 * self.inner.options.slow_down_above {
+            return Duration::ZERO;
+        }
+        let timeframe = Duration::from_secs(info.request_threshold_timeframe.max(1) * 60);
+        let left = threshold.saturating_sub(used).max(1);
+        (timeframe / left as u32).min(self.inner.options.max_spacing)
+    }
+
+    fn pacing(&self) -> std::sync::MutexGuard<'_, Pacing> {
+        self.inner.pacing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn slots(&self, entity: &str) -> Arc<Semaphore> {
+        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let permits = self.inner.options.max_in_flight_per_entity.max(1);
+        in_flight.entry(entity.to_ascii_lowercase()).or_insert_with(|| Arc::new(Semaphore::new(permits))).clone()
+    }
+
+    /// An authenticated API call; the body of a 2xx answer, or a typed error.
+    async fn call(&self, entity: &str, method: Method, url: Url, body: Option<&[u8]>) -> Result<Vec<u8>, SourceError> {
+        let (status, _, bytes) = self.send(entity, method, url, body, true).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let message = autotask_error_text(&bytes);
+        let username = self.username().to_owned();
+        let entity = entity.to_owned();
+        let status_code = status.as_u16();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || retry::is_credentials_500(&message)
+        {
+            if status != StatusCode::FORBIDDEN {
+                // The user may have moved zone; look it up again next time.
+                self.inner.zones.forget(&username);
+            }
+            return Err(SourceError::Unauthorized { username, entity, status: status_code, message });
+        }
+        Err(SourceError::Http { entity, status: status_code, message })
+    }
+
+    /// Sends a request, retrying what may succeed later; returns the last answer.
+    async fn send(
+        &self,
+        entity: &str,
+        method: Method,
+        url: Url,
+        body: Option<&[u8]>,
+        authenticated: bool,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), SourceError> {
+        let policy = self.inner.options.retry;
+        let slots = self.slots(entity);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let spacing = if authenticated { self.spacing() } else { Duration::ZERO };
+            if !spacing.is_zero() {
+                tracing::debug!(entity, ?spacing, "past the request threshold's slow-down mark; spacing requests");
+                tokio::time::sleep(spacing).await;
+            }
+            let outcome = {
+                let _slot = slots.acquire().await.expect("the semaphore is never closed");
+                self.attempt(method.clone(), url.clone(), body, authenticated).await
+            };
+            let (retry_after, failure) = match outcome {
+                Ok((status, headers, bytes)) => {
+                    let text = if status.is_success() { String::new() } else { autotask_error_text(&bytes) };
+                    if status.is_success() || !retry::is_transient(status, &text) || attempt >= policy.max_attempts {
+                        return Ok((status, headers, bytes));
+                    }
+                    let retry_after = retry::retry_after(&headers);
+                    if let Some(wait) = retry_after.filter(|wait| *wait > policy.max_retry_after) {
+                        return Err(SourceError::RateLimited {
+                            entity: entity.into(),
+                            retry_after: wait,
+                            message: text,
+                        });
+                    }
+                    (retry_after, format!("HTTP {}: {text}", status.as_u16()))
+                }
+                Err(error) if attempt < policy.max_attempts && (error.is_timeout() || error.is_connect()) => {
+                    (None, error.to_string())
+                }
+                Err(error) => {
+                    return Err(SourceError::Transport { entity: entity.into(), message: transport_message(&error) });
+                }
+            };
+            let wait = policy.backoff(attempt, retry_after, random_unit());
+            tracing::warn!(entity, attempt, ?wait, "Autotask request failed, retrying: {failure}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&[u8]>,
+        authenticated: bool,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
+        let mut request = self.inner.http.request(method, url).header("Accept", "application/json");
+        if authenticated {
+            let credentials = &self.inner.credentials;
+            request = request
+                .header("ApiIntegrationCode", credentials.integration_code.expose())
+                .header("UserName", &credentials.username)
+                .header("Secret", credentials.secret.expose());
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body.to_vec());
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        Ok((status, headers, bytes.to_vec()))
+    }
+}
+
+/// `next` as a URL, if it is on the zone's origin.
+fn same_origin(entity: &str, next: &str, zone_base: &Url) -> Result<Url, SourceError> {
+    let foreign =
+        || SourceError::ForeignOrigin { entity: entity.into(), url: next.into(), zone: zone_base.to_string() };
+    let url = Url::parse(next).map_err(|_| foreign())?;
+    if url.origin() == zone_base.origin() { Ok(url) } else { Err(foreign()) }
+}
+
+/// A transport error's text with its chain of causes ("connection refused" is
+/// usually in a source, not the top error).
+fn transport_message(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// A number in [0, 1) for jitter; the standard library's random hasher keys suffice.
+fn random_unit() -> f64 {
+    let bits = RandomState::new().hash_one(Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_must_stay_on_the_zone_origin() {
+        let zone = Url::parse("https://webservices2.autotask.net/atservicesrest/").unwrap();
+        assert!(
+            same_origin(
+                "Tickets",
+                "https://webservices2.autotask.net/atservicesrest/v1.0/Tickets/query/next?paging=x",
+                &zone
+            )
+            .is_ok()
+        );
+        for foreign in [
+            "https://evil.example.com/atservicesrest/v1.0/Tickets/query/next",
+            "http://webservices2.autotask.net/atservicesrest/v1.0/Tickets/query/next",
+            "https://webservices2.autotask.net:8443/atservicesrest/v1.0/Tickets/query/next",
+            "not a url",
+        ] {
+            let error = same_origin("Tickets", foreign, &zone).unwrap_err();
+            assert!(matches!(error, SourceError::ForeignOrigin { .. }), "{foreign}: {error}");
+        }
+    }
+
+    #[test]
+    fn jitter_is_in_the_unit_interval() {
+        for _ in 0..1000 {
+            let r = random_unit();
+            assert!((0.0..1.0).contains(&r));
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The Autotask REST API under `/atservicesrest`: zone lookup, queries, counts,
+//! single records, field information and thresholds, with Autotask's
+//! authentication, limits and error shapes.
+//!
+//! Routing is by hand rather than by axum's router because Autotask's paths
+//! are case-insensitive (`/v1.0/tickets/query` works) and because a wrong
+//! method must get ASP.NET's 405 text, which clients see in practice.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::entity::Entity;
+use crate::query::{self, PagingToken};
+use crate::traffic::Refusal;
+use crate::{Shared, filter::FilterError};
+
+/// What a request under `/atservicesrest/v1.0/` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Threshold,
+    Query(Entity),
+    Count(Entity),
+    NextPage(Entity),
+    PrevPage(Entity),
+    Fields(Entity),
+    Record(Entity, i64),
+}
+
+impl Endpoint {
+    fn entity(self) -> Option<Entity> {
+        match self {
+            Endpoint::Threshold => None,
+            Endpoint::Query(e)
+            | Endpoint::Count(e)
+            | Endpoint::NextPage(e)
+            | Endpoint::PrevPage(e)
+            | Endpoint::Fields(e)
+            | Endpoint::Record(e, _) => Some(e),
+        }
+    }
+
+    /// The name statistics are kept under.
+    fn label(self, method: &Method) -> String {
+        let path = match self {
+            Endpoint::Threshold => "ThresholdInformation".to_owned(),
+            Endpoint::Query(e) => format!("{}/query", e.name()),
+            Endpoint::Count(e) => format!("{}/query/count", e.name()),
+            Endpoint::NextPage(e) => format!("{}/query/next", e.name()),
+            Endpoint::PrevPage(e) => format!("{}/query/prev", e.name()),
+            Endpoint::Fields(e) => format!("{}/entityInformation/fields", e.name()),
+            Endpoint::Record(e, _) => format!("{}/{{id}}", e.name()),
+        };
+        format!("{method} {path}")
+    }
+
+    fn allows(self, method: &Method) -> bool {
+        match self {
+            Endpoint::Query(_) | Endpoint::Count(_) => method == Method::GET || method == Method::POST,
+            Endpoint::NextPage(_) | Endpoint::PrevPage(_) => method == Method::POST,
+            Endpoint::Threshold | Endpoint::Fields(_) | Endpoint::Record(..) => method == Method::GET,
+        }
+    }
+}
+
+/// `{"errors": [text]}` with a status: Autotask's usual error shape.
+fn errors(status: StatusCode, text: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"errors": [text.into()]}))).into_response()
+}
+
+/// `{"Message": text}` with a status: the ASP.NET shape some refusals take.
+fn message(status: StatusCode, text: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"Message": text.into()}))).into_response()
+}
+
+fn not_found(uri: &Uri) -> Response {
+    message(StatusCode::NOT_FOUND, format!("No HTTP resource was found that matches the request URI '{uri}'."))
+}
+
+/// Serves everything under `/atservicesrest/`.
+pub async fn serve(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let Some((root, rest)) = segments.split_first() else { return not_found(&uri) };
+    if !root.eq_ignore_ascii_case("atservicesrest") {
+        return not_found(&uri);
+    }
+    let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    match lower.as_slice() {
+        ["versioninformation"] => {
+            shared.traffic.record("GET versioninformation", 200);
+            return axum::Json(json!({"apiVersions": ["1.0"]})).into_response();
+        }
+        ["v1.0", "zoneinformation"] => return zone_information(&shared, &uri),
+        _ => {}
+    }
+    let Some(endpoint) = route(&lower) else { return not_found(&uri) };
+    let label = endpoint.label(&method);
+    let response = api(&shared, endpoint, &method, &uri, &headers, &body).await;
+    shared.traffic.record(&label, response.status().as_u16());
+    response
+}
+
+fn route(segments: &[&str]) -> Option<Endpoint> {
+    let ["v1.0", rest @ ..] = segments else { return None };
+    if let ["thresholdinformation"] = rest {
+        return Some(Endpoint::Threshold);
+    }
+    let (entity, rest) = rest.split_first()?;
+    let entity = Entity::from_path(entity)?;
+    Some(match rest {
+        ["query"] => Endpoint::Query(entity),
+        ["query", "count"] => Endpoint::Count(entity),
+        ["query", "next"] => Endpoint::NextPage(entity),
+        ["query", "prev"] => Endpoint::PrevPage(entity),
+        ["entityinformation", "fields"] => Endpoint::Fields(entity),
+        [id] => Endpoint::Record(entity, id.parse().ok()?),
+        _ => return None,
+    })
+}
+
+fn zone_information(shared: &Shared, uri: &Uri) -> Response {
+    let user = uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k.eq_ignore_ascii_case("user")))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let response = if user.eq_ignore_ascii_case(&shared.config.user) {
+        let base = shared.base_url();
+        axum::Json(json!({
+            "zoneName": "Simulator",
+            "url": format!("{base}/atservicesrest/"),
+            "webUrl": format!("{base}/"),
+            "ci": 1,
+        }))
+        .into_response()
+    } else {
+        errors(StatusCode::INTERNAL_SERVER_ERROR, "Zone information could not be determined")
+    };
+    shared.traffic.record("GET zoneInformation", response.status().as_u16());
+    response
+}
+
+/// Autotask's answers to bad credentials: no or wrong secret → 401; an unknown
+/// user or a bad integration code → 500 (as the real API does, not 401).
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (user, secret, code) = (header("UserName"), header("Secret"), header("ApiIntegrationCode"));
+    let denied = || message(StatusCode::UNAUTHORIZED, "Authorization has been denied for this request.");
+    if user.is_empty() || secret.is_empty() {
+        return Err(denied());
+    }
+    if !user.eq_ignore_ascii_case(&shared.config.user) {
+        return Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "Unable to authenticate: the user was not found."));
+    }
+    if secret != shared.config.secret {
+        return Err(denied());
+    }
+    if code != shared.config.integration_code {
+        return Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "IntegrationCode is invalid."));
+    }
+    Ok(())
+}
+
+async fn api(
+    shared: &Shared,
+    endpoint: Endpoint,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    if !endpoint.allows(method) {
+        return message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("The requested resource does not support http method '{method}'."),
+        );
+    }
+    if let Err(response) = authenticate(shared, headers) {
+        return response;
+    }
+    if endpoint == Endpoint::Threshold {
+        // Reading the threshold is not counted against it, so watching it costs nothing.
+        return answer(shared, endpoint, method, uri, body);
+    }
+    let admission = match shared.traffic.admit(endpoint.entity()) {
+        Ok(admission) => admission,
+        Err(Refusal::TooMany { message, retry_after }) => {
+            let mut response = errors(StatusCode::TOO_MANY_REQUESTS, message);
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
+            return response;
+        }
+        Err(Refusal::ServerError(text)) => return errors(StatusCode::INTERNAL_SERVER_ERROR, text),
+    };
+    if !admission.delay.is_zero() {
+        tokio::time::sleep(admission.delay).await;
+    }
+    // The slot is held until the answer is built, so overlapping requests count as in flight.
+    let response = answer(shared, endpoint, method, uri, body);
+    drop(admission.slot);
+    response
+}
+
+fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body: &Bytes) -> Response {
+    match endpoint {
+        Endpoint::Threshold => axum::Json(json!({
+            "externalRequestThreshold": shared.traffic.limits().threshold,
+            "requestThresholdTimeframe": 60,
+            "currentTimeframeRequestCount": shared.traffic.timeframe_request_count(),
+        }))
+        .into_response(),
+        Endpoint::Fields(entity) => axum::Json(fields(entity)).into_response(),
+        Endpoint::Record(entity, id) => {
+            let item = shared.store().table(entity).get(&id).cloned().unwrap_or(Value::Null);
+            axum::Json(json!({"item": item})).into_response()
+        }
+        Endpoint::Query(entity) | Endpoint::Count(entity) => {
+            let body = match query_body(method, uri, body) {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let query = match query::parse(entity, &body) {
+                Ok(query) => query,
+                Err(FilterError(text)) => return errors(StatusCode::INTERNAL_SERVER_ERROR, text),
+            };
+            let store = shared.store();
+            if let Endpoint::Count(_) = endpoint {
+                return axum::Json(json!({"queryCount": query::count(store.table(entity), &query)})).into_response();
+            }
+            let page = query::page(store.table(entity), &query, 0);
+            drop(store);
+            page_response(shared, entity, &query, page)
+        }
+        Endpoint::NextPage(entity) | Endpoint::PrevPage(entity) => {
+            let Some(token) = uri.query().and_then(PagingToken::from_query_string) else {
+                return errors(StatusCode::BAD_REQUEST, "The paging parameter is missing or malformed.");
+            };
+            let body = match parse_json(body) {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let query = match query::parse(entity, &body) {
+                Ok(query) => query,
+                Err(FilterError(text)) => return errors(StatusCode::INTERNAL_SERVER_ERROR, text),
+            };
+            if query.fingerprint != token.query || query.page_size != token.page_size {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    "The paging request must be sent with the same body as the original query.",
+                );
+            }
+            let page = query::page(shared.store().table(entity), &query, token.after_id);
+            page_response(shared, entity, &query, page)
+        }
+    }
+}
+
+/// The body of a query: the JSON posted, or the `search` parameter of a GET.
+fn query_body(method: &Method, uri: &Uri, body: &Bytes) -> Result<Value, Response> {
+    if method == Method::POST {
+        return parse_json(body);
+    }
+    let search = uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k.eq_ignore_ascii_case("search")))
+        .map(|(_, v)| v.into_owned());
+    match search {
+        Some(search) => parse_json(search.as_bytes()),
+        None => Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "The search parameter is required.")),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|error| {
+        errors(StatusCode::INTERNAL_SERVER_ERROR, format!("The query body is not valid JSON: {error}"))
+    })
+}
+
+fn page_response(shared: &Shared, entity: Entity, query: &query::Query, page: query::Page) -> Response {
+    let origin = shared.faults().next_page_origin.unwrap_or_else(|| shared.base_url());
+    let base = shared.base_url();
+    let url = |kind: &str, token: &PagingToken, origin: &str| {
+        format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", entity.name(), token.to_query_string())
+    };
+    let body = json!({
+        "items": page.items,
+        "pageDetails": {
+            "count": page.items.len(),
+            "requestCount": query.page_size,
+            "prevPageUrl": page.prev.as_ref().map(|token| url("prev", token, &base)),
+            "nextPageUrl": page.next.as_ref().map(|token| url("next", token, &origin)),
+        }
+    });
+    axum::Json(body).into_response()
+}
+
+/// `entityInformation/fields`: every field with its type, picklists included.
+fn fields(entity: Entity) -> Value {
+    let fields: Vec<Value> = entity
+        .fields()
+        .iter()
+        .map(|(name, data_type)| {
+            let picklist = entity.picklist(name);
+            let values: Vec<Value> = picklist
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(order, (value, label))| {
+                    json!({
+                        "value": value.to_string(), "label": label, "isDefaultValue": order == 0,
+                        "sortOrder": order, "parentValue": "", "isActive": true, "isSystem": true,
+                    })
+                })
+                .collect();
+            json!({
+                "name": name,
+                "dataType": data_type.name(),
+                "length": if *data_type == crate::entity::DataType::String { 8000 } else { 0 },
+                "isRequired": *name == "id",
+                "isReadOnly": *name == "id" || entity.created_fields().contains(name) || entity.updated_fields().contains(name),
+                "isQueryable": true,
+                "isReference": name.ends_with("ID") && *name != "id",
+                "referenceEntityType": "",
+                "isPickList": picklist.is_some(),
+                "picklistValues": if picklist.is_some() { Value::Array(values) } else { Value::Null },
+                "picklistParentValueField": "",
+                "isSupportedWebhookField": false,
+            })
+        })
+        .collect();
+    json!({"fields": fields})
+}

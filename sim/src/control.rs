@@ -1,0 +1,104 @@
+//! The test-control API under `/sim/`: change records as a user in Autotask
+//! would, inject faults, and read what the simulator saw.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::Shared;
+use crate::entity::Entity;
+use crate::traffic::Faults;
+
+fn error(status: StatusCode, text: String) -> Response {
+    (status, Json(json!({"errors": [text]}))).into_response()
+}
+
+fn entity(name: &str) -> Result<Entity, Response> {
+    Entity::from_path(name).ok_or_else(|| {
+        let known: Vec<&str> = Entity::ALL.iter().map(|e| e.name()).collect();
+        error(StatusCode::NOT_FOUND, format!("unknown entity '{name}'; the simulator serves {}", known.join(", ")))
+    })
+}
+
+fn fields(body: &[u8]) -> Result<Map<String, Value>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(other) => {
+            Err(error(StatusCode::BAD_REQUEST, format!("the body must be a JSON object of fields, not {other}")))
+        }
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+/// `POST /sim/{Entity}`: creates a record from the fields given, filling in the rest.
+pub async fn create(State(shared): State<Shared>, Path(name): Path<String>, body: axum::body::Bytes) -> Response {
+    let (entity, fields) = match entity(&name).and_then(|e| Ok((e, fields(&body)?))) {
+        Ok(parsed) => parsed,
+        Err(response) => return response,
+    };
+    let record = shared.store().create(entity, fields, Utc::now());
+    (StatusCode::CREATED, Json(record)).into_response()
+}
+
+/// `PATCH /sim/{Entity}/{id}`: merges fields into a record and bumps its change dates.
+pub async fn patch(
+    State(shared): State<Shared>,
+    Path((name, id)): Path<(String, i64)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (entity, fields) = match entity(&name).and_then(|e| Ok((e, fields(&body)?))) {
+        Ok(parsed) => parsed,
+        Err(response) => return response,
+    };
+    match shared.store().patch(entity, id, fields, Utc::now()) {
+        Some(record) => Json(record).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no {} with id {id}", entity.singular())),
+    }
+}
+
+/// `DELETE /sim/{Entity}/{id}`: deletes a record (a Ticket leaves a DeletedTicketLogs row).
+pub async fn delete(State(shared): State<Shared>, Path((name, id)): Path<(String, i64)>) -> Response {
+    let entity = match entity(&name) {
+        Ok(entity) => entity,
+        Err(response) => return response,
+    };
+    if shared.store().delete(entity, id, Utc::now()) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("no {} with id {id}", entity.singular()))
+    }
+}
+
+/// `POST /sim/faults`: replaces the injected faults (`{}` clears them).
+pub async fn set_faults(State(shared): State<Shared>, body: axum::body::Bytes) -> Response {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &body[..] };
+    match serde_json::from_slice::<Faults>(body) {
+        Ok(faults) => {
+            shared.traffic.set_faults(faults.clone());
+            Json(faults).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("bad faults: {e}")),
+    }
+}
+
+/// `GET /sim/faults`: the faults still pending.
+pub async fn faults(State(shared): State<Shared>) -> Response {
+    Json(shared.traffic.faults()).into_response()
+}
+
+/// `GET /sim/stats`: request counts by endpoint and status, and the most requests in flight.
+pub async fn stats(State(shared): State<Shared>) -> Response {
+    Json(shared.traffic.stats()).into_response()
+}
+
+/// `DELETE /sim/stats`: starts the counts again.
+pub async fn reset_stats(State(shared): State<Shared>) -> Response {
+    shared.traffic.reset_stats();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,213 @@
+//! Query bodies and paging, as `POST /v1.0/{Entity}/query` takes and answers them.
+//!
+//! Results come ordered by id, at most `MaxRecords` (≤ 500) a page. A page's
+//! `nextPageUrl` carries a paging token: where the next page starts and a
+//! fingerprint of the body, so the next page is only served for the same body.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::entity::Entity;
+use crate::filter::{self, Condition, FilterError, get_ignore_case};
+
+/// The most records a page can hold, and the default page size.
+pub const MAX_PAGE_SIZE: usize = 500;
+
+/// A parsed query body.
+#[derive(Debug)]
+pub struct Query {
+    pub page_size: usize,
+    /// The fields to return, canonically named; all fields when `None`.
+    pub include_fields: Option<Vec<&'static str>>,
+    pub condition: Condition,
+    /// Identifies the body, so paging can insist on the same one.
+    pub fingerprint: String,
+}
+
+/// Parses a query body (property names case-insensitive) for `entity`.
+pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
+    let Value::Object(object) = body else {
+        return Err(FilterError("The query body must be a JSON object with a 'filter' array.".into()));
+    };
+    let page_size = match get_ignore_case(object, "MaxRecords") {
+        None | Some(Value::Null) => MAX_PAGE_SIZE,
+        Some(value) => match value.as_u64() {
+            Some(n @ 1..=500) => n as usize,
+            _ => return Err(FilterError(format!("MaxRecords must be between 1 and 500, not {value}."))),
+        },
+    };
+    let include_fields = match get_ignore_case(object, "IncludeFields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(names)) if names.is_empty() => None,
+        Some(Value::Array(names)) => {
+            let mut fields = vec!["id"];
+            for name in names {
+                let name = name.as_str().unwrap_or_default();
+                let field = entity.field(name).ok_or_else(|| {
+                    FilterError(format!("Unable to find {name} in the {} Entity.", entity.singular()))
+                })?;
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+            Some(fields)
+        }
+        Some(other) => return Err(FilterError(format!("IncludeFields must be an array of field names, not {other}"))),
+    };
+    let filters = get_ignore_case(object, "filter").unwrap_or(&Value::Null);
+    let condition = filter::parse_filters(entity, filters)?;
+    Ok(Query { page_size, include_fields, condition, fingerprint: fingerprint(body) })
+}
+
+fn fingerprint(body: &Value) -> String {
+    let mut hasher = DefaultHasher::new();
+    body.to_string().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Where a page starts, carried in `nextPageUrl` / `prevPageUrl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagingToken {
+    #[serde(rename = "pageSize")]
+    pub page_size: usize,
+    /// The page holds matching records with ids above this one.
+    #[serde(rename = "afterId")]
+    pub after_id: i64,
+    /// The fingerprint of the body that started the paging.
+    pub query: String,
+}
+
+impl PagingToken {
+    /// The token as the `paging` query parameter of a page URL.
+    pub fn to_query_string(&self) -> String {
+        let json = serde_json::to_string(self).expect("a token serializes");
+        form_urlencoded::Serializer::new(String::new()).append_pair("paging", &json).finish()
+    }
+
+    /// The token in a page URL's query string, if it has a well-formed one.
+    pub fn from_query_string(query: &str) -> Option<PagingToken> {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key.eq_ignore_ascii_case("paging"))
+            .and_then(|(_, value)| serde_json::from_str(&value).ok())
+    }
+}
+
+/// One page of results.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<PagingToken>,
+    /// Where the previous page starts, when there is one.
+    pub prev: Option<PagingToken>,
+}
+
+/// The page of `query`'s results with ids above `after_id`.
+pub fn page(table: &BTreeMap<i64, Value>, query: &Query, after_id: i64) -> Page {
+    let matches = |record: &&Value| record.as_object().is_some_and(|object| query.condition.matches(object));
+    let mut found: Vec<(i64, &Value)> = table
+        .range(after_id.saturating_add(1)..)
+        .map(|(id, record)| (*id, record))
+        .filter(|(_, record)| matches(record))
+        .take(query.page_size + 1)
+        .collect();
+    let token = |after_id| PagingToken { page_size: query.page_size, after_id, query: query.fingerprint.clone() };
+    let next = if found.len() > query.page_size {
+        found.truncate(query.page_size);
+        found.last().map(|(id, _)| token(*id))
+    } else {
+        None
+    };
+    let prev = if after_id > 0 {
+        let earlier: Vec<i64> = table
+            .range(..=after_id)
+            .rev()
+            .filter(|(_, record)| matches(record))
+            .take(query.page_size)
+            .map(|(id, _)| *id)
+            .collect();
+        earlier.last().map(|first| token(first - 1))
+    } else {
+        None
+    };
+    let items = found.into_iter().map(|(_, record)| project(record, query.include_fields.as_deref())).collect();
+    Page { items, next, prev }
+}
+
+/// How many records match `query`.
+pub fn count(table: &BTreeMap<i64, Value>, query: &Query) -> usize {
+    table.values().filter(|record| record.as_object().is_some_and(|object| query.condition.matches(object))).count()
+}
+
+fn project(record: &Value, fields: Option<&[&'static str]>) -> Value {
+    let Some(fields) = fields else { return record.clone() };
+    let object: Map<String, Value> =
+        fields.iter().map(|field| ((*field).to_owned(), record.get(*field).cloned().unwrap_or(Value::Null))).collect();
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(n: i64) -> BTreeMap<i64, Value> {
+        (1..=n).map(|id| (id, json!({"id": id, "status": if id % 2 == 0 { 1 } else { 5 }, "title": "t"}))).collect()
+    }
+
+    fn query(body: Value) -> Query {
+        parse(Entity::Tickets, &body).unwrap()
+    }
+
+    #[test]
+    fn pages_follow_ids_and_link_both_ways() {
+        let table = table(25);
+        let query = query(json!({"MaxRecords": 5, "filter": [{"op": "eq", "field": "status", "value": 1}]}));
+        let first = page(&table, &query, 0);
+        let ids = |page: &Page| page.items.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(ids(&first), [2, 4, 6, 8, 10]);
+        assert!(first.prev.is_none());
+        let next = first.next.unwrap();
+        assert_eq!(next.after_id, 10);
+        let second = page(&table, &query, next.after_id);
+        assert_eq!(ids(&second), [12, 14, 16, 18, 20]);
+        let back = page(&table, &query, second.prev.unwrap().after_id);
+        assert_eq!(ids(&back), [2, 4, 6, 8, 10]);
+        let third = page(&table, &query, second.next.unwrap().after_id);
+        assert_eq!(ids(&third), [22, 24]);
+        assert!(third.next.is_none(), "the last page has no next page");
+        assert_eq!(count(&table, &query), 12);
+    }
+
+    #[test]
+    fn bodies_use_autotask_defaults_and_limits() {
+        let filter = json!([{"op": "exist", "field": "id"}]);
+        assert_eq!(query(json!({"filter": filter})).page_size, 500);
+        assert_eq!(query(json!({"maxrecords": 20, "Filter": filter})).page_size, 20);
+        let error = parse(Entity::Tickets, &json!({"MaxRecords": 501, "filter": filter})).unwrap_err();
+        assert!(error.0.contains("between 1 and 500"), "{error:?}");
+        let error = parse(Entity::Tickets, &json!({"IncludeFields": ["nope"], "filter": filter})).unwrap_err();
+        assert_eq!(error.0, "Unable to find nope in the Ticket Entity.");
+    }
+
+    #[test]
+    fn include_fields_project_and_keep_the_id() {
+        let query = query(json!({"includefields": ["STATUS"], "filter": [{"op": "exist", "field": "id"}]}));
+        let page = page(&table(2), &query, 0);
+        assert_eq!(page.items[0], json!({"id": 1, "status": 5}));
+    }
+
+    #[test]
+    fn tokens_round_trip_through_a_query_string_and_fingerprint_the_body() {
+        let token = PagingToken { page_size: 500, after_id: 1234, query: "abc".into() };
+        let text = token.to_query_string();
+        assert!(text.starts_with("paging=%7B"), "{text}");
+        assert_eq!(PagingToken::from_query_string(&text), Some(token));
+        let a = query(json!({"filter": [{"op": "gt", "field": "id", "value": 1}]}));
+        let b = query(json!({"filter": [{"op": "gt", "field": "id", "value": 2}]}));
+        assert_ne!(a.fingerprint, b.fingerprint);
+    }
+}
