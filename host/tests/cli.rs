@@ -266,3 +266,48 @@ fn template_render_autotask_exits_1_naming_the_position_of_a_malformed_clause() 
         String::from_utf8_lossy(&output.stderr).contains("at character 0: unknown hub path `/hubs/helpdesk/tickets`")
     );
 }
+
+/// Kills the child when the test ends, pass or fail.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sim_serves_autotask_with_the_credentials_it_prints() {
+    use std::io::BufRead;
+    let child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(["sim", "--listen", "127.0.0.1:0", "--tickets", "12", "--user", "me@example.com"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let mut sim = Running(child);
+    let mut lines = std::io::BufReader::new(sim.0.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
+    let url =
+        banner[0].strip_prefix("Autotask simulator listening on ").expect("the first line names the URL").to_owned();
+    assert!(banner.iter().any(|line| line.contains("me@example.com")), "{banner:?}");
+    assert!(banner.iter().any(|line| line.contains("sim-secret")), "{banner:?}");
+    assert!(banner.iter().any(|line| line.contains("SIMCODE")), "{banner:?}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use autotask_events::source::filter::{Filter, Op, QueryBody};
+        use autotask_events::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache};
+        let credentials = Credentials {
+            username: "me@example.com".into(),
+            secret: Secret::new("sim-secret"),
+            integration_code: Secret::new("SIMCODE"),
+        };
+        let connection = Connection { server_url: url, credentials };
+        let client = AutotaskClient::new(connection, ClientOptions::default(), ZoneCache::default()).unwrap();
+        let body = QueryBody::new(vec![Filter::presence(Op::Exist, "id")]);
+        let tickets = client.query_all("Tickets", &body).await.unwrap();
+        assert_eq!(tickets.records.len(), 12);
+    });
+}

@@ -190,12 +190,10 @@ impl AutotaskClient {
         let mut result = QueryResult::default();
         loop {
             let bytes = self.call(entity, Method::POST, url, Some(&body)).await?;
-            let page: Page = serde_json::from_slice(&bytes)
-                .map_err(|e| SourceError::Malformed { entity: entity.into(), message: format!("a query page: {e}") })?;
+            let page = read_page(entity, &bytes)?;
             result.pages += 1;
-            result.records.extend(page.items);
-            let next = page.page_details.and_then(|details| details.next_page_url).filter(|url| !url.is_empty());
-            let Some(next) = next else { return Ok(result) };
+            result.records.extend(page.records);
+            let Some(next) = page.next_page_url else { return Ok(result) };
             url = same_origin(entity, &next, &zone_base)?;
         }
     }
@@ -374,6 +372,23 @@ impl AutotaskClient {
         let bytes = response.bytes().await?;
         Ok((status, headers, bytes.to_vec()))
     }
+}
+
+/// One page of a query answer, read.
+#[derive(Debug)]
+pub struct PageRead {
+    /// The page's records, as the exact JSON Autotask sent (not parsed further).
+    pub records: Vec<Box<RawValue>>,
+    /// Where the next page is, if there is one.
+    pub next_page_url: Option<String>,
+}
+
+/// Reads a query page: `{"items":[...],"pageDetails":{"nextPageUrl":...}}`.
+pub fn read_page(entity: &str, bytes: &[u8]) -> Result<PageRead, SourceError> {
+    let page: Page = serde_json::from_slice(bytes)
+        .map_err(|e| SourceError::Malformed { entity: entity.into(), message: format!("a query page: {e}") })?;
+    let next_page_url = page.page_details.and_then(|details| details.next_page_url).filter(|url| !url.is_empty());
+    Ok(PageRead { records: page.items, next_page_url })
 }
 
 /// `next` as a URL, if it is on the zone's origin.
