@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod config;
 pub mod dates;
 pub mod plugin;
 pub mod records;

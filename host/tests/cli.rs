@@ -311,3 +311,58 @@ fn sim_serves_autotask_with_the_credentials_it_prints() {
         assert_eq!(tickets.records.len(), 12);
     });
 }
+
+#[test]
+fn config_check_lists_instances_and_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("autotask-events.toml");
+    std::fs::write(
+        &config,
+        r#"
+[server]
+plugin_dir = "plugins"
+integration_code = "SIMCODE"
+
+[[instance]]
+name = "Acme"
+element = { key = "autotaskhelpdesk" }
+refresh_interval_seconds = 5
+
+[instance.configuration]
+"helpdesk.autotask.username" = "sim@example.com"
+"helpdesk.autotask.password" = "sim-secret"
+"helpdesk.autotask.server.url" = "http://127.0.0.1:8089"
+"event.notification.enabled" = true
+"event.notification.callback.url" = "http://127.0.0.1:9000/events"
+
+[instance.configuration."event.poller.configuration".incidents]
+url = "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'"
+idField = "id"
+"#,
+    )
+    .unwrap();
+    let output = autotask_events(&["config", "check", "--config", config.to_str().unwrap()], None);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("instance `acme` (Acme): 1 resource(s), every 5s, events enabled"), "{stdout}");
+    assert!(stdout.contains("incidents -> Tickets (built-in plugin"), "{stdout}");
+    assert!(!stdout.contains("sim-secret"), "{stdout}");
+
+    // A second resource without a plugin, and a broken poll URL: both reported, exit 1.
+    let text = std::fs::read_to_string(&config).unwrap()
+        + "\n[instance.configuration.\"event.poller.configuration\".contacts]\nurl = \"/hubs/crm/contacts?where=x >\"\n";
+    std::fs::write(&config, text).unwrap();
+    let output = autotask_events(&["config", "check", "--config", config.to_str().unwrap()], None);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("instance[0].configuration.\"event.poller.configuration\".contacts.url: poll URL"),
+        "{stdout}"
+    );
+
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("where=x >", "where=id > 0")).unwrap();
+    let output = autotask_events(&["config", "check", "--config", config.to_str().unwrap()], None);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("instance[0].plugins.contacts: no plugin for resource `contacts`"), "{stdout}");
+}

@@ -1,5 +1,6 @@
 //! The command line: argument definitions and dispatch to one module per command.
 
+mod config_check;
 mod plugin_check;
 mod plugin_init;
 mod sim;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use config_check::ConfigCheckArgs;
 pub use plugin_check::CheckArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
@@ -30,8 +32,17 @@ pub enum Command {
     /// Work with poll URL templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Work with the service configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run the Autotask REST API simulator (for tests, demos and trying things out).
     Sim(Box<SimArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file and its instances and plugins; list every problem.
+    Check(ConfigCheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,5 +75,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),
     }
 }

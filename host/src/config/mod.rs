@@ -1,0 +1,244 @@
+//! The service configuration: a TOML file with server settings and instances.
+//! An instance is written inline in TOML or as the path of a Cloud Elements
+//! instance JSON body; either way it is read by [`instance::read_instance`].
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8090"
+//! data_dir = "data"
+//! plugin_dir = "plugins"
+//! integration_code = "${env:AUTOTASK_INTEGRATION_CODE}"
+//!
+//! [[instance]]
+//! file = "acme.json"            # a Cloud Elements instance body
+//! refresh_interval_seconds = 30 # overrides event.poller.refresh_interval
+//! ```
+
+pub mod instance;
+pub mod problems;
+pub mod secrets;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use instance::{EventFormat, InstanceConfig, ResourceConfig};
+pub use problems::{Problem, Problems};
+
+use problems::Collector;
+
+/// Server settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// The management listener (health, metrics, API).
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    /// Caught-late records: each poll reads this far before the watermark.
+    pub overlap: Duration,
+}
+
+/// One configured instance with the host's own settings for it.
+#[derive(Debug)]
+pub struct ConfiguredInstance {
+    /// A stable id: `id` if given, else the name made URL-safe.
+    pub id: String,
+    /// Poll from here on the first run, instead of the instance's creation.
+    pub since: Option<DateTime<Utc>>,
+    /// Plugin files by resource, overriding `<plugin_dir>/<resource>.wasm`.
+    pub plugins: BTreeMap<String, PathBuf>,
+    pub instance: InstanceConfig,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug)]
+pub struct ServiceConfig {
+    pub server: ServerSettings,
+    pub instances: Vec<ConfiguredInstance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    plugin_dir: Option<PathBuf>,
+    integration_code: Option<String>,
+    overlap_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    /// A Cloud Elements instance body file.
+    file: Option<PathBuf>,
+    id: Option<String>,
+    /// RFC 3339, quoted or as a TOML date-time.
+    since: Option<toml::Value>,
+    refresh_interval_seconds: Option<f64>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PathBuf>,
+    // The inline body, as in a Cloud Elements instance.
+    name: Option<String>,
+    element: Option<toml::Value>,
+    configuration: Option<toml::Value>,
+    tags: Option<toml::Value>,
+}
+
+/// Reads and checks a configuration file; every problem is reported, each with its file and key.
+pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
+    let mut found = Vec::new();
+    let mut problems = Collector { file: path, problems: &mut found };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            problems.add("", format!("cannot read the configuration: {error}"));
+            return Err(Problems(found));
+        }
+    };
+    let raw: RawFile = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            problems.add("", error.to_string().trim_end().replace('\n', " "));
+            return Err(Problems(found));
+        }
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let server = ServerSettings {
+        listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090))),
+        data_dir: base.join(raw.server.data_dir.unwrap_or_else(|| "data".into())),
+        plugin_dir: base.join(raw.server.plugin_dir.unwrap_or_else(|| "plugins".into())),
+        overlap: Duration::from_secs(raw.server.overlap_seconds.unwrap_or(60)),
+    };
+    let host_code = match raw.server.integration_code.as_deref().map(|code| secrets::resolve(code, base)) {
+        None => std::env::var(crate::source::credentials::INTEGRATION_CODE_ENV).ok(),
+        Some(Ok(Some(code))) => Some(code),
+        Some(Ok(None)) => raw.server.integration_code.clone(),
+        Some(Err(message)) => {
+            problems.add("server.integration_code", message);
+            None
+        }
+    };
+
+    let mut instances = Vec::new();
+    let mut ids = HashSet::new();
+    for (index, raw) in raw.instance.into_iter().enumerate() {
+        let key = format!("instance[{index}]");
+        let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &mut problems) else {
+            continue;
+        };
+        if !ids.insert(configured.id.clone()) {
+            problems.add(format!("{key}.id"), format!("`{}` is the id of another instance too", configured.id));
+            continue;
+        }
+        instances.push(configured);
+    }
+    if found.is_empty() { Ok(ServiceConfig { server, instances }) } else { Err(Problems(found)) }
+}
+
+fn read_configured(
+    raw: RawInstance,
+    key: &str,
+    base: &Path,
+    host_code: Option<&str>,
+    problems: &mut Collector<'_>,
+) -> Option<ConfiguredInstance> {
+    let inline = raw.name.is_some() || raw.element.is_some() || raw.configuration.is_some() || raw.tags.is_some();
+    let (body, file, key_prefix) = match (&raw.file, inline) {
+        (Some(_), true) => {
+            problems
+                .add(key, "give either `file` or an inline instance (`name`, `element`, `configuration`), not both");
+            return None;
+        }
+        (Some(file), false) => {
+            let path = base.join(file);
+            let body = match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str::<Value>(&text).map_err(|e| format!("not valid JSON: {e}")),
+                Err(error) => Err(format!("cannot read `{}`: {error}", path.display())),
+            };
+            match body {
+                Ok(body) => (body, Some(path), String::new()),
+                Err(message) => {
+                    problems.add(format!("{key}.file"), message);
+                    return None;
+                }
+            }
+        }
+        (None, _) => {
+            let mut body = serde_json::Map::new();
+            let to_json = |value: toml::Value| serde_json::to_value(value).unwrap_or(Value::Null);
+            body.insert("name".into(), raw.name.clone().map(Value::String).unwrap_or(Value::Null));
+            body.insert("element".into(), raw.element.map(to_json).unwrap_or(Value::Null));
+            body.insert("configuration".into(), raw.configuration.map(to_json).unwrap_or(Value::Null));
+            body.insert("tags".into(), raw.tags.map(to_json).unwrap_or(Value::Null));
+            (Value::Object(body), None, key.to_owned())
+        }
+    };
+    let file_base = file.as_deref().and_then(Path::parent).unwrap_or(base).to_path_buf();
+    let source = instance::Source { base_dir: &file_base, key_prefix, host_integration_code: host_code };
+    let instance = match &file {
+        Some(file) => {
+            let mut body_problems = Collector { file, problems: problems.problems };
+            instance::read_instance(&body, &source, &mut body_problems)
+        }
+        None => instance::read_instance(&body, &source, problems),
+    };
+    let mut instance = instance?;
+    if let Some(seconds) = raw.refresh_interval_seconds {
+        if seconds > 0.0 {
+            instance.refresh_interval = Duration::from_secs_f64(seconds);
+        } else {
+            problems.add(format!("{key}.refresh_interval_seconds"), "must be a positive number of seconds");
+        }
+    }
+    let id = raw.id.unwrap_or_else(|| slug(&instance.name));
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems.add(format!("{key}.id"), format!("`{id}` must be letters, digits, `-` or `_`"));
+        return None;
+    }
+    let since = match raw.since {
+        None => None,
+        Some(value) => {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            match crate::dates::parse_instant(&text) {
+                Ok(instant) => Some(instant),
+                Err(error) => {
+                    problems.add(format!("{key}.since"), format!("`{text}` is not an RFC 3339 date-time ({error})"));
+                    return None;
+                }
+            }
+        }
+    };
+    let plugins = raw.plugins.into_iter().map(|(resource, path)| (resource, base.join(path))).collect();
+    Some(ConfiguredInstance { id, since, plugins, instance })
+}
+
+/// `name` as an id: lowercase letters and digits, other runs become `-`.
+pub fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests;

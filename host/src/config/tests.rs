@@ -1,0 +1,182 @@
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Cloud Elements' own Autotask example (DESIGN.md §5), secrets in files.
+fn cloud_elements_body() -> Value {
+    json!({"element": {"key": "autotaskcrm"},
+     "configuration": {
+       "crm.autotask.username": "api-user@example.com",
+       "crm.autotask.password": "${file:secret.txt}",
+       "crm.autotask.server.url": "https://ww2.autotask.net",
+       "event.notification.enabled": true,
+       "event.notification.callback.url": "https://app.example.com/autotask-events",
+       "event.poller.refresh_interval": "15",
+       "event.poller.configuration": {
+         "incidents": {
+           "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'",
+           "idField": "id",
+           "datesConfiguration": {
+             "updatedDateField": "lastActivityDate", "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
+             "createdDateField": "createDate", "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'"}}}},
+     "tags": ["Docs"], "name": "API Instance with Polling"})
+}
+
+#[test]
+fn reads_a_cloud_elements_instance_body_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret\n");
+    write(dir.path(), "code.txt", "CODE123");
+    write(dir.path(), "acme.json", &cloud_elements_body().to_string());
+    let config = write(
+        dir.path(),
+        "autotask-events.toml",
+        "[server]\nintegration_code = \"${file:code.txt}\"\n\n[[instance]]\nfile = \"acme.json\"\n",
+    );
+    let config = load(&config).unwrap();
+    assert_eq!(config.server.plugin_dir, dir.path().join("plugins"));
+    assert_eq!(config.server.overlap, Duration::from_secs(60));
+    let configured = &config.instances[0];
+    assert_eq!(configured.id, "api-instance-with-polling");
+    let instance = &configured.instance;
+    assert_eq!(instance.name, "API Instance with Polling");
+    assert_eq!(instance.tags, ["Docs"]);
+    assert!(instance.events_enabled);
+    assert_eq!(instance.refresh_interval, Duration::from_secs(15 * 60));
+    assert_eq!(instance.callback_url.as_deref(), Some("https://app.example.com/autotask-events"));
+    assert_eq!(instance.connection.credentials.secret.expose(), "s3cret");
+    assert_eq!(instance.connection.credentials.integration_code.expose(), "CODE123", "the host's code");
+    let resource = &instance.resources[0];
+    assert_eq!(
+        (resource.name.as_str(), resource.entity.as_str(), resource.id_field.as_str()),
+        ("incidents", "Tickets", "id")
+    );
+    assert_eq!(resource.updated.as_ref().unwrap().field, "lastActivityDate");
+    assert_eq!(resource.created.as_ref().unwrap().field, "createDate");
+    assert!(resource.filter_by_updated_date);
+}
+
+#[test]
+fn reads_inline_instances_with_host_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "c.toml",
+        r#"
+[server]
+listen = "127.0.0.1:9999"
+data_dir = "/var/lib/autotask-events"
+
+[[instance]]
+id = "acme-helpdesk"
+name = "Acme"
+since = "2024-06-01T00:00:00Z"
+refresh_interval_seconds = 5
+plugins = { contacts = "custom/contacts.wasm" }
+element = { key = "autotaskhelpdesk" }
+tags = ["a", "b"]
+
+[instance.configuration]
+"helpdesk.autotask.username" = "api@example.com"
+"helpdesk.autotask.password" = "pw"
+"helpdesk.autotask.server.url" = "http://127.0.0.1:8089"
+"helpdesk.autotask.integration.code" = "SIMCODE"
+"event.notification.enabled" = "true"
+"event.notification.callback.url" = "http://127.0.0.1:9000/events"
+"event.poller.urls" = """
+contacts|/hubs/crm/contacts?where=lastModifiedDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'||lastModifiedDate|yyyy-MM-dd'T'HH:mm:ss'Z'||createDate|yyyy-MM-dd'T'HH:mm:ss'Z'|
+comments|/hubs/helpdesk/comments
+"""
+"#,
+    );
+    let config = load(&config).unwrap();
+    assert_eq!(config.server.listen.port(), 9999);
+    assert_eq!(config.server.data_dir, PathBuf::from("/var/lib/autotask-events"));
+    let configured = &config.instances[0];
+    assert_eq!(configured.id, "acme-helpdesk");
+    assert_eq!(configured.since.unwrap().to_rfc3339(), "2024-06-01T00:00:00+00:00");
+    assert_eq!(configured.plugins["contacts"], dir.path().join("custom/contacts.wasm"));
+    let instance = &configured.instance;
+    assert_eq!(instance.refresh_interval, Duration::from_secs(5));
+    assert_eq!(instance.connection.credentials.integration_code.expose(), "SIMCODE");
+    let names: Vec<_> = instance.resources.iter().map(|r| (r.name.as_str(), r.entity.as_str())).collect();
+    assert_eq!(names, [("contacts", "Contacts"), ("comments", "TicketNotes")]);
+    assert_eq!(instance.resources[0].updated.as_ref().unwrap().field, "lastModifiedDate");
+    assert_eq!(instance.resources[1].created.as_ref().unwrap().field, "createDateTime", "the entity's default");
+}
+
+#[test]
+fn lists_every_problem_with_its_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = cloud_elements_body();
+    let configuration = body["configuration"].as_object_mut().unwrap();
+    configuration.insert("crm.autotask.password".into(), json!("${file:nope.txt}"));
+    configuration.insert("event.poller.refresh_interval".into(), json!("soon"));
+    configuration.insert("event.notification.callback.url".into(), json!("ftp://example.com"));
+    configuration["event.poller.configuration"]["incidents"]["url"] =
+        json!("/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}''");
+    write(dir.path(), "acme.json", &body.to_string());
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[[instance]]\nfile = \"acme.json\"\n\n[[instance]]\nname = \"x\"\nelement = { key = \"salesforce\" }\nconfiguration = {}\n",
+    );
+    let problems = load(&config).unwrap_err();
+    let text = problems.to_string();
+    let acme = dir.path().join("acme.json").display().to_string();
+    let toml = config.display().to_string();
+    for expected in [
+        format!("{acme}: configuration.\"crm.autotask.password\": cannot read secret file"),
+        format!(
+            "{acme}: configuration.\"event.poller.refresh_interval\": \"soon\" is not a positive number of minutes"
+        ),
+        format!("{acme}: configuration.\"event.notification.callback.url\": scheme `ftp` is not http or https"),
+        format!("{acme}: configuration.\"event.poller.configuration\".incidents.url: poll URL `"),
+        format!("{toml}: instance[1].element.key: element `salesforce` is not an Autotask element"),
+    ] {
+        assert!(text.contains(&expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(text.contains("unterminated"), "{text}");
+}
+
+#[test]
+fn names_a_missing_integration_code_and_unknown_toml_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret");
+    write(dir.path(), "acme.json", &cloud_elements_body().to_string());
+    // The test process may have AUTOTASK_INTEGRATION_CODE set; an explicit empty file wins over it.
+    write(dir.path(), "empty.txt", "");
+    let config = write(dir.path(), "c.toml", "[server]\nintegration_code = \"\"\n[[instance]]\nfile = \"acme.json\"\n");
+    let text = load(&config).unwrap_err().to_string();
+    assert!(text.contains("`crm.autotask.integration.code`") && text.contains("AUTOTASK_INTEGRATION_CODE"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    let config = write(dir.path(), "d.toml", "[server]\nlisten_on = \"x\"\n");
+    let text = load(&config).unwrap_err().to_string();
+    assert!(text.contains("listen_on") && text.contains("d.toml"), "{text}");
+}
+
+#[test]
+fn ids_are_unique_and_url_safe() {
+    assert_eq!(slug("API Instance with Polling"), "api-instance-with-polling");
+    assert_eq!(slug("  Ünïcode & Co. "), "n-code-co");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret");
+    write(dir.path(), "code.txt", "C");
+    write(dir.path(), "a.json", &cloud_elements_body().to_string());
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[server]\nintegration_code = \"${file:code.txt}\"\n[[instance]]\nfile = \"a.json\"\n[[instance]]\nfile = \"a.json\"\n",
+    );
+    let text = load(&config).unwrap_err().to_string();
+    assert!(text.contains("instance[1].id: `api-instance-with-polling` is the id of another instance too"), "{text}");
+}
