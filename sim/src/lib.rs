@@ -202,12 +202,6 @@ impl Simulator {
     pub fn with_store<T>(&self, change: impl FnOnce(&mut Store) -> T) -> T {
         change(&mut self.shared.store())
     }
-
-    /// Waits until the server task ends (it runs until the process stops).
-    pub async fn wait(mut self) {
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        let _ = server.await;
-    }
 }
 
 impl Drop for Simulator {

@@ -58,11 +58,6 @@ impl Store {
         self.table(entity).len()
     }
 
-    /// Whether the store holds no records at all.
-    pub fn is_empty(&self) -> bool {
-        self.tables.values().all(BTreeMap::is_empty)
-    }
-
     /// Creates a record from the fields given, filling in the rest, and stamps
     /// its creation and change fields with `now`. Returns the stored record.
     pub fn create(&mut self, entity: Entity, fields: Map<String, Value>, now: DateTime<Utc>) -> Value {

@@ -99,6 +99,16 @@ struct Counters {
     rng: Seeded,
 }
 
+impl Counters {
+    /// Drops requests older than the timeframe from the window.
+    fn forget_before(&mut self, now: Instant) {
+        while self.window.front().is_some_and(|t| now.duration_since(*t) >= TIMEFRAME) {
+            self.window.pop_front();
+        }
+        self.stats.timeframe_request_count = self.window.len();
+    }
+}
+
 /// A request's place among the entity's in-flight requests; freed on drop.
 pub struct Slot {
     traffic: Traffic,
@@ -146,9 +156,7 @@ impl Traffic {
     pub fn admit(&self, entity: Option<Entity>) -> Result<Admission, Refusal> {
         let now = Instant::now();
         let mut counters = self.lock();
-        while counters.window.front().is_some_and(|t| now.duration_since(*t) >= TIMEFRAME) {
-            counters.window.pop_front();
-        }
+        counters.forget_before(now);
         let threshold = self.limits.threshold;
         if counters.window.len() >= threshold {
             let oldest = *counters.window.front().expect("the window is full");
@@ -217,11 +225,7 @@ impl Traffic {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         let mut counters = self.lock();
-        let now = Instant::now();
-        while counters.window.front().is_some_and(|t| now.duration_since(*t) >= TIMEFRAME) {
-            counters.window.pop_front();
-        }
-        counters.stats.timeframe_request_count = counters.window.len();
+        counters.forget_before(Instant::now());
         counters.stats.clone()
     }
 
@@ -234,7 +238,9 @@ impl Traffic {
 
     /// Requests counted against the threshold in the current hour.
     pub fn timeframe_request_count(&self) -> usize {
-        self.stats().timeframe_request_count
+        let mut counters = self.lock();
+        counters.forget_before(Instant::now());
+        counters.window.len()
     }
 
     /// The configured limits.

@@ -17,7 +17,7 @@ use super::problems::Collector;
 use super::secrets;
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat};
 use crate::records::DateField;
-use crate::source::credentials::{Connection, key_prefix};
+use crate::source::credentials::{Connection, ConnectionError};
 use crate::source::hub::autotask_query;
 use crate::source::template::UrlTemplate;
 
@@ -112,18 +112,16 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
     let configuration = resolve_secrets(raw_configuration, source, problems);
     let config_key = |key: &str| source.key(&format!("configuration.\"{key}\""));
 
-    let connection = match key_prefix(element_key) {
-        Err(error) => {
+    let connection = match Connection::from_configuration(element_key, &configuration, source.host_integration_code) {
+        Ok(connection) => Some(connection),
+        Err(error @ ConnectionError::UnknownElement(_)) => {
             problems.add(source.key("element.key"), error.to_string());
             None
         }
-        Ok(_) => match Connection::from_configuration(element_key, &configuration, source.host_integration_code) {
-            Ok(connection) => Some(connection),
-            Err(error) => {
-                problems.add(source.key("configuration"), error.to_string());
-                None
-            }
-        },
+        Err(error) => {
+            problems.add(source.key("configuration"), error.to_string());
+            None
+        }
     };
 
     let events_enabled = match configuration.get("event.notification.enabled") {

@@ -19,6 +19,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use reqwest::{Method, StatusCode, Url, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -185,7 +186,7 @@ impl AutotaskClient {
     pub async fn query_all(&self, entity: &str, body: &QueryBody) -> Result<QueryResult, SourceError> {
         let zone_base = self.zone_base().await?;
         self.check_threshold().await;
-        let body = serde_json::to_vec(body).expect("a query body serializes");
+        let body = Bytes::from(serde_json::to_vec(body).expect("a query body serializes"));
         let mut url = self.api_url(&zone_base, &format!("{entity}/query"))?;
         let mut result = QueryResult::default();
         loop {
@@ -201,7 +202,7 @@ impl AutotaskClient {
     /// How many records of `entity` match `body` (`/query/count`).
     pub async fn count(&self, entity: &str, body: &QueryBody) -> Result<u64, SourceError> {
         let zone_base = self.zone_base().await?;
-        let body = serde_json::to_vec(body).expect("a query body serializes");
+        let body = Bytes::from(serde_json::to_vec(body).expect("a query body serializes"));
         let url = self.api_url(&zone_base, &format!("{entity}/query/count"))?;
         let bytes = self.call(entity, Method::POST, url, Some(&body)).await?;
         let count: Count = serde_json::from_slice(&bytes)
@@ -276,7 +277,7 @@ impl AutotaskClient {
     }
 
     /// An authenticated API call; the body of a 2xx answer, or a typed error.
-    async fn call(&self, entity: &str, method: Method, url: Url, body: Option<&[u8]>) -> Result<Vec<u8>, SourceError> {
+    async fn call(&self, entity: &str, method: Method, url: Url, body: Option<&Bytes>) -> Result<Bytes, SourceError> {
         let (status, _, bytes) = self.send(entity, method, url, body, true).await?;
         if status.is_success() {
             return Ok(bytes);
@@ -302,9 +303,9 @@ impl AutotaskClient {
         entity: &str,
         method: Method,
         url: Url,
-        body: Option<&[u8]>,
+        body: Option<&Bytes>,
         authenticated: bool,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), SourceError> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), SourceError> {
         let policy = self.inner.options.retry;
         let slots = self.slots(entity);
         let mut attempt = 0;
@@ -352,9 +353,9 @@ impl AutotaskClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&[u8]>,
+        body: Option<&Bytes>,
         authenticated: bool,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
         let mut request = self.inner.http.request(method, url).header("Accept", "application/json");
         if authenticated {
             let credentials = &self.inner.credentials;
@@ -364,13 +365,12 @@ impl AutotaskClient {
                 .header("Secret", credentials.secret.expose());
         }
         if let Some(body) = body {
-            request = request.header("Content-Type", "application/json").body(body.to_vec());
+            request = request.header("Content-Type", "application/json").body(body.clone());
         }
         let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await?;
-        Ok((status, headers, bytes.to_vec()))
+        Ok((status, headers, response.bytes().await?))
     }
 }
 
