@@ -14,3 +14,4 @@ pub mod plugin;
 pub mod records;
 pub use autotask_sim::sample;
 pub mod source;
+pub mod store;

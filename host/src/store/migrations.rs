@@ -1,0 +1,73 @@
+//! The schema, as numbered steps. `PRAGMA user_version` records how many have
+//! run; opening a database runs the rest, each in its own transaction. Steps are
+//! only ever appended: a released step is never edited.
+
+use rusqlite::Connection;
+
+const STEPS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE instances (
+         id TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         created_at TEXT NOT NULL
+     );
+     CREATE TABLE watermarks (
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         polled_until TEXT NOT NULL,
+         PRIMARY KEY (instance_id, resource)
+     );
+     CREATE TABLE outbox (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         message_id TEXT NOT NULL UNIQUE,
+         body TEXT NOT NULL,
+         event_count INTEGER NOT NULL,
+         created_at TEXT NOT NULL,
+         state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_attempt_at TEXT NOT NULL,
+         last_error TEXT,
+         delivered_at TEXT
+     );
+     CREATE INDEX outbox_by_instance ON outbox (instance_id, state, seq);
+     CREATE TABLE seen_records (
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         object_id TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         seen_at TEXT NOT NULL,
+         PRIMARY KEY (instance_id, resource, object_id, updated)
+     ) WITHOUT ROWID;
+     CREATE INDEX seen_records_by_age ON seen_records (seen_at);
+     CREATE TABLE failed_records (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         object_id TEXT,
+         record TEXT NOT NULL,
+         error TEXT NOT NULL,
+         failed_at TEXT NOT NULL
+     );",
+];
+
+/// The schema version this build writes.
+pub const VERSION: usize = STEPS.len();
+
+/// Runs the steps the database has not run yet. A database from a newer build is refused.
+pub fn apply(connection: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))? as usize;
+    if done > VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "schema version {done} is newer than this build's {VERSION}; use a newer autotask-events"
+        )));
+    }
+    for (index, step) in STEPS.iter().enumerate().skip(done) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(step)?;
+        transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The service's durable state in one embedded SQLite file: instances,
+//! watermarks, the outbox of messages to deliver, the records already turned
+//! into events, and the records that failed to map.
+//!
+//! The one rule that makes a crash lose nothing: a poll's outbox messages and
+//! its new watermark are written in the same transaction
+//! ([`Store::commit_poll`]). Delivery then works the outbox in order and only
+//! marks a message delivered after the callback answered 2xx, so a crash at
+//! any point re-sends at most the messages that were in flight.
+
+mod migrations;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::dates::{format_instant, parse_instant};
+
+/// A store failure: SQLite's own error, or a value in the file that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the state database holds an unreadable {what}: `{value}`")]
+    Corrupt { what: &'static str, value: String },
+}
+
+/// A message for the outbox, ready to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Unique per message; also the `Elements-Webhook-Id` header.
+    pub message_id: String,
+    /// The exact body to post (and sign).
+    pub body: String,
+    pub event_count: usize,
+}
+
+/// A record the plugin could not map, kept to be looked at and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    pub object_id: Option<String>,
+    pub record: String,
+    pub error: String,
+}
+
+/// Everything one poll of one resource writes, at once.
+#[derive(Debug, Default)]
+pub struct PollCommit {
+    pub messages: Vec<NewMessage>,
+    /// `(objectId, updated instant)` of every record turned into events.
+    pub seen: Vec<(String, String)>,
+    pub failed: Vec<FailedRecord>,
+    /// Where the next poll starts reading.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// An outbox message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub seq: i64,
+    pub instance_id: String,
+    pub resource: String,
+    pub message_id: String,
+    pub body: String,
+    pub event_count: usize,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// The state database. Calls are short and synchronous; async callers run
+/// them on a blocking thread.
+pub struct Store {
+    connection: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut connection = Connection::open(path)?;
+        // WAL: readers never block the writer, and a commit is one fsync'd append.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::apply(&mut connection)?;
+        Ok(Store { connection: Mutex::new(connection) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // SQLite rolls back an unfinished transaction itself; the connection stays usable.
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the service first saw instance `id`: recorded now if it is new.
+    /// The first poll reads from here, so a new instance gets no backfill.
+    pub fn instance_created_at(&self, id: &str, name: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        let connection = self.lock();
+        connection.execute(
+            "INSERT INTO instances (id, name, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            params![id, name, format_instant(now)],
+        )?;
+        let created: String =
+            connection.query_row("SELECT created_at FROM instances WHERE id = ?1", [id], |row| row.get(0))?;
+        instant("instance creation time", created)
+    }
+
+    /// Where the next poll of a resource starts reading, if it was polled before.
+    pub fn watermark(&self, instance_id: &str, resource: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let value: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT polled_until FROM watermarks WHERE instance_id = ?1 AND resource = ?2",
+                [instance_id, resource],
+                |row| row.get(0),
+            )
+            .optional()?;
+        value.map(|value| instant("watermark", value)).transpose()
+    }
+
+    /// Which of `keys` (objectId, updated) were already turned into events: those
+    /// records are dropped when an overlapping poll reads them again.
+    pub fn seen(
+        &self,
+        instance_id: &str,
+        resource: &str,
+        keys: &[(String, String)],
+    ) -> Result<HashSet<usize>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT 1 FROM seen_records WHERE instance_id = ?1 AND resource = ?2 AND object_id = ?3 AND updated = ?4",
+        )?;
+        let mut seen = HashSet::new();
+        for (index, (object_id, updated)) in keys.iter().enumerate() {
+            if statement.exists(params![instance_id, resource, object_id, updated])? {
+                seen.insert(index);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Writes a poll's messages, seen keys, failed records and new watermark in
+    /// one transaction: all of it is stored, or none of it.
+    pub fn commit_poll(
+        &self,
+        instance_id: &str,
+        resource: &str,
+        commit: &PollCommit,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let now_text = format_instant(now);
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )?;
+            for message in &commit.messages {
+                insert.execute(params![
+                    instance_id,
+                    resource,
+                    message.message_id,
+                    message.body,
+                    message.event_count as i64,
+                    now_text
+                ])?;
+            }
+            let mut seen = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO seen_records (instance_id, resource, object_id, updated, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (object_id, updated) in &commit.seen {
+                seen.execute(params![instance_id, resource, object_id, updated, now_text])?;
+            }
+            let mut failed = transaction.prepare_cached(
+                "INSERT INTO failed_records (instance_id, resource, object_id, record, error, failed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for record in &commit.failed {
+                failed.execute(params![
+                    instance_id,
+                    resource,
+                    record.object_id,
+                    record.record,
+                    record.error,
+                    now_text
+                ])?;
+            }
+        }
+        if let Some(watermark) = commit.watermark {
+            transaction.execute(
+                "INSERT INTO watermarks (instance_id, resource, polled_until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (instance_id, resource) DO UPDATE SET polled_until = excluded.polled_until",
+                params![instance_id, resource, format_instant(watermark)],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The oldest undelivered message of an instance: delivery keeps order, so
+    /// this is the only one that may be sent, even when it must wait for a retry.
+    pub fn next_pending(&self, instance_id: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at
+                 FROM outbox WHERE instance_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
+                [instance_id],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, String>(7)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(OutboxMessage {
+            seq,
+            instance_id,
+            resource,
+            message_id,
+            body,
+            event_count: event_count as usize,
+            attempts: attempts as u32,
+            next_attempt_at: instant("retry time", next_attempt_at)?,
+        }))
+    }
+
+    /// The callback accepted message `seq`.
+    pub fn mark_delivered(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+             WHERE seq = ?1",
+            params![seq, format_instant(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Message `seq` failed; try again at `retry_at`.
+    pub fn schedule_retry(&self, seq: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE seq = ?1",
+            params![seq, error, format_instant(retry_at)],
+        )?;
+        Ok(())
+    }
+
+    /// Message `seq` used up its retries: kept as a dead letter, listed and replayable.
+    pub fn dead_letter(&self, seq: i64, error: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 WHERE seq = ?1",
+            params![seq, error],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an instance's dead letters back in the outbox, due now, in their
+    /// original order. Returns how many.
+    pub fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let changed = self.lock().execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2
+             WHERE instance_id = ?1 AND state = 'dead'",
+            params![instance_id, format_instant(now)],
+        )?;
+        Ok(changed)
+    }
+
+    /// Messages not yet delivered (pending, not dead), over every instance.
+    pub fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let depth: i64 =
+            self.lock().query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |row| row.get(0))?;
+        Ok(depth as u64)
+    }
+
+    /// Forgets seen keys older than `before`: by then no overlapping poll reads them again.
+    pub fn prune_seen(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let removed = self.lock().execute("DELETE FROM seen_records WHERE seen_at < ?1", [format_instant(before)])?;
+        Ok(removed)
+    }
+
+    /// The failed records of an instance, oldest first.
+    pub fn failed_records(&self, instance_id: &str) -> Result<Vec<FailedRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare("SELECT object_id, record, error FROM failed_records WHERE instance_id = ?1 ORDER BY id")?;
+        let records = statement
+            .query_map([instance_id], |row| {
+                Ok(FailedRecord { object_id: row.get(0)?, record: row.get(1)?, error: row.get(2)? })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(records)
+    }
+}
+
+fn instant(what: &'static str, value: String) -> Result<DateTime<Utc>, StoreError> {
+    parse_instant(&value).map_err(|_| StoreError::Corrupt { what, value })
+}
+
+#[cfg(test)]
+mod tests;
