@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod dates;
+pub mod delivery;
 pub mod plugin;
 pub mod records;
 pub use autotask_sim::sample;

@@ -1,0 +1,4 @@
+//! Delivering events to an instance's callback URL: the message format and its signature.
+
+pub mod message;
+pub mod signature;
