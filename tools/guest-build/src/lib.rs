@@ -1,6 +1,11 @@
 //! Compiles plugin crates of this workspace to WebAssembly components from a
 //! build script, the way wasmtime builds its test programs: a nested `cargo`
 //! with its own target directory (so it never waits on the outer build's lock).
+//!
+//! That directory is `<target>/wasm-plugins`, one for every build script and
+//! profile: `cargo clippy` and `cargo test` run the host's and the tests' build
+//! scripts separately, and with a directory per script the guest dependencies
+//! were compiled four times over in a clean CI run.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -17,7 +22,7 @@ pub const TARGET: &str = "wasm32-wasip2";
 pub fn build_component(workspace_root: &Path, package: &str) -> PathBuf {
     ensure_target_installed();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set for build scripts"));
-    let target_dir = out_dir.join("wasm-target");
+    let target_dir = shared_target_dir(&out_dir);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     let mut command = Command::new(cargo);
@@ -53,6 +58,18 @@ pub fn build_component(workspace_root: &Path, package: &str) -> PathBuf {
     artifact
 }
 
+/// `<target>/wasm-plugins`, from a build script's `OUT_DIR`
+/// (`<target>/<profile>/build/<unit>/out`); `OUT_DIR/wasm-target` if it has another shape.
+fn shared_target_dir(out_dir: &Path) -> PathBuf {
+    let build = out_dir.ancestors().nth(2);
+    match (build, out_dir.ancestors().nth(4)) {
+        (Some(build), Some(target)) if build.file_name().is_some_and(|name| name == "build") => {
+            target.join("wasm-plugins")
+        }
+        _ => out_dir.join("wasm-target"),
+    }
+}
+
 /// Marks a crate directory so the build script reruns when its sources change.
 pub fn rerun_if_changed(dir: &Path) {
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -81,4 +98,18 @@ fn ensure_target_installed() {
     }
     let ok = rustup.status().is_ok_and(|s| s.success());
     assert!(ok, "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and build again");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_build_script_shares_one_directory_under_the_target() {
+        let out = Path::new("/w/target/debug/build/autotask-events-0123/out");
+        assert_eq!(shared_target_dir(out), Path::new("/w/target/wasm-plugins"));
+        let release = Path::new("/w/target/release/build/autotask-events-tests-4567/out");
+        assert_eq!(shared_target_dir(release), Path::new("/w/target/wasm-plugins"));
+        assert_eq!(shared_target_dir(Path::new("/tmp/out")), Path::new("/tmp/out/wasm-target"));
+    }
 }
