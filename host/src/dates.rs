@@ -13,10 +13,11 @@ use simple_date_format::{Pattern, Zone};
 
 /// A date format from a resource's configuration: a pattern and the zone that
 /// dates without an offset are in.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DateFormat {
     pattern: Pattern,
     zone: Zone,
+    zone_name: Option<String>,
 }
 
 /// Why a configured date format cannot be used.
@@ -43,18 +44,24 @@ impl DateFormat {
     pub fn new(pattern: &str, zone: Option<&str>) -> Result<Self, DateFormatError> {
         let pattern = Pattern::new(pattern)
             .map_err(|source| DateFormatError::Pattern { pattern: pattern.to_string(), source })?;
+        let zone_name = zone.map(str::to_owned);
         let zone = match zone {
             Some(name) => {
                 Zone::parse(name).map_err(|source| DateFormatError::Zone { zone: name.to_string(), source })?
             }
             None => Zone::Utc,
         };
-        Ok(DateFormat { pattern, zone })
+        Ok(DateFormat { pattern, zone, zone_name })
     }
 
     /// The pattern as configured.
     pub fn pattern(&self) -> &str {
         self.pattern.as_str()
+    }
+
+    /// The zone as configured, if one was.
+    pub fn zone_name(&self) -> Option<&str> {
+        self.zone_name.as_deref()
     }
 
     /// Reads `text` as an instant.

@@ -13,6 +13,7 @@ pub mod dates;
 pub mod delivery;
 pub mod plugin;
 pub mod records;
+pub mod service;
 pub use autotask_sim::sample;
 pub mod source;
 pub mod store;

@@ -9,7 +9,7 @@ use crate::Shared;
 use crate::entity::Entity;
 
 /// Makes `per_minute` changes a minute until the simulator stops: new tickets,
-/// status changes, new notes, company and contact edits.
+/// status changes, deleted tickets, new notes, company and contact edits.
 pub async fn run(shared: Shared, per_minute: f64) {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -33,7 +33,12 @@ fn change_something(shared: &Shared) {
             let record = store.create(Entity::Tickets, Map::new(), now);
             (Entity::Tickets, format!("created ticket {}", record["id"]))
         }
-        35..70 => {
+        35..38 => {
+            let Some(id) = store.random_id(Entity::Tickets) else { return };
+            store.delete(Entity::Tickets, id, now);
+            (Entity::Tickets, format!("deleted ticket {id}"))
+        }
+        38..70 => {
             let Some(id) = store.random_id(Entity::Tickets) else { return };
             let status = *store.rng().pick(&[1, 5, 8, 10]);
             store.patch(Entity::Tickets, id, fields(json!({"status": status})), now);

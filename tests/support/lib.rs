@@ -2,6 +2,9 @@
 //! components, batches of realistic records, and conversions to the SDK's types
 //! so native and wasm runs of the same mapping can be compared.
 
+pub mod receiver;
+pub mod service;
+
 use autotask_events::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
 use autotask_events::plugin::{Context, DatesConfiguration, PollConfiguration, RawRecord};
 use autotask_events::records::{DateField, RecordReader};

@@ -1,8 +1,11 @@
 //! The command line: argument definitions and dispatch to one module per command.
 
 mod config_check;
+mod demo;
+mod events;
 mod plugin_check;
 mod plugin_init;
+mod serve;
 mod sim;
 mod template_render;
 
@@ -12,7 +15,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub use config_check::ConfigCheckArgs;
+pub use demo::DemoArgs;
+pub use events::{EventsListArgs, EventsReplayArgs};
 pub use plugin_check::CheckArgs;
+pub use serve::ServeArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
 
@@ -20,12 +26,25 @@ pub use template_render::RenderArgs;
 #[derive(Debug, Parser)]
 #[command(name = "autotask-events", version, about)]
 pub struct Cli {
+    /// How log lines are written (to stderr): `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try everything on loopback: the simulator with churn, the service and a receiver printing events.
+    Demo(DemoArgs),
+    /// Run the service: poll every configured instance and deliver its events.
+    Serve(ServeArgs),
     /// Work with mapping plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -35,8 +54,19 @@ pub enum Command {
     /// Work with the service configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Look at and replay an instance's delivered, pending and dead-lettered messages.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Run the Autotask REST API simulator (for tests, demos and trying things out).
     Sim(Box<SimArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List an instance's recent messages with their delivery state, attempts and last error.
+    List(EventsListArgs),
+    /// Put dead-lettered messages back in the outbox to be delivered again, in order.
+    Replay(EventsReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +101,10 @@ pub struct InitArgs {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Events(EventsCommand::List(args)) => events::list(&args),
+        Command::Events(EventsCommand::Replay(args)) => events::replay(&args),
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),

@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::problems::Collector;
 use super::secrets;
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat};
-use crate::records::DateField;
+use crate::plugin::{DatesConfiguration, PollConfiguration};
+use crate::records::{DateField, RecordReader};
 use crate::source::credentials::{Connection, ConnectionError};
 use crate::source::hub::autotask_query;
 use crate::source::template::UrlTemplate;
@@ -66,6 +67,37 @@ pub struct ResourceConfig {
     pub created_check_tolerance_seconds: u32,
     pub updated: Option<DateField>,
     pub created: Option<DateField>,
+}
+
+impl ResourceConfig {
+    /// Reads this resource's records as its `idField` and `datesConfiguration` say.
+    pub fn reader(&self) -> RecordReader {
+        RecordReader {
+            id_field: self.id_field.clone(),
+            created: self.created.clone(),
+            updated: self.updated.clone(),
+            created_check_tolerance: chrono::TimeDelta::seconds(self.created_check_tolerance_seconds.into()),
+        }
+    }
+
+    /// The resource's poll configuration as plugins are told it.
+    pub fn poll_configuration(&self) -> PollConfiguration {
+        let field = |date: &Option<DateField>| date.as_ref().map(|d| d.field.clone());
+        let format = |date: &Option<DateField>| date.as_ref().map(|d| d.format.pattern().to_owned());
+        let zone = |date: &Option<DateField>| date.as_ref().and_then(|d| d.format.zone_name().map(str::to_owned));
+        PollConfiguration {
+            id_field: self.id_field.clone(),
+            dates: DatesConfiguration {
+                updated_date_field: field(&self.updated),
+                updated_date_format: format(&self.updated),
+                updated_date_timezone: zone(&self.updated),
+                created_date_field: field(&self.created),
+                created_date_format: format(&self.created),
+                created_date_timezone: zone(&self.created),
+            },
+            created_check_tolerance_seconds: self.created_check_tolerance_seconds,
+        }
+    }
 }
 
 /// Where to read settings from and how to report problems.

@@ -41,6 +41,60 @@ pub struct ServerSettings {
     pub plugin_dir: PathBuf,
     /// Caught-late records: each poll reads this far before the watermark.
     pub overlap: Duration,
+    pub delivery: DeliverySettings,
+    pub limits: crate::plugin::Limits,
+    /// Records per plugin call.
+    pub batch_size: usize,
+}
+
+impl ServerSettings {
+    /// The settings of a configuration without a `[server]` table, rooted at `base`.
+    pub fn defaults(base: &Path) -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            data_dir: base.join("data"),
+            plugin_dir: base.join("plugins"),
+            overlap: Duration::from_secs(60),
+            delivery: DeliverySettings::default(),
+            limits: crate::plugin::Limits::default(),
+            batch_size: 500,
+        }
+    }
+}
+
+/// How events are posted to callbacks (`[delivery]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Events per message (Cloud Elements sends at most 10).
+    pub max_events_per_message: usize,
+    /// How long a callback may take to answer.
+    pub timeout: Duration,
+    /// Retries after the first attempt before a message is dead-lettered.
+    pub retries: u32,
+    /// The wait before the first retry; each later wait is `retry_multiplier` times longer.
+    pub first_retry: Duration,
+    pub retry_multiplier: f64,
+}
+
+impl Default for DeliverySettings {
+    /// Cloud Elements' schedule: 9 retries at 4^n seconds (4 s up to about 73 h).
+    fn default() -> Self {
+        DeliverySettings {
+            max_events_per_message: 10,
+            timeout: Duration::from_secs(30),
+            retries: 9,
+            first_retry: Duration::from_secs(4),
+            retry_multiplier: 4.0,
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// The wait before retry number `retry` (1-based), before jitter.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = self.retry_multiplier.max(1.0).powi(retry.saturating_sub(1).min(64) as i32);
+        self.first_retry.mul_f64(factor.min(1e9))
+    }
 }
 
 /// One configured instance with the host's own settings for it.
@@ -68,7 +122,30 @@ struct RawFile {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    delivery: RawDelivery,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_events_per_message: Option<usize>,
+    timeout_seconds: Option<f64>,
+    retries: Option<u32>,
+    first_retry_seconds: Option<f64>,
+    retry_multiplier: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    plugin_batch_seconds: Option<f64>,
+    plugin_memory_mib: Option<usize>,
+    plugin_output_mib: Option<usize>,
+    batch_size: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -118,11 +195,21 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         }
     };
     let base = path.parent().unwrap_or(Path::new("."));
+    let defaults = ServerSettings::defaults(base);
     let server = ServerSettings {
-        listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090))),
-        data_dir: base.join(raw.server.data_dir.unwrap_or_else(|| "data".into())),
-        plugin_dir: base.join(raw.server.plugin_dir.unwrap_or_else(|| "plugins".into())),
-        overlap: Duration::from_secs(raw.server.overlap_seconds.unwrap_or(60)),
+        listen: raw.server.listen.unwrap_or(defaults.listen),
+        data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
+        plugin_dir: raw.server.plugin_dir.map_or(defaults.plugin_dir, |dir| base.join(dir)),
+        overlap: raw.server.overlap_seconds.map_or(defaults.overlap, Duration::from_secs),
+        delivery: read_delivery(&raw.delivery, defaults.delivery, &mut problems),
+        limits: read_limits(&raw.limits, defaults.limits, &mut problems),
+        batch_size: match raw.limits.batch_size {
+            Some(0) => {
+                problems.add("limits.batch_size", "must be at least 1");
+                defaults.batch_size
+            }
+            size => size.unwrap_or(defaults.batch_size),
+        },
     };
     let host_code = match raw.server.integration_code.as_deref().map(|code| secrets::resolve(code, base)) {
         None => std::env::var(crate::source::credentials::INTEGRATION_CODE_ENV).ok(),
@@ -148,6 +235,55 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         instances.push(configured);
     }
     if found.is_empty() { Ok(ServiceConfig { server, instances }) } else { Err(Problems(found)) }
+}
+
+/// A positive number of seconds from `value`, or a problem at `key`.
+fn seconds(value: Option<f64>, key: &str, problems: &mut Collector<'_>) -> Option<Duration> {
+    let seconds = value?;
+    if seconds > 0.0 && seconds.is_finite() {
+        Some(Duration::from_secs_f64(seconds))
+    } else {
+        problems.add(key, "must be a positive number of seconds");
+        None
+    }
+}
+
+fn read_delivery(raw: &RawDelivery, defaults: DeliverySettings, problems: &mut Collector<'_>) -> DeliverySettings {
+    if raw.max_events_per_message == Some(0) {
+        problems.add("delivery.max_events_per_message", "must be at least 1");
+    }
+    if raw.retry_multiplier.is_some_and(|m| !(1.0..=100.0).contains(&m)) {
+        problems.add("delivery.retry_multiplier", "must be between 1 and 100");
+    }
+    DeliverySettings {
+        max_events_per_message: raw.max_events_per_message.unwrap_or(defaults.max_events_per_message).max(1),
+        timeout: seconds(raw.timeout_seconds, "delivery.timeout_seconds", problems).unwrap_or(defaults.timeout),
+        retries: raw.retries.unwrap_or(defaults.retries),
+        first_retry: seconds(raw.first_retry_seconds, "delivery.first_retry_seconds", problems)
+            .unwrap_or(defaults.first_retry),
+        retry_multiplier: raw.retry_multiplier.unwrap_or(defaults.retry_multiplier),
+    }
+}
+
+fn read_limits(
+    raw: &RawLimits,
+    defaults: crate::plugin::Limits,
+    problems: &mut Collector<'_>,
+) -> crate::plugin::Limits {
+    let mib = |value: Option<usize>, key: &str, default: usize, problems: &mut Collector<'_>| match value {
+        Some(0) => {
+            problems.add(key, "must be at least 1 MiB");
+            default
+        }
+        Some(mib) => mib << 20,
+        None => default,
+    };
+    crate::plugin::Limits {
+        batch_time: seconds(raw.plugin_batch_seconds, "limits.plugin_batch_seconds", problems)
+            .unwrap_or(defaults.batch_time),
+        memory_bytes: mib(raw.plugin_memory_mib, "limits.plugin_memory_mib", defaults.memory_bytes, problems),
+        output_bytes: mib(raw.plugin_output_mib, "limits.plugin_output_mib", defaults.output_bytes, problems),
+    }
 }
 
 fn read_configured(

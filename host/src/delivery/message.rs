@@ -45,7 +45,7 @@ pub fn hub_key(element_key: &str) -> &'static str {
 }
 
 /// A stable id for `parts`, shaped like a UUID.
-fn content_id(parts: &[&str]) -> String {
+pub(crate) fn content_id(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());

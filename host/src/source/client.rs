@@ -45,6 +45,21 @@ pub struct ClientOptions {
     pub slow_down_above: f64,
     /// The longest pause between requests when spacing them.
     pub max_spacing: Duration,
+    /// Told the status of every answer Autotask gives (for metrics).
+    pub observer: Option<ResponseObserver>,
+}
+
+/// A function told `(entity, HTTP status)` of an answer.
+pub type ObserveResponse = dyn Fn(&str, u16) + Send + Sync;
+
+/// A callback told `(entity, HTTP status)` of every answer, retries included.
+#[derive(Clone)]
+pub struct ResponseObserver(pub Arc<ObserveResponse>);
+
+impl std::fmt::Debug for ResponseObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseObserver")
+    }
 }
 
 impl Default for ClientOptions {
@@ -56,6 +71,7 @@ impl Default for ClientOptions {
             threshold_check_interval: Duration::from_secs(60),
             slow_down_above: 0.75,
             max_spacing: Duration::from_secs(60),
+            observer: None,
         }
     }
 }
@@ -184,18 +200,23 @@ impl AutotaskClient {
 
     /// Every record of `entity` that `body` matches, following every page.
     pub async fn query_all(&self, entity: &str, body: &QueryBody) -> Result<QueryResult, SourceError> {
-        let zone_base = self.zone_base().await?;
-        self.check_threshold().await;
-        let body = Bytes::from(serde_json::to_vec(body).expect("a query body serializes"));
-        let mut url = self.api_url(&zone_base, &format!("{entity}/query"))?;
+        let mut pages = self.query_pages(entity, body);
         let mut result = QueryResult::default();
-        loop {
-            let bytes = self.call(entity, Method::POST, url, Some(&body)).await?;
-            let page = read_page(entity, &bytes)?;
+        while let Some(page) = pages.next().await? {
             result.pages += 1;
-            result.records.extend(page.records);
-            let Some(next) = page.next_page_url else { return Ok(result) };
-            url = same_origin(entity, &next, &zone_base)?;
+            result.records.extend(page);
+        }
+        Ok(result)
+    }
+
+    /// The records `body` matches, one page at a time, so a caller can work on a
+    /// page while the next is read.
+    pub fn query_pages(&self, entity: &str, body: &QueryBody) -> Pages {
+        Pages {
+            client: self.clone(),
+            entity: entity.to_owned(),
+            body: Bytes::from(serde_json::to_vec(body).expect("a query body serializes")),
+            state: PagesState::NotStarted,
         }
     }
 
@@ -318,7 +339,7 @@ impl AutotaskClient {
             }
             let outcome = {
                 let _slot = slots.acquire().await.expect("the semaphore is never closed");
-                self.attempt(method.clone(), url.clone(), body, authenticated).await
+                self.attempt(entity, method.clone(), url.clone(), body, authenticated).await
             };
             let (retry_after, failure) = match outcome {
                 Ok((status, headers, bytes)) => {
@@ -351,6 +372,7 @@ impl AutotaskClient {
 
     async fn attempt(
         &self,
+        entity: &str,
         method: Method,
         url: Url,
         body: Option<&Bytes>,
@@ -369,8 +391,49 @@ impl AutotaskClient {
         }
         let response = request.send().await?;
         let status = response.status();
+        if let Some(observer) = &self.inner.options.observer {
+            (observer.0)(entity, status.as_u16());
+        }
         let headers = response.headers().clone();
         Ok((status, headers, response.bytes().await?))
+    }
+}
+
+/// The pages of one query, read in order by [`Pages::next`].
+pub struct Pages {
+    client: AutotaskClient,
+    entity: String,
+    body: Bytes,
+    state: PagesState,
+}
+
+enum PagesState {
+    NotStarted,
+    Next { zone_base: Url, url: Url },
+    Done,
+}
+
+impl Pages {
+    /// The next page's records; `None` after the last page.
+    pub async fn next(&mut self) -> Result<Option<Vec<Box<RawValue>>>, SourceError> {
+        let client = &self.client;
+        let (zone_base, url) = match std::mem::replace(&mut self.state, PagesState::Done) {
+            PagesState::Done => return Ok(None),
+            PagesState::Next { zone_base, url } => (zone_base, url),
+            PagesState::NotStarted => {
+                let zone_base = client.zone_base().await?;
+                client.check_threshold().await;
+                let url = client.api_url(&zone_base, &format!("{}/query", self.entity))?;
+                (zone_base, url)
+            }
+        };
+        let bytes = client.call(&self.entity, Method::POST, url, Some(&self.body)).await?;
+        let page = read_page(&self.entity, &bytes)?;
+        if let Some(next) = page.next_page_url {
+            let url = same_origin(&self.entity, &next, &zone_base)?;
+            self.state = PagesState::Next { zone_base, url };
+        }
+        Ok(Some(page.records))
     }
 }
 

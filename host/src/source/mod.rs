@@ -11,7 +11,9 @@ pub mod retry;
 pub mod template;
 pub mod zone;
 
-pub use client::{AutotaskClient, ClientOptions, PageRead, QueryResult, ThresholdInformation, read_page};
+pub use client::{
+    AutotaskClient, ClientOptions, PageRead, Pages, QueryResult, ResponseObserver, ThresholdInformation, read_page,
+};
 pub use credentials::{Connection, ConnectionError, Credentials, Secret};
 pub use error::SourceError;
 pub use zone::ZoneCache;

@@ -68,6 +68,41 @@ pub struct OutboxMessage {
     pub event_count: usize,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
+    /// When the poll that made it was committed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an outbox message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    Pending,
+    Delivered,
+    /// Out of retries: kept until replayed.
+    Dead,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Pending => "pending",
+            MessageState::Delivered => "delivered",
+            MessageState::Dead => "dead",
+        }
+    }
+}
+
+/// A message as listed for people: its state and delivery history, not its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub seq: i64,
+    pub resource: String,
+    pub message_id: String,
+    pub event_count: usize,
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
 }
 
 /// The state database. Calls are short and synchronous; async callers run
@@ -156,7 +191,8 @@ impl Store {
         let now_text = format_instant(now);
         {
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
+                // A message with the same content id is the same events again: keep the first.
+                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             )?;
             for message in &commit.messages {
@@ -208,7 +244,7 @@ impl Store {
         let row = self
             .lock()
             .query_row(
-                "SELECT seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at
+                "SELECT seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at
                  FROM outbox WHERE instance_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
                 [instance_id],
                 |row| {
@@ -221,11 +257,14 @@ impl Store {
                         row.get::<_, i64>(5)?,
                         row.get::<_, i64>(6)?,
                         row.get::<_, String>(7)?,
+                        row.get::<_, String>(8)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at)) = row else {
+        let Some((seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at)) =
+            row
+        else {
             return Ok(None);
         };
         Ok(Some(OutboxMessage {
@@ -237,6 +276,7 @@ impl Store {
             event_count: event_count as usize,
             attempts: attempts as u32,
             next_attempt_at: instant("retry time", next_attempt_at)?,
+            created_at: instant("message creation time", created_at)?,
         }))
     }
 
@@ -277,6 +317,36 @@ impl Store {
             params![instance_id, format_instant(now)],
         )?;
         Ok(changed)
+    }
+
+    /// An instance's most recent messages in `state` (all states when `None`), newest first.
+    pub fn recent_messages(
+        &self,
+        instance_id: &str,
+        state: Option<MessageState>,
+        limit: usize,
+    ) -> Result<Vec<MessageSummary>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT seq, resource, message_id, event_count, state, attempts, created_at, delivered_at, last_error
+             FROM outbox WHERE instance_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let rows = statement
+            .query_map(params![instance_id, state.map(MessageState::as_str), limit as i64], |row| {
+                Ok(MessageSummary {
+                    seq: row.get(0)?,
+                    resource: row.get(1)?,
+                    message_id: row.get(2)?,
+                    event_count: row.get::<_, i64>(3)? as usize,
+                    state: row.get(4)?,
+                    attempts: row.get::<_, i64>(5)? as u32,
+                    created_at: row.get(6)?,
+                    delivered_at: row.get(7)?,
+                    last_error: row.get(8)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     /// Messages not yet delivered (pending, not dead), over every instance.

@@ -1,0 +1,217 @@
+//! `autotask-events demo`: the whole product on loopback in one command. It
+//! starts the Autotask simulator with churn, a callback receiver that checks
+//! every signature, and the service with one instance polling incidents (the
+//! built-in plugin) and contacts (a copy of it), then prints each event the
+//! receiver gets as one line until Ctrl-C or `--for`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use autotask_sim::{SimConfig, Simulator};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::builtin::INCIDENTS_WASM;
+use crate::config::instance::{Source, read_instance};
+use crate::config::problems::Collector;
+use crate::config::{ConfiguredInstance, ServerSettings, ServiceConfig};
+use crate::delivery::signature::{SIGNATURE_HEADER, verify};
+use crate::service;
+
+/// The demo's signature key: a demo value, printed so users can see it checked.
+const DEMO_SIGNATURE_KEY: &str = "demo-signature-key";
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Stop after this long (`30s`, `2m`); runs until Ctrl-C when absent.
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    pub run_for: Option<Duration>,
+    /// Seconds between polls of each resource.
+    #[arg(long, default_value_t = 3.0)]
+    pub interval: f64,
+    /// Changes the simulator makes each minute.
+    #[arg(long, default_value_t = 60.0)]
+    pub churn: f64,
+}
+
+pub fn run(args: &DemoArgs) -> ExitCode {
+    if !(args.interval > 0.0 && args.interval.is_finite()) {
+        eprintln!("error: --interval must be a positive number of seconds");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    let work = tempfile::Builder::new().prefix("autotask-events-demo-").tempdir()?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+
+    let simulator = Simulator::start(SimConfig {
+        listen: loopback,
+        churn_per_minute: args.churn,
+        tickets: 200,
+        contacts: 100,
+        ..SimConfig::default()
+    })
+    .await?;
+    let received = Arc::new(AtomicUsize::new(0));
+    let receiver = start_receiver(received.clone()).await?;
+
+    let settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
+    // The contacts resource maps through a copy of the incidents plugin: any
+    // plugin file named after a resource serves it.
+    std::fs::create_dir_all(&settings.plugin_dir)?;
+    std::fs::write(settings.plugin_dir.join("contacts.wasm"), INCIDENTS_WASM)?;
+    let instance = demo_instance(&simulator, receiver, args.interval, work.path())?;
+    let running = service::start(ServiceConfig { server: settings, instances: vec![instance] }).await?;
+
+    println!("autotask-events demo");
+    println!("  Autotask simulator  {} ({} changes a minute)", simulator.url(), args.churn);
+    println!("  callback receiver   http://{receiver}/events (checks every Elements-Webhook-Signature)");
+    println!("  service             http://{}/metrics", running.addr());
+    println!("  polling incidents and contacts every {}s; events appear below. Ctrl-C stops.", args.interval);
+    println!();
+
+    let until = async {
+        match args.run_for {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => super::serve::stop_signal().await,
+        }
+    };
+    tokio::select! {
+        () = until => {}
+        () = super::serve::stop_signal() => {}
+    }
+    running.stop().await;
+    drop(simulator);
+    println!("\n{} event(s) received, every signature valid.", received.load(Ordering::Relaxed));
+    Ok(())
+}
+
+/// The instance, written as the Cloud Elements body a user would post.
+fn demo_instance(
+    simulator: &Simulator,
+    receiver: SocketAddr,
+    interval: f64,
+    base: &Path,
+) -> anyhow::Result<ConfiguredInstance> {
+    let sim = simulator.config();
+    let updated = |field: &str| {
+        json!({"updatedDateField": field, "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
+               "createdDateField": "createDate", "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'"})
+    };
+    let body = json!({
+        "element": {"key": "autotaskhelpdesk"},
+        "name": "Demo",
+        "tags": ["demo"],
+        "configuration": {
+            "helpdesk.autotask.username": sim.user,
+            "helpdesk.autotask.password": sim.secret,
+            "helpdesk.autotask.integration.code": sim.integration_code,
+            "helpdesk.autotask.server.url": simulator.url(),
+            "event.notification.enabled": true,
+            "event.notification.callback.url": format!("http://{receiver}/events"),
+            "event.notification.signature.key": DEMO_SIGNATURE_KEY,
+            "event.poller.configuration": {
+                "incidents": {
+                    "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
+                    "idField": "id",
+                    "datesConfiguration": updated("lastActivityDate"),
+                },
+                "contacts": {
+                    "url": "/hubs/helpdesk/contacts?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
+                    "idField": "id",
+                    "datesConfiguration": updated("lastActivityDate"),
+                },
+            },
+        },
+    });
+    let mut found = Vec::new();
+    let demo_file = base.join("demo-instance.json");
+    let source = Source { base_dir: base, key_prefix: String::new(), host_integration_code: None };
+    let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
+    let Some(mut instance) = instance else {
+        anyhow::bail!("the demo instance is invalid: {}", crate::config::Problems(found));
+    };
+    instance.refresh_interval = Duration::from_secs_f64(interval);
+    Ok(ConfiguredInstance { id: "demo".into(), since: None, plugins: Default::default(), instance })
+}
+
+/// A callback endpoint that verifies signatures and prints each event.
+async fn start_receiver(received: Arc<AtomicUsize>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let router = Router::new().route("/events", post(receive)).with_state(received);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(addr)
+}
+
+async fn receive(State(received): State<Arc<AtomicUsize>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !verify(DEMO_SIGNATURE_KEY.as_bytes(), &body, signature) {
+        println!("!! a message with a missing or wrong signature was refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let message = &message["message"];
+    for event in message["events"].as_array().into_iter().flatten() {
+        received.fetch_add(1, Ordering::Relaxed);
+        println!("{}", event_line(message, event));
+    }
+    StatusCode::OK
+}
+
+/// `12:00:03  Demo  UPDATED  incidents  #1234  Printer on fire (status 5)`.
+pub fn event_line(message: &Value, event: &Value) -> String {
+    let text = |value: &Value| value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+    let time = chrono::Utc::now().format("%H:%M:%S");
+    format!(
+        "{time}  {}  {:<7}  {:<9}  #{:<6}  {}",
+        text(&message["instanceName"]),
+        text(&event["eventType"]),
+        text(&event["objectType"]),
+        text(&event["objectId"]),
+        summary(&event["payload"]),
+    )
+}
+
+/// A few words about the object: its title or name, and its status.
+fn summary(payload: &Value) -> String {
+    let extra = &payload["extra"];
+    let field = |name: &str| payload[name].as_str().or_else(|| extra[name].as_str()).map(str::to_owned);
+    let name = field("title").or_else(|| field("name")).or_else(|| {
+        let first = field("firstName").unwrap_or_default();
+        let last = field("lastName").unwrap_or_default();
+        let full = format!("{first} {last}").trim().to_owned();
+        (!full.is_empty()).then_some(full)
+    });
+    let name = name.or_else(|| field("ticketTitle")).unwrap_or_else(|| "(no title)".into());
+    match &payload["status"] {
+        Value::Null => name,
+        status => format!("{name} (status {status})"),
+    }
+}

@@ -1,0 +1,196 @@
+//! The delivery worker of one instance: posts its outbox to the callback URL,
+//! oldest message first, one at a time, so events arrive in the order they
+//! were polled.
+//!
+//! A message is marked delivered only after a 2xx. Anything else (an error
+//! status, a timeout, a refused connection) schedules a retry of the same
+//! message, and the ones behind it wait: order is kept. After the configured
+//! retries the message is dead-lettered (kept, listed, replayable) and the
+//! next one goes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::cloudevents::BATCH_CONTENT_TYPE;
+use super::signature::{SIGNATURE_HEADER, sign};
+use crate::config::DeliverySettings;
+use crate::source::Secret;
+use crate::store::{OutboxMessage, Store, StoreError};
+
+/// The header carrying a message's id, unique per message and the same on every attempt.
+pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
+
+/// How long a delivery already on the wire may finish after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest a worker sleeps without looking at the outbox again (it is also
+/// woken by each poll that writes to it, and by replays from another process
+/// only through this).
+const IDLE_RECHECK: Duration = Duration::from_secs(2);
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Retry,
+    DeadLetter,
+}
+
+/// Told about every attempt, for metrics and logs.
+pub trait DeliveryObserver: Send + Sync {
+    fn attempted(&self, message: &OutboxMessage, outcome: Outcome, error: Option<&str>, latency: Duration);
+}
+
+/// Where and how one instance's messages go.
+pub struct Destination {
+    pub instance_id: String,
+    pub callback_url: String,
+    pub signature_key: Option<Secret>,
+}
+
+/// Works an instance's outbox until `shutdown`.
+pub struct Worker {
+    pub destination: Destination,
+    pub store: Arc<Store>,
+    pub http: reqwest::Client,
+    pub settings: DeliverySettings,
+    pub outbox_ready: Arc<Notify>,
+    pub observer: Arc<dyn DeliveryObserver>,
+    pub shutdown: CancellationToken,
+}
+
+impl Worker {
+    pub async fn run(self) {
+        let instance = self.destination.instance_id.clone();
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let next = {
+                let (store, instance) = (self.store.clone(), instance.clone());
+                tokio::task::spawn_blocking(move || store.next_pending(&instance)).await
+            };
+            let message = match next {
+                Ok(Ok(Some(message))) => message,
+                Ok(Ok(None)) => {
+                    self.wait(IDLE_RECHECK).await;
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(instance = %instance, "cannot read the outbox: {error}");
+                    self.wait(IDLE_RECHECK).await;
+                    continue;
+                }
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            };
+            let due_in = (message.next_attempt_at - Utc::now()).to_std().unwrap_or_default();
+            if !due_in.is_zero() {
+                self.wait(due_in.min(IDLE_RECHECK)).await;
+                continue;
+            }
+            if let Err(error) = self.deliver(message).await {
+                tracing::error!(instance = %instance, "cannot record a delivery: {error}");
+                self.wait(IDLE_RECHECK).await;
+            }
+        }
+    }
+
+    /// Sleeps up to `limit`, or until a poll fills the outbox or shutdown.
+    async fn wait(&self, limit: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(limit) => {}
+            () = self.outbox_ready.notified() => {}
+            () = self.shutdown.cancelled() => {}
+        }
+    }
+
+    /// One attempt at `message`, and what it means for the outbox.
+    async fn deliver(&self, message: OutboxMessage) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let shutdown = self.shutdown.clone();
+        let posted = tokio::select! {
+            result = self.post(&message) => result,
+            // Shutdown lets a delivery on the wire finish, briefly; a message cut
+            // short stays pending and is sent again after the restart.
+            () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok(()),
+        };
+        let store = self.store.clone();
+        let seq = message.seq;
+        let retry = message.attempts + 1;
+        let (outcome, error) = match posted {
+            Ok(()) => {
+                tokio::task::spawn_blocking(move || store.mark_delivered(seq, Utc::now())).await.expect("no panic")?;
+                (Outcome::Delivered, None)
+            }
+            Err(error) if retry > self.settings.retries => {
+                let text = error.clone();
+                tokio::task::spawn_blocking(move || store.dead_letter(seq, &text)).await.expect("no panic")?;
+                tracing::error!(
+                    instance = %self.destination.instance_id, message = %message.message_id,
+                    "delivery failed {retry} times, dead-lettered: {error}"
+                );
+                (Outcome::DeadLetter, Some(error))
+            }
+            Err(error) => {
+                let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * random_unit());
+                let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
+                let text = error.clone();
+                tokio::task::spawn_blocking(move || store.schedule_retry(seq, &text, at)).await.expect("no panic")?;
+                tracing::warn!(
+                    instance = %self.destination.instance_id, message = %message.message_id, attempt = retry,
+                    "delivery failed, retrying in {:.1}s: {error}", wait.as_secs_f64()
+                );
+                (Outcome::Retry, Some(error))
+            }
+        };
+        self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
+        Ok(())
+    }
+
+    /// Posts the message; `Err` carries why it was not accepted.
+    async fn post(&self, message: &OutboxMessage) -> Result<(), String> {
+        let content_type = if message.body.starts_with('[') { BATCH_CONTENT_TYPE } else { "application/json" };
+        let mut request = self
+            .http
+            .post(&self.destination.callback_url)
+            .timeout(self.settings.timeout)
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .header(WEBHOOK_ID_HEADER, &message.message_id);
+        if let Some(key) = &self.destination.signature_key {
+            request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
+        }
+        let response = request.body(message.body.clone()).send().await.map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let excerpt: String = body.chars().take(200).collect();
+        Err(format!(
+            "the callback answered HTTP {}{}",
+            status.as_u16(),
+            if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
+        ))
+    }
+}
+
+fn transport_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the callback did not answer in time".into()
+    } else if error.is_connect() {
+        "cannot connect to the callback".into()
+    } else {
+        format!("the callback request failed: {error}")
+    }
+}
+
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one(Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,43 @@
+//! The management listener: `GET /health` and `GET /metrics` (Prometheus text).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+
+/// Serves until `shutdown`.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let router = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(shared);
+    let stopped = async move { shutdown.cancelled().await };
+    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+        tracing::error!("the management listener stopped: {error}");
+    }
+}
+
+/// 200 when the state store answers, 503 otherwise.
+async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let store = shared.store.clone();
+    match tokio::task::spawn_blocking(move || store.outbox_depth()).await {
+        Ok(Ok(depth)) => (StatusCode::OK, axum::Json(json!({"status": "ok", "outboxDepth": depth}))),
+        Ok(Err(error)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "error", "message": error.to_string()})))
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "error"}))),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let store = shared.store.clone();
+    if let Ok(Ok(depth)) = tokio::task::spawn_blocking(move || store.outbox_depth()).await {
+        shared.metrics.outbox_depth.set(depth as i64);
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.render())
+}

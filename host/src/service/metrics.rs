@@ -1,0 +1,147 @@
+//! The service's Prometheus metrics, served as text at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub instance: String,
+    pub resource: String,
+}
+
+/// Poll outcomes: `ok` or `error`.
+pub const POLL_OK: &str = "ok";
+pub const POLL_ERROR: &str = "error";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    pub instance: String,
+    pub resource: String,
+    pub outcome: &'static str,
+}
+
+/// Delivery outcomes: `delivered`, `retry` or `dead_letter`.
+pub const DELIVERED: &str = "delivered";
+pub const RETRY: &str = "retry";
+pub const DEAD_LETTER: &str = "dead_letter";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub instance: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    pub instance: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    pub plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AutotaskLabels {
+    pub entity: String,
+    pub status: u16,
+}
+
+/// Every metric the service keeps. Cheap to update from any task.
+pub struct Metrics {
+    registry: Registry,
+    pub polls: Family<PollLabels, Counter>,
+    pub records_read: Family<ResourceLabels, Counter>,
+    pub records_failed: Family<ResourceLabels, Counter>,
+    pub events_produced: Family<ResourceLabels, Counter>,
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    pub delivery_latency: Family<InstanceLabels, Histogram>,
+    pub plugin_errors: Family<PluginLabels, Counter>,
+    pub plugin_call_seconds: Family<PluginLabels, Histogram>,
+    pub autotask_requests: Family<AutotaskLabels, Counter>,
+    pub outbox_depth: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("autotask_events");
+        let polls = Family::default();
+        registry.register("polls", "Polls of a resource, by outcome", polls.clone());
+        let records_read = Family::default();
+        registry.register("records_read", "Records read from Autotask", records_read.clone());
+        let records_failed = Family::default();
+        registry.register("records_failed", "Records the plugin or the host could not map", records_failed.clone());
+        let events_produced = Family::default();
+        registry.register("events_produced", "Events written to the outbox", events_produced.clone());
+        let deliveries = Family::default();
+        registry.register("deliveries", "Callback deliveries of a message, by outcome", deliveries.clone());
+        let delivery_latency: Family<InstanceLabels, Histogram> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "delivery_latency_seconds",
+            "From a message's commit to the callback's 2xx",
+            delivery_latency.clone(),
+        );
+        let plugin_errors = Family::default();
+        registry.register(
+            "plugin_errors",
+            "Plugin batches that failed (trap, limit, malformed)",
+            plugin_errors.clone(),
+        );
+        let plugin_call_seconds: Family<PluginLabels, Histogram> = Family::new_with_constructor(call_histogram);
+        registry.register("plugin_call_seconds", "Time a plugin took to map one batch", plugin_call_seconds.clone());
+        let autotask_requests = Family::default();
+        registry.register(
+            "autotask_requests",
+            "Answers from Autotask, by entity and HTTP status",
+            autotask_requests.clone(),
+        );
+        let outbox_depth = Gauge::default();
+        registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
+        Metrics {
+            registry,
+            polls,
+            records_read,
+            records_failed,
+            events_produced,
+            deliveries,
+            delivery_latency,
+            plugin_errors,
+            plugin_call_seconds,
+            autotask_requests,
+            outbox_depth,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// 5 ms to about 2 h: a delivery can wait out retries.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.5, 14))
+}
+
+/// 0.5 ms to about 8 s: a batch runs within the plugin time limit.
+fn call_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+impl ResourceLabels {
+    pub fn new(instance: &str, resource: &str) -> Self {
+        ResourceLabels { instance: instance.to_owned(), resource: resource.to_owned() }
+    }
+}

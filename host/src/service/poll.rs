@@ -1,0 +1,387 @@
+//! One poll of one resource: read what changed since the watermark, map it
+//! through the resource's plugin, and store the events and the new watermark
+//! in one transaction.
+//!
+//! The window starts at the previous poll's time, minus `pollDelay`, minus
+//! the overlap (records Autotask commits late carry an updated time from
+//! before the previous poll finished). Records an earlier poll already turned
+//! into events, by `(objectId, updated)`, are dropped, so the overlap costs
+//! reading, not duplicate events.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::metrics::{PluginLabels, ResourceLabels};
+use super::{InstanceHandle, Shared};
+use crate::config::{EventFormat, ResourceConfig};
+use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
+use crate::delivery::message::{InstanceInfo, SourcedEvent};
+use crate::delivery::{cloudevents, message};
+use crate::plugin::{Context, Event, EventType, Plugin, PluginError, RawRecord};
+use crate::source::filter::{Filter, Op, QueryBody};
+use crate::source::hub::autotask_query;
+use crate::source::{AutotaskClient, SourceError};
+use crate::store::{FailedRecord, PollCommit, StoreError};
+
+/// What a poll did, for logs and the management API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PollSummary {
+    pub from: String,
+    pub until: String,
+    pub pages: usize,
+    pub records: usize,
+    /// Records dropped because an earlier poll already turned them into events.
+    pub already_seen: usize,
+    pub events: usize,
+    pub messages: usize,
+    pub failed: usize,
+    pub deleted: usize,
+}
+
+/// Why a poll stored nothing; the next poll starts from the same watermark.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Url(String),
+    #[error("the poll was stopped")]
+    Stopped,
+}
+
+/// Everything needed to poll one resource of one instance.
+pub struct ResourcePoller {
+    pub instance: Arc<InstanceHandle>,
+    pub resource: usize,
+    pub plugin: Arc<Plugin>,
+    pub plugin_label: String,
+    pub client: AutotaskClient,
+    pub shared: Arc<Shared>,
+}
+
+/// A poll's work so far: what will be committed.
+#[derive(Default)]
+struct Collected {
+    commit: PollCommit,
+    summary: PollSummary,
+    seen_now: HashSet<(String, String)>,
+}
+
+/// The Autotask entity whose deletions are logged, and the log that holds them.
+const DELETION_LOGS: [(&str, &str); 1] = [("tickets", "DeletedTicketLogs")];
+
+impl ResourcePoller {
+    fn config(&self) -> &ResourceConfig {
+        &self.instance.config.resources[self.resource]
+    }
+
+    pub fn resource_name(&self) -> &str {
+        &self.config().name
+    }
+
+    /// Polls once. On success the events are in the outbox and the watermark moved.
+    pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
+        let resource = self.config();
+        let (store, instance_id) = (self.shared.store.clone(), self.instance.id.clone());
+        let name = resource.name.clone();
+        let watermark = blocking(move || store.watermark(&instance_id, &name)).await?;
+        let this_poll = Utc::now();
+        let previous_poll = watermark.unwrap_or(self.instance.first_poll_from);
+        // The very first poll has no earlier poll whose late records it could miss.
+        let overlap = if watermark.is_some() { self.shared.settings.overlap } else { Default::default() };
+        let from = previous_poll - overlap - resource.poll_delay;
+
+        let url = resource.template.render(from, &simple_date_format::Zone::Utc);
+        let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
+        query.body.max_records = resource.page_size.or(query.body.max_records);
+
+        let mut collected = Collected::default();
+        collected.summary.from = format_instant(from);
+        collected.summary.until = format_instant(this_poll);
+        let ctx = self.context(previous_poll, this_poll);
+
+        let mut pages = read_ahead(&self.client, &query.entity, &query.body);
+        while let Some(page) = pages.recv().await {
+            let page = page?;
+            collected.summary.pages += 1;
+            collected.summary.records += page.len();
+            let records = self.read_records(&page, previous_poll, from, &mut collected);
+            self.map(&ctx, &page, records, &mut collected).await?;
+        }
+
+        if let Some((_, log)) = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity)) {
+            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", format_instant(from))]);
+            let mut pages = read_ahead(&self.client, log, &body);
+            while let Some(page) = pages.recv().await {
+                let page = page?;
+                collected.summary.pages += 1;
+                collected.summary.deleted += page.len();
+                let records = read_deletions(&page, &mut collected);
+                self.map(&ctx, &page, records, &mut collected).await?;
+            }
+        }
+
+        collected.commit.watermark = Some(this_poll);
+        let Collected { commit, mut summary, .. } = collected;
+        summary.messages = commit.messages.len();
+        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
+        blocking(move || store.commit_poll(&instance_id, &name, &commit, Utc::now())).await?;
+        self.instance.outbox_ready.notify_one();
+        Ok(summary)
+    }
+
+    fn context(&self, previous_poll: DateTime<Utc>, this_poll: DateTime<Utc>) -> Context {
+        let config = &self.instance.config;
+        Context {
+            instance_id: self.instance.id.clone(),
+            instance_name: config.name.clone(),
+            element_key: config.element_key.clone(),
+            resource: self.config().name.clone(),
+            poll: self.config().poll_configuration(),
+            previous_poll: format_instant(previous_poll),
+            this_poll: format_instant(this_poll),
+        }
+    }
+
+    /// Reads a page's records; returns the new ones with their index in the page.
+    /// Unreadable records become failed records; records not changed since `from`
+    /// (when the resource filters by updated date) and already seen ones are dropped.
+    fn read_records(
+        &self,
+        page: &[Box<RawValue>],
+        previous_poll: DateTime<Utc>,
+        from: DateTime<Utc>,
+        collected: &mut Collected,
+    ) -> Vec<(usize, RawRecord)> {
+        let resource = self.config();
+        let reader = &self.instance.readers[self.resource];
+        let mut records = Vec::with_capacity(page.len());
+        for (index, raw) in page.iter().enumerate() {
+            match reader.read(raw.get(), previous_poll) {
+                Ok(record) => {
+                    let too_old = resource.filter_by_updated_date
+                        && record
+                            .updated
+                            .as_deref()
+                            .is_some_and(|u| crate::dates::parse_instant(u).is_ok_and(|u| u < from));
+                    if !too_old {
+                        records.push((index, record));
+                    }
+                }
+                Err(error) => collected.commit.failed.push(FailedRecord {
+                    object_id: None,
+                    record: raw.get().to_owned(),
+                    error: error.to_string(),
+                }),
+            }
+        }
+        records
+    }
+
+    /// Maps `records` (indices into `page`) and adds their events and failures to `collected`.
+    async fn map(
+        &self,
+        ctx: &Context,
+        page: &[Box<RawValue>],
+        records: Vec<(usize, RawRecord)>,
+        collected: &mut Collected,
+    ) -> Result<(), PollError> {
+        let records = self.drop_seen(records, collected).await?;
+        let labels = ResourceLabels::new(&self.instance.id, &self.config().name);
+        let metrics = &self.shared.metrics;
+        metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
+
+        let mut events: Vec<(usize, Event)> = Vec::new();
+        for batch in records.chunks(self.shared.settings.batch_size.max(1)) {
+            let (indices, raw): (Vec<usize>, Vec<RawRecord>) = batch.iter().cloned().unzip();
+            let results = self.transform(ctx, raw.clone()).await;
+            for ((index, record), result) in indices.into_iter().zip(raw).zip(results) {
+                collected.commit.seen.push(seen_key(&record));
+                match result {
+                    Ok(record_events) => events.extend(record_events.into_iter().map(|e| (index, e))),
+                    Err(error) => {
+                        metrics.records_failed.get_or_create(&labels).inc();
+                        tracing::warn!(object_id = %record.object_id, "record not mapped: {error}");
+                        collected.commit.failed.push(FailedRecord {
+                            object_id: Some(record.object_id),
+                            record: record.json,
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        metrics.events_produced.get_or_create(&labels).inc_by(events.len() as u64);
+        collected.summary.events += events.len();
+        collected.summary.failed = collected.commit.failed.len();
+
+        let sourced: Vec<SourcedEvent<'_>> =
+            events.iter().map(|(index, event)| SourcedEvent { event, raw: &page[*index] }).collect();
+        let config = &self.instance.config;
+        let info = InstanceInfo {
+            id: &self.instance.id,
+            name: &config.name,
+            element_key: &config.element_key,
+            tags: &config.tags,
+        };
+        let max = self.shared.settings.delivery.max_events_per_message;
+        let messages = match config.format {
+            EventFormat::CloudElements => message::messages(info, &self.config().name, &sourced, max),
+            EventFormat::CloudEvents => cloudevents::messages(info, &self.config().name, &sourced, max),
+        };
+        collected.commit.messages.extend(messages);
+        Ok(())
+    }
+
+    /// Drops records whose `(objectId, updated)` an earlier poll, or this one, already handled.
+    async fn drop_seen(
+        &self,
+        records: Vec<(usize, RawRecord)>,
+        collected: &mut Collected,
+    ) -> Result<Vec<(usize, RawRecord)>, PollError> {
+        let keys: Vec<(String, String)> = records.iter().map(|(_, record)| seen_key(record)).collect();
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let (seen, keys) = blocking(move || store.seen(&instance_id, &name, &keys).map(|seen| (seen, keys))).await?;
+        let mut fresh = Vec::with_capacity(records.len());
+        for ((position, record), key) in records.into_iter().enumerate().zip(keys) {
+            if seen.contains(&position) || !collected.seen_now.insert(key) {
+                collected.summary.already_seen += 1;
+            } else {
+                fresh.push(record);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Runs the plugin over a batch: one result per record. When the whole batch
+    /// fails (a trap, the memory limit), each record is tried alone so that one
+    /// bad record fails only itself; a batch that ran out of time is not retried.
+    async fn transform(&self, ctx: &Context, records: Vec<RawRecord>) -> Vec<Result<Vec<Event>, String>> {
+        let count = records.len();
+        match self.call_plugin(ctx, records.clone()).await {
+            Ok(results) => results,
+            Err(error @ PluginError::Timeout { .. }) => vec![Err(error.to_string()); count],
+            Err(error) if count == 1 => vec![Err(error.to_string())],
+            Err(error) => {
+                tracing::warn!("a batch of {count} records failed as a whole, mapping them one by one: {error}");
+                let mut results = Vec::with_capacity(count);
+                for record in records {
+                    let result = match self.call_plugin(ctx, vec![record]).await {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| Err("the plugin returned no result".into())),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    results.push(result);
+                }
+                results
+            }
+        }
+    }
+
+    async fn call_plugin(
+        &self,
+        ctx: &Context,
+        records: Vec<RawRecord>,
+    ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
+        let labels = PluginLabels { plugin: self.plugin_label.clone() };
+        let started = Instant::now();
+        let outcome = self.plugin.transform(ctx.clone(), records).await;
+        let metrics = &self.shared.metrics;
+        metrics.plugin_call_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        if outcome.is_err() {
+            metrics.plugin_errors.get_or_create(&labels).inc();
+        }
+        outcome
+    }
+}
+
+/// The key that says a record's current version was handled: `(objectId, updated)`.
+fn seen_key(record: &RawRecord) -> (String, String) {
+    let updated = record.updated.clone().unwrap_or_default();
+    match record.default_event_type {
+        // A deletion of a record is a different thing from its last update.
+        EventType::Deleted => (record.object_id.clone(), format!("deleted {updated}")),
+        _ => (record.object_id.clone(), updated),
+    }
+}
+
+/// DeletedTicketLogs rows as records of the deleted tickets: the ticket's id,
+/// the deletion time as the updated date, and DELETED as the suggested type.
+fn read_deletions(page: &[Box<RawValue>], collected: &mut Collected) -> Vec<(usize, RawRecord)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Log {
+        #[serde(rename = "ticketID")]
+        ticket_id: Option<i64>,
+        deleted_date_time: Option<String>,
+    }
+    let format = DateFormat::new(AUTOTASK_DATE_PATTERN, None).expect("the Autotask date pattern is valid");
+    let mut records = Vec::with_capacity(page.len());
+    for (index, raw) in page.iter().enumerate() {
+        let log = serde_json::from_str::<Log>(raw.get()).map_err(|e| e.to_string()).and_then(|log| {
+            let id = log.ticket_id.ok_or("the deletion log has no ticketID")?;
+            let deleted = log.deleted_date_time.ok_or("the deletion log has no deletedDateTime")?;
+            let deleted = format.parse(&deleted).map_err(|e| format!("deletedDateTime: {e}"))?;
+            Ok((id, deleted))
+        });
+        match log {
+            Ok((id, deleted)) => records.push((
+                index,
+                RawRecord {
+                    json: raw.get().to_owned(),
+                    object_id: id.to_string(),
+                    created: None,
+                    updated: Some(format_instant(deleted)),
+                    default_event_type: EventType::Deleted,
+                },
+            )),
+            Err(error) => collected.commit.failed.push(FailedRecord {
+                object_id: None,
+                record: raw.get().to_owned(),
+                error: format!("a DeletedTicketLogs row: {error}"),
+            }),
+        }
+    }
+    records
+}
+
+/// Reads a query's pages on their own task, at most two pages ahead, so the
+/// next page is on its way while this one is mapped.
+fn read_ahead(
+    client: &AutotaskClient,
+    entity: &str,
+    body: &QueryBody,
+) -> mpsc::Receiver<Result<Vec<Box<RawValue>>, SourceError>> {
+    let (sender, receiver) = mpsc::channel(2);
+    let mut pages = client.query_pages(entity, body);
+    tokio::spawn(async move {
+        loop {
+            let page = pages.next().await;
+            let done = !matches!(page, Ok(Some(_)));
+            let send = match page {
+                Ok(Some(records)) => sender.send(Ok(records)).await,
+                Ok(None) => break,
+                Err(error) => sender.send(Err(error)).await,
+            };
+            // A closed channel means the poll was abandoned.
+            if done || send.is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Runs a store call on the blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}

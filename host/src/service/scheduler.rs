@@ -1,0 +1,71 @@
+//! When each resource is polled: once at start, then every refresh interval,
+//! each (instance, resource) on its own task so one slow poll delays only
+//! itself. A poll that runs past the interval is never overlapped by the next:
+//! the next starts when it ends.
+
+use std::hash::{BuildHasher, RandomState};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::{POLL_ERROR, POLL_OK, PollLabels};
+use super::poll::{PollError, ResourcePoller};
+
+/// At most this much random delay is added to each wait, so that many
+/// instances started together do not poll Autotask in lockstep.
+const MAX_JITTER: Duration = Duration::from_secs(2);
+
+/// Polls `poller` every `interval` until `shutdown`.
+pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: CancellationToken) {
+    let instance = poller.instance.id.clone();
+    let resource = poller.resource_name().to_owned();
+    let mut next = Instant::now() + jitter(interval);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let started = Instant::now();
+        // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
+        let outcome = tokio::select! {
+            outcome = poller.poll_once() => outcome,
+            () = shutdown.cancelled() => Err(PollError::Stopped),
+        };
+        let labels = |outcome| PollLabels { instance: instance.clone(), resource: resource.clone(), outcome };
+        match outcome {
+            Ok(summary) => {
+                poller.shared.metrics.polls.get_or_create(&labels(POLL_OK)).inc();
+                let level_info = summary.events > 0 || summary.failed > 0;
+                let line = format!(
+                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed, {:.0} ms",
+                    summary.records,
+                    summary.deleted,
+                    summary.pages,
+                    summary.from,
+                    summary.events,
+                    summary.messages,
+                    summary.already_seen,
+                    summary.failed,
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                if level_info {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::debug!("{line}");
+                }
+            }
+            Err(PollError::Stopped) => return,
+            Err(error) => {
+                poller.shared.metrics.polls.get_or_create(&labels(POLL_ERROR)).inc();
+                tracing::error!("poll failed, the next one starts from the same point: {error}");
+            }
+        }
+        next = (started + interval).max(Instant::now()) + jitter(interval);
+    }
+}
+
+/// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
+fn jitter(interval: Duration) -> Duration {
+    let unit = (RandomState::new().hash_one(Instant::now()) >> 11) as f64 / (1u64 << 53) as f64;
+    (interval / 20).min(MAX_JITTER).mul_f64(unit)
+}
