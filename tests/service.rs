@@ -414,3 +414,50 @@ async fn wait_until<T>(limit: Duration, what: &str, mut check: impl FnMut() -> O
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_records_are_kept_and_mapped_again_when_asked_after_a_plugin_fix() {
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::write(dir.path().join("plugins/misbehaving.wasm"), autotask_events_tests::MISBEHAVING_WASM).unwrap();
+    let instance = |plugin: &str| {
+        let extra = format!("refresh_interval_seconds = 0.2\nplugins = {{ trap = \"plugins/{plugin}\" }}");
+        instance_toml("acme", &sim, &receiver.url(), json!({"trap": incidents_resource()}), json!({}), &extra)
+    };
+    let service = start(&write_config(dir.path(), FAST_DELIVERY, &[instance("misbehaving.wasm")])).await;
+    let control = SimControl::new(&sim);
+    control.patch("Tickets", 12, json!({"status": 5})).await;
+    control.patch("Tickets", 13, json!({"status": 5})).await;
+    let store = service.store().clone();
+    let failed = wait_until(WAIT, "two failed records", || {
+        let failed = store.failures("acme", Some("trap"), false).unwrap();
+        (failed.len() == 2).then_some(failed)
+    })
+    .await;
+    assert_eq!(
+        failed.iter().map(|f| f.record.object_id.clone().unwrap()).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["12".to_owned(), "13".to_owned()])
+    );
+    // More polls read them again (the overlap) without failing them again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.failures("acme", None, false).unwrap().len(), 2);
+    service.stop().await;
+    drop(store);
+
+    // The fixed plugin, then the replay.
+    let service = start(&write_config(dir.path(), FAST_DELIVERY, &[instance("incidents.wasm")])).await;
+    assert_eq!(service.store().request_failure_replay("acme").unwrap(), 2);
+    let events = receiver.wait_for(WAIT, "both records mapped", |events| events.len() >= 2).await;
+    let mut ids: Vec<&str> = events.iter().map(|e| e["objectId"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["12", "13"]);
+    assert!(events.iter().all(|e| e["objectType"] == "trap" && e["eventType"] == "UPDATED"));
+    let store = service.store().clone();
+    wait_until(WAIT, "the failures to be gone", || {
+        store.failures("acme", None, false).unwrap().is_empty().then_some(())
+    })
+    .await;
+    service.stop().await;
+}

@@ -238,8 +238,8 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
             if let Endpoint::Count(_) = endpoint {
                 return axum::Json(json!({"queryCount": query::count(store.table(entity), &query)})).into_response();
             }
-            let page = query::page(store.table(entity), &query, 0);
-            drop(store);
+            // The page borrows the records: it is written out before the lock is let go.
+            let page = query::page(store.table(entity), &query, 0, None);
             page_response(shared, entity, &query, page)
         }
         Endpoint::NextPage(entity) | Endpoint::PrevPage(entity) => {
@@ -260,7 +260,9 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
                     "The paging request must be sent with the same body as the original query.",
                 );
             }
-            let page = query::page(shared.store().table(entity), &query, token.after_id);
+            let prev_after_id = if let Endpoint::NextPage(_) = endpoint { token.prev_after_id } else { None };
+            let store = shared.store();
+            let page = query::page(store.table(entity), &query, token.after_id, prev_after_id);
             page_response(shared, entity, &query, page)
         }
     }
@@ -293,16 +295,31 @@ fn page_response(shared: &Shared, entity: Entity, query: &query::Query, page: qu
     let url = |kind: &str, token: &PagingToken, origin: &str| {
         format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", entity.name(), token.to_query_string())
     };
-    let body = json!({
-        "items": page.items,
-        "pageDetails": {
-            "count": page.items.len(),
-            "requestCount": query.page_size,
-            "prevPageUrl": page.prev.as_ref().map(|token| url("prev", token, &base)),
-            "nextPageUrl": page.next.as_ref().map(|token| url("next", token, &origin)),
-        }
-    });
-    axum::Json(body).into_response()
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Details {
+        count: usize,
+        request_count: usize,
+        prev_page_url: Option<String>,
+        next_page_url: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        items: &'a [std::borrow::Cow<'a, Value>],
+        page_details: Details,
+    }
+    let body = Body {
+        items: &page.items,
+        page_details: Details {
+            count: page.items.len(),
+            request_count: query.page_size,
+            prev_page_url: page.prev.as_ref().map(|token| url("prev", token, &base)),
+            next_page_url: page.next.as_ref().map(|token| url("next", token, &origin)),
+        },
+    };
+    let bytes = serde_json::to_vec(&body).expect("a page serializes");
+    ([(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response()
 }
 
 /// `entityInformation/fields`: every field with its type, picklists included.

@@ -4,6 +4,7 @@
 //! `nextPageUrl` carries a paging token: where the next page starts and a
 //! fingerprint of the body, so the next page is only served for the same body.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -78,6 +79,10 @@ pub struct PagingToken {
     pub after_id: i64,
     /// The fingerprint of the body that started the paging.
     pub query: String,
+    /// Where the page before this one started, when it is known (a page reached
+    /// by its predecessor's next link), so its prev link needs no backward scan.
+    #[serde(rename = "prevAfterId", default, skip_serializing_if = "Option::is_none")]
+    pub prev_after_id: Option<i64>,
 }
 
 impl PagingToken {
@@ -95,18 +100,19 @@ impl PagingToken {
     }
 }
 
-/// One page of results.
+/// One page of results, borrowing the records from the store.
 #[derive(Debug)]
-pub struct Page {
-    pub items: Vec<Value>,
+pub struct Page<'a> {
+    pub items: Vec<Cow<'a, Value>>,
     /// Where the next page starts, when there is one.
     pub next: Option<PagingToken>,
     /// Where the previous page starts, when there is one.
     pub prev: Option<PagingToken>,
 }
 
-/// The page of `query`'s results with ids above `after_id`.
-pub fn page(table: &BTreeMap<i64, Value>, query: &Query, after_id: i64) -> Page {
+/// The page of `query`'s results with ids above `after_id`; `prev_after_id` is
+/// where the previous page started, when the caller knows it.
+pub fn page<'a>(table: &'a BTreeMap<i64, Value>, query: &Query, after_id: i64, prev_after_id: Option<i64>) -> Page<'a> {
     let matches = |record: &&Value| record.as_object().is_some_and(|object| query.condition.matches(object));
     let mut found: Vec<(i64, &Value)> = table
         .range(after_id.saturating_add(1)..)
@@ -114,14 +120,21 @@ pub fn page(table: &BTreeMap<i64, Value>, query: &Query, after_id: i64) -> Page 
         .filter(|(_, record)| matches(record))
         .take(query.page_size + 1)
         .collect();
-    let token = |after_id| PagingToken { page_size: query.page_size, after_id, query: query.fingerprint.clone() };
+    let token = |after_id, prev_after_id| PagingToken {
+        page_size: query.page_size,
+        after_id,
+        query: query.fingerprint.clone(),
+        prev_after_id,
+    };
     let next = if found.len() > query.page_size {
         found.truncate(query.page_size);
-        found.last().map(|(id, _)| token(*id))
+        found.last().map(|(id, _)| token(*id, Some(after_id)))
     } else {
         None
     };
-    let prev = if after_id > 0 {
+    let prev = if let Some(prev_after_id) = prev_after_id {
+        Some(token(prev_after_id, None))
+    } else if after_id > 0 {
         let earlier: Vec<i64> = table
             .range(..=after_id)
             .rev()
@@ -129,7 +142,7 @@ pub fn page(table: &BTreeMap<i64, Value>, query: &Query, after_id: i64) -> Page 
             .take(query.page_size)
             .map(|(id, _)| *id)
             .collect();
-        earlier.last().map(|first| token(first - 1))
+        earlier.last().map(|first| token(first - 1, None))
     } else {
         None
     };
@@ -142,11 +155,11 @@ pub fn count(table: &BTreeMap<i64, Value>, query: &Query) -> usize {
     table.values().filter(|record| record.as_object().is_some_and(|object| query.condition.matches(object))).count()
 }
 
-fn project(record: &Value, fields: Option<&[&'static str]>) -> Value {
-    let Some(fields) = fields else { return record.clone() };
+fn project<'a>(record: &'a Value, fields: Option<&[&'static str]>) -> Cow<'a, Value> {
+    let Some(fields) = fields else { return Cow::Borrowed(record) };
     let object: Map<String, Value> =
         fields.iter().map(|field| ((*field).to_owned(), record.get(*field).cloned().unwrap_or(Value::Null))).collect();
-    Value::Object(object)
+    Cow::Owned(Value::Object(object))
 }
 
 #[cfg(test)]
@@ -166,17 +179,22 @@ mod tests {
     fn pages_follow_ids_and_link_both_ways() {
         let table = table(25);
         let query = query(json!({"MaxRecords": 5, "filter": [{"op": "eq", "field": "status", "value": 1}]}));
-        let first = page(&table, &query, 0);
+        let first = page(&table, &query, 0, None);
         let ids = |page: &Page| page.items.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>();
         assert_eq!(ids(&first), [2, 4, 6, 8, 10]);
         assert!(first.prev.is_none());
         let next = first.next.unwrap();
         assert_eq!(next.after_id, 10);
-        let second = page(&table, &query, next.after_id);
+        let second = page(&table, &query, next.after_id, next.prev_after_id);
         assert_eq!(ids(&second), [12, 14, 16, 18, 20]);
-        let back = page(&table, &query, second.prev.unwrap().after_id);
+        let prev = second.prev.clone().unwrap();
+        let back = page(&table, &query, prev.after_id, prev.prev_after_id);
         assert_eq!(ids(&back), [2, 4, 6, 8, 10]);
-        let third = page(&table, &query, second.next.unwrap().after_id);
+        // The same page reached without knowing its predecessor links back alike.
+        let scanned = page(&table, &query, next.after_id, None).prev.unwrap();
+        assert_eq!(ids(&page(&table, &query, scanned.after_id, None)), [2, 4, 6, 8, 10]);
+        let next = second.next.unwrap();
+        let third = page(&table, &query, next.after_id, next.prev_after_id);
         assert_eq!(ids(&third), [22, 24]);
         assert!(third.next.is_none(), "the last page has no next page");
         assert_eq!(count(&table, &query), 12);
@@ -196,13 +214,14 @@ mod tests {
     #[test]
     fn include_fields_project_and_keep_the_id() {
         let query = query(json!({"includefields": ["STATUS"], "filter": [{"op": "exist", "field": "id"}]}));
-        let page = page(&table(2), &query, 0);
-        assert_eq!(page.items[0], json!({"id": 1, "status": 5}));
+        let table = table(2);
+        let page = page(&table, &query, 0, None);
+        assert_eq!(*page.items[0], json!({"id": 1, "status": 5}));
     }
 
     #[test]
     fn tokens_round_trip_through_a_query_string_and_fingerprint_the_body() {
-        let token = PagingToken { page_size: 500, after_id: 1234, query: "abc".into() };
+        let token = PagingToken { page_size: 500, after_id: 1234, query: "abc".into(), prev_after_id: Some(7) };
         let text = token.to_query_string();
         assert!(text.starts_with("paging=%7B"), "{text}");
         assert_eq!(PagingToken::from_query_string(&text), Some(token));

@@ -29,6 +29,7 @@ pub struct EventsListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true))]
 pub struct EventsReplayArgs {
     /// The configuration file (TOML): says where the state database is.
     #[arg(long)]
@@ -36,9 +37,23 @@ pub struct EventsReplayArgs {
     /// The instance id.
     #[arg(long)]
     pub instance: String,
-    /// Replay every dead-lettered message of the instance (required: replaying is never implicit).
-    #[arg(long, required = true)]
+    /// Send every dead-lettered message of the instance again, in order.
+    #[arg(long, group = "what")]
     pub all_failed: bool,
+    /// Map the instance's failed records again at the next poll of their resource
+    /// (after fixing the plugin, say).
+    #[arg(long, group = "what")]
+    pub failed_records: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsFailedArgs {
+    /// The configuration file (TOML): says where the state database is.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The instance id.
+    #[arg(long)]
+    pub instance: String,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -79,8 +94,39 @@ pub fn list(args: &EventsListArgs) -> ExitCode {
 
 pub fn replay(args: &EventsReplayArgs) -> ExitCode {
     with_store(&args.config, |store| {
-        let replayed = store.replay_dead(&args.instance, Utc::now()).map_err(|e| e.to_string())?;
-        println!("{replayed} dead-lettered message(s) of instance `{}` put back in the outbox", args.instance);
+        if args.all_failed {
+            let replayed = store.replay_dead(&args.instance, Utc::now()).map_err(|e| e.to_string())?;
+            println!("{replayed} dead-lettered message(s) of instance `{}` put back in the outbox", args.instance);
+        }
+        if args.failed_records {
+            let asked = store.request_failure_replay(&args.instance).map_err(|e| e.to_string())?;
+            println!(
+                "{asked} failed record(s) of instance `{}` will be mapped again at their next poll",
+                args.instance
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Lists the records an instance's plugins could not map, with the reason.
+pub fn failed(args: &EventsFailedArgs) -> ExitCode {
+    with_store(&args.config, |store| {
+        let failures = store.failures(&args.instance, None, false).map_err(|e| e.to_string())?;
+        if failures.is_empty() {
+            println!("no failed records for instance `{}`", args.instance);
+        }
+        for failure in failures {
+            println!(
+                "#{:<6} {:<10} object {:<10} failed {}{}  {}",
+                failure.id,
+                failure.resource,
+                failure.record.object_id.as_deref().unwrap_or("?"),
+                failure.failed_at,
+                if failure.replay_requested { "  (replay asked)" } else { "" },
+                failure.record.error,
+            );
+        }
         Ok(())
     })
 }

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use config_check::ConfigCheckArgs;
 pub use demo::DemoArgs;
-pub use events::{EventsListArgs, EventsReplayArgs};
+pub use events::{EventsFailedArgs, EventsListArgs, EventsReplayArgs};
 pub use plugin_check::CheckArgs;
 pub use serve::ServeArgs;
 pub use sim::SimArgs;
@@ -65,8 +65,10 @@ pub enum Command {
 pub enum EventsCommand {
     /// List an instance's recent messages with their delivery state, attempts and last error.
     List(EventsListArgs),
-    /// Put dead-lettered messages back in the outbox to be delivered again, in order.
+    /// Deliver dead-lettered messages again (`--all-failed`), or map failed records again (`--failed-records`).
     Replay(EventsReplayArgs),
+    /// List the records the instance's plugins could not map, with the reason.
+    Failed(EventsFailedArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Events(EventsCommand::List(args)) => events::list(&args),
         Command::Events(EventsCommand::Replay(args)) => events::replay(&args),
+        Command::Events(EventsCommand::Failed(args)) => events::failed(&args),
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),

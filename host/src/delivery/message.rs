@@ -16,8 +16,8 @@
 //! ids have no equivalent here and are sent as null. Each event also carries
 //! the plugin's `payload`, which Cloud Elements has no field for.
 
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::plugin::Event;
@@ -82,44 +82,104 @@ fn message(instance: InstanceInfo<'_>, resource: &str, events: &[SourcedEvent<'_
             raw.push(sourced.raw);
         }
     }
-    let event_values: Vec<Value> = events
+    let events: Vec<WireEvent<'_>> = events
         .iter()
         .zip(&ids)
         .map(|(sourced, id)| {
             let event = sourced.event;
-            let payload = serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null);
-            json!({
-                "elementKey": instance.element_key,
-                "eventType": event.event_type.cloud_elements_name(),
-                "hubKey": hub,
-                "objectId": event.object_id,
-                "objectType": event.object_type,
-                "eventDate": event.event_date,
-                "eventId": id,
-                "payload": payload,
-            })
+            WireEvent {
+                element_key: instance.element_key,
+                event_type: event.event_type.cloud_elements_name(),
+                hub_key: hub,
+                object_id: &event.object_id,
+                object_type: &event.object_type,
+                event_date: &event.event_date,
+                event_id: id,
+                payload: payload(&event.payload),
+            }
         })
         .collect();
-    let body = json!({"message": {
-        "elementKey": instance.element_key,
-        "accountId": null,
-        "eventId": message_id,
-        "companyId": null,
-        "instanceId": instance.id,
-        "instance_id": instance.id,
-        "instanceName": instance.name,
-        "instanceTags": instance.tags,
-        "raw": {resource: raw, "objectType": resource},
-        "userId": null,
-        "events": event_values,
-    }});
-    NewMessage { message_id, body: body.to_string(), event_count: events.len() }
+    let body = Wire {
+        message: WireMessage {
+            element_key: instance.element_key,
+            account_id: None,
+            event_id: &message_id,
+            company_id: None,
+            instance_id: instance.id,
+            instance_id_snake: instance.id,
+            instance_name: instance.name,
+            instance_tags: instance.tags,
+            raw: WireRaw { resource, records: &raw },
+            user_id: None,
+            events,
+        },
+    };
+    let body = serde_json::to_string(&body).expect("a message serializes");
+    NewMessage { message_id, body, event_count: ids.len() }
+}
+
+/// A plugin's payload as it is: the runtime already checked it is JSON, so it is
+/// embedded without being parsed into a tree and written out again.
+pub(crate) fn payload(text: &str) -> Option<&RawValue> {
+    serde_json::from_str::<&RawValue>(text).ok()
+}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    message: WireMessage<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMessage<'a> {
+    element_key: &'a str,
+    account_id: Option<u64>,
+    event_id: &'a str,
+    company_id: Option<u64>,
+    instance_id: &'a str,
+    #[serde(rename = "instance_id")]
+    instance_id_snake: &'a str,
+    instance_name: &'a str,
+    instance_tags: &'a [String],
+    raw: WireRaw<'a>,
+    user_id: Option<u64>,
+    events: Vec<WireEvent<'a>>,
+}
+
+/// `{"<resource>": [records], "objectType": "<resource>"}`.
+struct WireRaw<'a> {
+    resource: &'a str,
+    records: &'a [&'a RawValue],
+}
+
+impl Serialize for WireRaw<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(self.resource, self.records)?;
+        map.serialize_entry("objectType", self.resource)?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireEvent<'a> {
+    element_key: &'a str,
+    event_type: &'a str,
+    hub_key: &'a str,
+    object_id: &'a str,
+    object_type: &'a str,
+    event_date: &'a str,
+    event_id: &'a str,
+    payload: Option<&'a RawValue>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plugin::EventType;
+    use serde_json::{Value, json};
 
     fn event(id: &str, event_type: EventType) -> Event {
         Event {

@@ -8,6 +8,7 @@
 //! retries the message is dead-lettered (kept, listed, replayable) and the
 //! next one goes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,9 @@ pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
 
 /// How long a delivery already on the wire may finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Messages read from the outbox at once.
+const PREFETCH: usize = 32;
 
 /// The longest a worker sleeps without looking at the outbox again (it is also
 /// woken by each poll that writes to it, and by replays from another process
@@ -67,35 +71,41 @@ pub struct Worker {
 impl Worker {
     pub async fn run(self) {
         let instance = self.destination.instance_id.clone();
+        // The next messages in order, read from the outbox a batch at a time.
+        let mut queue: VecDeque<OutboxMessage> = VecDeque::new();
         loop {
             if self.shutdown.is_cancelled() {
                 return;
             }
-            let next = {
-                let (store, instance) = (self.store.clone(), instance.clone());
-                tokio::task::spawn_blocking(move || store.next_pending(&instance)).await
-            };
-            let message = match next {
-                Ok(Ok(Some(message))) => message,
-                Ok(Ok(None)) => {
-                    self.wait(IDLE_RECHECK).await;
-                    continue;
+            if queue.is_empty() {
+                let (store, id) = (self.store.clone(), instance.clone());
+                match tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH)).await {
+                    Ok(Ok(messages)) => queue.extend(messages),
+                    Ok(Err(error)) => tracing::error!(instance = %instance, "cannot read the outbox: {error}"),
+                    Err(join) => std::panic::resume_unwind(join.into_panic()),
                 }
-                Ok(Err(error)) => {
-                    tracing::error!(instance = %instance, "cannot read the outbox: {error}");
-                    self.wait(IDLE_RECHECK).await;
-                    continue;
-                }
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+            let Some(message) = queue.front() else {
+                self.wait(IDLE_RECHECK).await;
+                continue;
             };
             let due_in = (message.next_attempt_at - Utc::now()).to_std().unwrap_or_default();
             if !due_in.is_zero() {
                 self.wait(due_in.min(IDLE_RECHECK)).await;
+                // A replay or a new poll may have changed what comes first.
+                queue.clear();
                 continue;
             }
-            if let Err(error) = self.deliver(message).await {
-                tracing::error!(instance = %instance, "cannot record a delivery: {error}");
-                self.wait(IDLE_RECHECK).await;
+            let message = queue.pop_front().expect("checked above");
+            match self.deliver(message).await {
+                Ok(Outcome::Delivered) => {}
+                // The failed message is next again, with its new retry time.
+                Ok(_) => queue.clear(),
+                Err(error) => {
+                    tracing::error!(instance = %instance, "cannot record a delivery: {error}");
+                    queue.clear();
+                    self.wait(IDLE_RECHECK).await;
+                }
             }
         }
     }
@@ -110,14 +120,14 @@ impl Worker {
     }
 
     /// One attempt at `message`, and what it means for the outbox.
-    async fn deliver(&self, message: OutboxMessage) -> Result<(), StoreError> {
+    async fn deliver(&self, message: OutboxMessage) -> Result<Outcome, StoreError> {
         let started = Instant::now();
         let shutdown = self.shutdown.clone();
         let posted = tokio::select! {
             result = self.post(&message) => result,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
-            () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok(()),
+            () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok(Outcome::Retry),
         };
         let store = self.store.clone();
         let seq = message.seq;
@@ -149,7 +159,7 @@ impl Worker {
             }
         };
         self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
-        Ok(())
+        Ok(outcome)
     }
 
     /// Posts the message; `Err` carries why it was not accepted.

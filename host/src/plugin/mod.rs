@@ -163,9 +163,10 @@ impl Plugin {
     pub fn transform(
         self: &Arc<Self>,
         ctx: Context,
-        records: Vec<RawRecord>,
+        records: impl Into<Arc<[RawRecord]>>,
     ) -> impl Future<Output = Result<Vec<RecordResult>, PluginError>> + Send + 'static {
         let plugin = self.clone();
+        let records = records.into();
         async move {
             let name = plugin.name.to_string();
             tokio::task::spawn_blocking(move || plugin.transform_blocking(&ctx, &records))

@@ -1,6 +1,12 @@
 //! One poll of one resource: read what changed since the watermark, map it
-//! through the resource's plugin, and store the events and the new watermark
-//! in one transaction.
+//! through the resource's plugin, and store the events and the new watermark.
+//!
+//! Each page's messages are committed together with the seen keys of the
+//! records they came from, as soon as the page is mapped, so delivery starts
+//! while a long poll goes on. The watermark moves only in the poll's last
+//! commit. A crash in between re-polls from the old watermark, and the seen
+//! keys make the records already committed drop out: nothing is lost, and
+//! nothing is produced twice.
 //!
 //! The window starts at the previous poll's time, minus `pollDelay`, minus
 //! the overlap (records Autotask commits late carry an updated time from
@@ -41,6 +47,15 @@ pub struct PollSummary {
     pub messages: usize,
     pub failed: usize,
     pub deleted: usize,
+    /// Where the time went: waiting for Autotask's pages, in the plugin, in the state database.
+    pub waiting_ms: f64,
+    pub mapping_ms: f64,
+    pub storing_ms: f64,
+}
+
+/// Adds the time since `started` to `total` (milliseconds).
+fn add_elapsed(total: &mut f64, started: Instant) {
+    *total += started.elapsed().as_secs_f64() * 1000.0;
 }
 
 /// Why a poll stored nothing; the next poll starts from the same watermark.
@@ -66,13 +81,19 @@ pub struct ResourcePoller {
     pub shared: Arc<Shared>,
 }
 
-/// A poll's work so far: what will be committed.
+/// A poll's work so far: what the next commit writes, and the summary.
 #[derive(Default)]
 struct Collected {
     commit: PollCommit,
     summary: PollSummary,
+    /// Keys handled by this poll, or by earlier ones inside this poll's window.
     seen_now: HashSet<(String, String)>,
+    /// The window's start as seen keys write it: keys from here on are in `seen_now`.
+    window_start: String,
 }
+
+/// How the failure of a deletion log row starts, so a replay reads it as one again.
+const DELETION_LOG_FAILURE: &str = "a DeletedTicketLogs row";
 
 /// The Autotask entity whose deletions are logged, and the log that holds them.
 const DELETION_LOGS: [(&str, &str); 1] = [("tickets", "DeletedTicketLogs")];
@@ -102,39 +123,64 @@ impl ResourcePoller {
         let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
         query.body.max_records = resource.page_size.or(query.body.max_records);
 
-        let mut collected = Collected::default();
+        let mut collected = Collected { window_start: format_instant(from), ..Collected::default() };
+        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
+        let since = collected.window_start.clone();
+        collected.seen_now = blocking(move || store.seen_since(&instance_id, &name, &since)).await?;
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
 
         let mut pages = read_ahead(&self.client, &query.entity, &query.body);
-        while let Some(page) = pages.recv().await {
+        loop {
+            let waiting = Instant::now();
+            let Some(page) = pages.recv().await else { break };
+            add_elapsed(&mut collected.summary.waiting_ms, waiting);
             let page = page?;
             collected.summary.pages += 1;
             collected.summary.records += page.len();
-            let records = self.read_records(&page, previous_poll, from, &mut collected);
-            self.map(&ctx, &page, records, &mut collected).await?;
+            let records = self.read_records(&page, previous_poll, Some(from), &mut collected);
+            self.map(&ctx, &page, records, true, &mut collected).await?;
+            self.commit(&mut collected).await?;
         }
 
         if let Some((_, log)) = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity)) {
             let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", format_instant(from))]);
             let mut pages = read_ahead(&self.client, log, &body);
-            while let Some(page) = pages.recv().await {
+            loop {
+                let waiting = Instant::now();
+                let Some(page) = pages.recv().await else { break };
+                add_elapsed(&mut collected.summary.waiting_ms, waiting);
                 let page = page?;
                 collected.summary.pages += 1;
                 collected.summary.deleted += page.len();
                 let records = read_deletions(&page, &mut collected);
-                self.map(&ctx, &page, records, &mut collected).await?;
+                self.map(&ctx, &page, records, true, &mut collected).await?;
+                self.commit(&mut collected).await?;
             }
         }
+        self.replay_failures(&ctx, previous_poll, &mut collected).await?;
 
         collected.commit.watermark = Some(this_poll);
-        let Collected { commit, mut summary, .. } = collected;
-        summary.messages = commit.messages.len();
-        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
+        self.commit(&mut collected).await?;
+        Ok(collected.summary)
+    }
+
+    /// Stores what `collected` holds so far and wakes the delivery worker.
+    async fn commit(&self, collected: &mut Collected) -> Result<(), PollError> {
+        let commit = std::mem::take(&mut collected.commit);
+        collected.summary.messages += commit.messages.len();
+        collected.summary.failed += commit.failed.len();
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let wrote_messages = !commit.messages.is_empty();
+        let storing = Instant::now();
         blocking(move || store.commit_poll(&instance_id, &name, &commit, Utc::now())).await?;
-        self.instance.outbox_ready.notify_one();
-        Ok(summary)
+        add_elapsed(&mut collected.summary.storing_ms, storing);
+        if wrote_messages {
+            self.instance.outbox_ready.notify_one();
+        }
+        Ok(())
     }
 
     fn context(&self, previous_poll: DateTime<Utc>, this_poll: DateTime<Utc>) -> Context {
@@ -150,14 +196,45 @@ impl ResourcePoller {
         }
     }
 
-    /// Reads a page's records; returns the new ones with their index in the page.
-    /// Unreadable records become failed records; records not changed since `from`
-    /// (when the resource filters by updated date) and already seen ones are dropped.
+    /// Maps again the failed records someone asked to replay (`events replay
+    /// --failed-records`): their old rows go, and a record that fails again is
+    /// stored as a new failure.
+    async fn replay_failures(
+        &self,
+        ctx: &Context,
+        previous_poll: DateTime<Utc>,
+        collected: &mut Collected,
+    ) -> Result<(), PollError> {
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let failures = blocking(move || store.failures(&instance_id, Some(&name), true)).await?;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let (mut records, mut deletions) = (Vec::new(), Vec::new());
+        for failure in failures {
+            collected.commit.replayed.push(failure.id);
+            let Ok(raw) = RawValue::from_string(failure.record.record.clone()) else {
+                collected.commit.failed.push(failure.record);
+                continue;
+            };
+            if failure.record.error.starts_with(DELETION_LOG_FAILURE) { deletions.push(raw) } else { records.push(raw) }
+        }
+        tracing::info!("mapping {} failed record(s) again, as asked", records.len() + deletions.len());
+        let read = self.read_records(&records, previous_poll, None, collected);
+        self.map(ctx, &records, read, false, collected).await?;
+        let read = read_deletions(&deletions, collected);
+        self.map(ctx, &deletions, read, false, collected).await
+    }
+
+    /// Reads a page's records; returns them with their index in the page.
+    /// Unreadable records become failed records; records not changed since
+    /// `from` (when given and the resource filters by updated date) are dropped.
     fn read_records(
         &self,
         page: &[Box<RawValue>],
         previous_poll: DateTime<Utc>,
-        from: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
         collected: &mut Collected,
     ) -> Vec<(usize, RawRecord)> {
         let resource = self.config();
@@ -166,11 +243,9 @@ impl ResourcePoller {
         for (index, raw) in page.iter().enumerate() {
             match reader.read(raw.get(), previous_poll) {
                 Ok(record) => {
+                    let updated = record.updated.as_deref().and_then(|u| crate::dates::parse_instant(u).ok());
                     let too_old = resource.filter_by_updated_date
-                        && record
-                            .updated
-                            .as_deref()
-                            .is_some_and(|u| crate::dates::parse_instant(u).is_ok_and(|u| u < from));
+                        && matches!((from, updated), (Some(from), Some(updated)) if updated < from);
                     if !too_old {
                         records.push((index, record));
                     }
@@ -185,42 +260,50 @@ impl ResourcePoller {
         records
     }
 
-    /// Maps `records` (indices into `page`) and adds their events and failures to `collected`.
+    /// Maps `records` (indices into `page`) and adds their events and failures
+    /// to `collected`; with `drop_seen`, records already handled are skipped first.
     async fn map(
         &self,
         ctx: &Context,
         page: &[Box<RawValue>],
         records: Vec<(usize, RawRecord)>,
+        drop_seen: bool,
         collected: &mut Collected,
     ) -> Result<(), PollError> {
-        let records = self.drop_seen(records, collected).await?;
+        let storing = Instant::now();
+        let records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
+        add_elapsed(&mut collected.summary.storing_ms, storing);
+        let mapping = Instant::now();
         let labels = ResourceLabels::new(&self.instance.id, &self.config().name);
         let metrics = &self.shared.metrics;
         metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
 
         let mut events: Vec<(usize, Event)> = Vec::new();
-        for batch in records.chunks(self.shared.settings.batch_size.max(1)) {
-            let (indices, raw): (Vec<usize>, Vec<RawRecord>) = batch.iter().cloned().unzip();
-            let results = self.transform(ctx, raw.clone()).await;
-            for ((index, record), result) in indices.into_iter().zip(raw).zip(results) {
-                collected.commit.seen.push(seen_key(&record));
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let batch_size = self.shared.settings.batch_size.max(1);
+            let (indices, batch): (Vec<usize>, Vec<RawRecord>) = records.by_ref().take(batch_size).unzip();
+            let batch: Arc<[RawRecord]> = batch.into();
+            let results = self.transform(ctx, &batch).await;
+            for ((index, record), result) in indices.into_iter().zip(batch.iter()).zip(results) {
+                collected.commit.seen.push(seen_key(record));
                 match result {
                     Ok(record_events) => events.extend(record_events.into_iter().map(|e| (index, e))),
                     Err(error) => {
                         metrics.records_failed.get_or_create(&labels).inc();
                         tracing::warn!(object_id = %record.object_id, "record not mapped: {error}");
                         collected.commit.failed.push(FailedRecord {
-                            object_id: Some(record.object_id),
-                            record: record.json,
+                            object_id: Some(record.object_id.clone()),
+                            record: record.json.clone(),
                             error,
                         });
                     }
                 }
             }
         }
+        add_elapsed(&mut collected.summary.mapping_ms, mapping);
         metrics.events_produced.get_or_create(&labels).inc_by(events.len() as u64);
         collected.summary.events += events.len();
-        collected.summary.failed = collected.commit.failed.len();
 
         let sourced: Vec<SourcedEvent<'_>> =
             events.iter().map(|(index, event)| SourcedEvent { event, raw: &page[*index] }).collect();
@@ -247,12 +330,25 @@ impl ResourcePoller {
         collected: &mut Collected,
     ) -> Result<Vec<(usize, RawRecord)>, PollError> {
         let keys: Vec<(String, String)> = records.iter().map(|(_, record)| seen_key(record)).collect();
-        let (store, instance_id, name) =
-            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
-        let (seen, keys) = blocking(move || store.seen(&instance_id, &name, &keys).map(|seen| (seen, keys))).await?;
+        // Keys updated inside the window were loaded when the poll began; only
+        // older ones (a resource that does not filter by date) are looked up.
+        let outside: Vec<(usize, (String, String))> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.1 < collected.window_start)
+            .map(|(index, key)| (index, key.clone()))
+            .collect();
+        let mut stored = HashSet::new();
+        if !outside.is_empty() {
+            let (store, instance_id, name) =
+                (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+            let (indices, lookups): (Vec<usize>, Vec<(String, String)>) = outside.into_iter().unzip();
+            let found = blocking(move || store.seen(&instance_id, &name, &lookups)).await?;
+            stored.extend(found.into_iter().map(|position| indices[position]));
+        }
         let mut fresh = Vec::with_capacity(records.len());
         for ((position, record), key) in records.into_iter().enumerate().zip(keys) {
-            if seen.contains(&position) || !collected.seen_now.insert(key) {
+            if stored.contains(&position) || !collected.seen_now.insert(key) {
                 collected.summary.already_seen += 1;
             } else {
                 fresh.push(record);
@@ -264,7 +360,7 @@ impl ResourcePoller {
     /// Runs the plugin over a batch: one result per record. When the whole batch
     /// fails (a trap, the memory limit), each record is tried alone so that one
     /// bad record fails only itself; a batch that ran out of time is not retried.
-    async fn transform(&self, ctx: &Context, records: Vec<RawRecord>) -> Vec<Result<Vec<Event>, String>> {
+    async fn transform(&self, ctx: &Context, records: &Arc<[RawRecord]>) -> Vec<Result<Vec<Event>, String>> {
         let count = records.len();
         match self.call_plugin(ctx, records.clone()).await {
             Ok(results) => results,
@@ -273,8 +369,8 @@ impl ResourcePoller {
             Err(error) => {
                 tracing::warn!("a batch of {count} records failed as a whole, mapping them one by one: {error}");
                 let mut results = Vec::with_capacity(count);
-                for record in records {
-                    let result = match self.call_plugin(ctx, vec![record]).await {
+                for record in records.iter() {
+                    let result = match self.call_plugin(ctx, vec![record.clone()]).await {
                         Ok(mut one) => one.pop().unwrap_or_else(|| Err("the plugin returned no result".into())),
                         Err(error) => Err(error.to_string()),
                     };
@@ -288,7 +384,7 @@ impl ResourcePoller {
     async fn call_plugin(
         &self,
         ctx: &Context,
-        records: Vec<RawRecord>,
+        records: impl Into<Arc<[RawRecord]>>,
     ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
         let labels = PluginLabels { plugin: self.plugin_label.clone() };
         let started = Instant::now();
@@ -307,7 +403,7 @@ fn seen_key(record: &RawRecord) -> (String, String) {
     let updated = record.updated.clone().unwrap_or_default();
     match record.default_event_type {
         // A deletion of a record is a different thing from its last update.
-        EventType::Deleted => (record.object_id.clone(), format!("deleted {updated}")),
+        EventType::Deleted => (format!("deleted:{}", record.object_id), updated),
         _ => (record.object_id.clone(), updated),
     }
 }
@@ -345,7 +441,7 @@ fn read_deletions(page: &[Box<RawValue>], collected: &mut Collected) -> Vec<(usi
             Err(error) => collected.commit.failed.push(FailedRecord {
                 object_id: None,
                 record: raw.get().to_owned(),
-                error: format!("a DeletedTicketLogs row: {error}"),
+                error: format!("{DELETION_LOG_FAILURE}: {error}"),
             }),
         }
     }

@@ -37,7 +37,7 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
                 poller.shared.metrics.polls.get_or_create(&labels(POLL_OK)).inc();
                 let level_info = summary.events > 0 || summary.failed > 0;
                 let line = format!(
-                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed, {:.0} ms",
+                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed; {:.0} ms (waiting for Autotask {:.0}, mapping {:.0}, storing {:.0})",
                     summary.records,
                     summary.deleted,
                     summary.pages,
@@ -46,7 +46,10 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
                     summary.messages,
                     summary.already_seen,
                     summary.failed,
-                    started.elapsed().as_secs_f64() * 1000.0
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    summary.waiting_ms,
+                    summary.mapping_ms,
+                    summary.storing_ms,
                 );
                 if level_info {
                     tracing::info!("{line}");

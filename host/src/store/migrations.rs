@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-const STEPS: &[&str] = &[
+pub(crate) const STEPS: &[&str] = &[
     // 1: the first schema.
     "CREATE TABLE instances (
          id TEXT PRIMARY KEY,
@@ -50,6 +50,16 @@ const STEPS: &[&str] = &[
          error TEXT NOT NULL,
          failed_at TEXT NOT NULL
      );",
+    // 2: failed records can be asked to be mapped again by the next poll; message
+    // bodies move to their own table, so that marking a message delivered
+    // rewrites a small row instead of the whole body.
+    "ALTER TABLE failed_records ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX failed_records_by_instance ON failed_records (instance_id, resource, replay);
+     CREATE TABLE message_bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+     INSERT INTO message_bodies (seq, body) SELECT seq, body FROM outbox;
+     ALTER TABLE outbox DROP COLUMN body;
+     CREATE INDEX outbox_delivered ON outbox (state, delivered_at);
+     CREATE INDEX seen_records_by_updated ON seen_records (instance_id, resource, updated);",
 ];
 
 /// The schema version this build writes.

@@ -46,10 +46,23 @@ pub struct FailedRecord {
     pub error: String,
 }
 
+/// A failed record as stored, with its row id and when it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFailure {
+    pub id: i64,
+    pub resource: String,
+    pub failed_at: String,
+    pub replay_requested: bool,
+    pub record: FailedRecord,
+}
+
 /// Everything one poll of one resource writes, at once.
 #[derive(Debug, Default)]
 pub struct PollCommit {
     pub messages: Vec<NewMessage>,
+    /// Failed records this poll mapped again (their rows are removed; a record
+    /// that failed again is in `failed` anew).
+    pub replayed: Vec<i64>,
     /// `(objectId, updated instant)` of every record turned into events.
     pub seen: Vec<(String, String)>,
     pub failed: Vec<FailedRecord>,
@@ -115,9 +128,17 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut connection = Connection::open(path)?;
-        // WAL: readers never block the writer, and a commit is one fsync'd append.
+        // WAL: readers never block the writer, and a commit is one append.
+        // synchronous=NORMAL does not fsync each commit: a commit survives the
+        // process being killed (it is in the OS's hands), and only a power loss
+        // can undo the last commits, whole. That is safe here because a poll's
+        // events and its watermark are one commit: an undone poll is simply
+        // polled again, and an undone "delivered" mark means a repeat, never a loss.
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoints are where NORMAL syncs to disk; at the default 4 MB of WAL a
+        // large poll's messages cost one sync every few pages. 64 MB keeps that rare.
+        connection.pragma_update(None, "wal_autocheckpoint", 16384)?;
         connection.pragma_update(None, "foreign_keys", true)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut connection)?;
@@ -177,6 +198,26 @@ impl Store {
         Ok(seen)
     }
 
+    /// Every seen key of a resource whose updated time is `since` or later (both
+    /// RFC 3339 UTC with milliseconds, so text order is time order): all a poll
+    /// whose window starts at `since` can read again.
+    pub fn seen_since(
+        &self,
+        instance_id: &str,
+        resource: &str,
+        since: &str,
+    ) -> Result<HashSet<(String, String)>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT object_id, updated FROM seen_records
+             WHERE instance_id = ?1 AND resource = ?2 AND updated >= ?3",
+        )?;
+        let keys = statement
+            .query_map(params![instance_id, resource, since], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
     /// Writes a poll's messages, seen keys, failed records and new watermark in
     /// one transaction: all of it is stored, or none of it.
     pub fn commit_poll(
@@ -192,18 +233,21 @@ impl Store {
         {
             let mut insert = transaction.prepare_cached(
                 // A message with the same content id is the same events again: keep the first.
-                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
             )?;
+            let mut body = transaction.prepare_cached("INSERT INTO message_bodies (seq, body) VALUES (?1, ?2)")?;
             for message in &commit.messages {
-                insert.execute(params![
+                let added = insert.execute(params![
                     instance_id,
                     resource,
                     message.message_id,
-                    message.body,
                     message.event_count as i64,
                     now_text
                 ])?;
+                if added == 1 {
+                    body.execute(params![transaction.last_insert_rowid(), message.body])?;
+                }
             }
             let mut seen = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO seen_records (instance_id, resource, object_id, updated, seen_at)
@@ -227,6 +271,12 @@ impl Store {
                 ])?;
             }
         }
+        {
+            let mut replayed = transaction.prepare_cached("DELETE FROM failed_records WHERE id = ?1")?;
+            for id in &commit.replayed {
+                replayed.execute([id])?;
+            }
+        }
         if let Some(watermark) = commit.watermark {
             transaction.execute(
                 "INSERT INTO watermarks (instance_id, resource, polled_until) VALUES (?1, ?2, ?3)
@@ -241,43 +291,48 @@ impl Store {
     /// The oldest undelivered message of an instance: delivery keeps order, so
     /// this is the only one that may be sent, even when it must wait for a retry.
     pub fn next_pending(&self, instance_id: &str) -> Result<Option<OutboxMessage>, StoreError> {
-        let row = self
-            .lock()
-            .query_row(
-                "SELECT seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at
-                 FROM outbox WHERE instance_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
-                [instance_id],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, i64>(5)?,
-                        row.get::<_, i64>(6)?,
-                        row.get::<_, String>(7)?,
-                        row.get::<_, String>(8)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at)) =
-            row
-        else {
-            return Ok(None);
-        };
-        Ok(Some(OutboxMessage {
-            seq,
-            instance_id,
-            resource,
-            message_id,
-            body,
-            event_count: event_count as usize,
-            attempts: attempts as u32,
-            next_attempt_at: instant("retry time", next_attempt_at)?,
-            created_at: instant("message creation time", created_at)?,
-        }))
+        Ok(self.pending(instance_id, 1)?.pop())
+    }
+
+    /// The `limit` oldest undelivered messages of an instance, oldest first.
+    pub fn pending(&self, instance_id: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT o.seq, o.instance_id, o.resource, o.message_id, b.body, o.event_count, o.attempts,
+                    o.next_attempt_at, o.created_at
+             FROM outbox o JOIN message_bodies b ON b.seq = o.seq
+             WHERE o.instance_id = ?1 AND o.state = 'pending' ORDER BY o.seq LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![instance_id, limit as i64], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, String>(8)?,
+            ))
+        })?;
+        let mut messages = Vec::new();
+        for row in rows {
+            let (seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at) =
+                row?;
+            messages.push(OutboxMessage {
+                seq,
+                instance_id,
+                resource,
+                message_id,
+                body,
+                event_count: event_count as usize,
+                attempts: attempts as u32,
+                next_attempt_at: instant("retry time", next_attempt_at)?,
+                created_at: instant("message creation time", created_at)?,
+            });
+        }
+        Ok(messages)
     }
 
     /// The callback accepted message `seq`.
@@ -356,6 +411,22 @@ impl Store {
         Ok(depth as u64)
     }
 
+    /// Removes messages delivered before `before`, bodies and all. Returns how many.
+    pub fn prune_delivered(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let before = format_instant(before);
+        transaction.execute(
+            "DELETE FROM message_bodies WHERE seq IN
+             (SELECT seq FROM outbox WHERE state = 'delivered' AND delivered_at < ?1)",
+            [&before],
+        )?;
+        let removed =
+            transaction.execute("DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?1", [&before])?;
+        transaction.commit()?;
+        Ok(removed)
+    }
+
     /// Forgets seen keys older than `before`: by then no overlapping poll reads them again.
     pub fn prune_seen(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let removed = self.lock().execute("DELETE FROM seen_records WHERE seen_at < ?1", [format_instant(before)])?;
@@ -364,15 +435,43 @@ impl Store {
 
     /// The failed records of an instance, oldest first.
     pub fn failed_records(&self, instance_id: &str) -> Result<Vec<FailedRecord>, StoreError> {
+        Ok(self.failures(instance_id, None, false)?.into_iter().map(|failure| failure.record).collect())
+    }
+
+    /// The failed records of an instance (of one resource, if given; only those
+    /// waiting for a replay, if `replay_only`), oldest first.
+    pub fn failures(
+        &self,
+        instance_id: &str,
+        resource: Option<&str>,
+        replay_only: bool,
+    ) -> Result<Vec<StoredFailure>, StoreError> {
         let connection = self.lock();
-        let mut statement = connection
-            .prepare("SELECT object_id, record, error FROM failed_records WHERE instance_id = ?1 ORDER BY id")?;
-        let records = statement
-            .query_map([instance_id], |row| {
-                Ok(FailedRecord { object_id: row.get(0)?, record: row.get(1)?, error: row.get(2)? })
+        let mut statement = connection.prepare_cached(
+            "SELECT id, resource, failed_at, replay, object_id, record, error FROM failed_records
+             WHERE instance_id = ?1 AND (?2 IS NULL OR resource = ?2) AND (?3 = 0 OR replay = 1) ORDER BY id",
+        )?;
+        let failures = statement
+            .query_map(params![instance_id, resource, replay_only], |row| {
+                Ok(StoredFailure {
+                    id: row.get(0)?,
+                    resource: row.get(1)?,
+                    failed_at: row.get(2)?,
+                    replay_requested: row.get(3)?,
+                    record: FailedRecord { object_id: row.get(4)?, record: row.get(5)?, error: row.get(6)? },
+                })
             })?
             .collect::<Result<_, _>>()?;
-        Ok(records)
+        Ok(failures)
+    }
+
+    /// Asks the next poll of each resource to map an instance's failed records
+    /// again (after a plugin fix, say). Returns how many.
+    pub fn request_failure_replay(&self, instance_id: &str) -> Result<usize, StoreError> {
+        let changed = self
+            .lock()
+            .execute("UPDATE failed_records SET replay = 1 WHERE instance_id = ?1 AND replay = 0", [instance_id])?;
+        Ok(changed)
     }
 }
 

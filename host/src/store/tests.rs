@@ -25,6 +25,7 @@ fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening() {
         seen: vec![("7".into(), "2024-06-01T11:00:00.000Z".into())],
         failed: vec![FailedRecord { object_id: Some("9".into()), record: "{}".into(), error: "bad".into() }],
         watermark: Some(now()),
+        ..PollCommit::default()
     };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     drop(store);
@@ -41,13 +42,20 @@ fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening() {
 
 #[test]
 fn a_failed_commit_leaves_neither_messages_nor_watermark() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     store
         .commit_poll("acme", "incidents", &PollCommit { messages: vec![message("m1")], ..Default::default() }, now())
         .unwrap();
-    // The same message id again violates UNIQUE half-way through the transaction.
+    // A trigger makes the insert of `boom` fail half-way through the transaction.
+    rusqlite::Connection::open(dir.path().join("state.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.message_id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
     let commit =
-        PollCommit { messages: vec![message("m2"), message("m1")], watermark: Some(now()), ..Default::default() };
+        PollCommit { messages: vec![message("m2"), message("boom")], watermark: Some(now()), ..Default::default() };
     assert!(store.commit_poll("acme", "incidents", &commit, now()).is_err());
     assert_eq!(store.outbox_depth().unwrap(), 1, "m2 was rolled back");
     assert_eq!(store.watermark("acme", "incidents").unwrap(), None, "the watermark did not move");
@@ -109,4 +117,79 @@ fn reopening_does_not_rerun_migrations_and_a_newer_schema_is_refused() {
     drop(connection);
     let error = Store::open(&path).err().unwrap().to_string();
     assert!(error.contains("newer than this build"), "{error}");
+}
+
+#[test]
+fn the_same_message_twice_is_kept_once() {
+    let (_dir, store) = open();
+    let commit = PollCommit { messages: vec![message("m1"), message("m1"), message("m2")], ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    let pending = store.pending("acme", 10).unwrap();
+    assert_eq!(pending.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert_eq!(pending[0].body, "{\"id\":\"m1\"}");
+}
+
+#[test]
+fn delivered_messages_are_pruned_by_age_and_pending_ones_never() {
+    let (_dir, store) = open();
+    let commit = PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    let first = store.next_pending("acme").unwrap().unwrap();
+    store.mark_delivered(first.seq, now()).unwrap();
+    assert_eq!(store.prune_delivered(now()).unwrap(), 0, "not older than the cut-off");
+    assert_eq!(store.prune_delivered(now() + TimeDelta::days(8)).unwrap(), 1);
+    assert!(store.recent_messages("acme", None, 10).unwrap().iter().all(|m| m.message_id == "m2"));
+    assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m2");
+}
+
+#[test]
+fn failed_records_can_be_asked_for_again_and_go_when_replayed() {
+    let (_dir, store) = open();
+    let failed = FailedRecord { object_id: Some("9".into()), record: "{\"id\":9}".into(), error: "bad".into() };
+    let commit = PollCommit { failed: vec![failed.clone()], ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    assert!(store.failures("acme", Some("incidents"), true).unwrap().is_empty(), "not asked for yet");
+    assert_eq!(store.request_failure_replay("acme").unwrap(), 1);
+    let asked = store.failures("acme", Some("incidents"), true).unwrap();
+    assert_eq!((asked.len(), asked[0].record.clone(), asked[0].replay_requested), (1, failed, true));
+    let commit = PollCommit { replayed: vec![asked[0].id], ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    assert!(store.failed_records("acme").unwrap().is_empty());
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(migrations::STEPS[0]).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
+                 VALUES ('acme', 'incidents', 'old', '{\"old\":true}', 1,
+                         '2024-06-01T12:00:00.000Z', '2024-06-01T12:00:00.000Z');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let message = store.next_pending("acme").unwrap().unwrap();
+    assert_eq!((message.message_id.as_str(), message.body.as_str()), ("old", "{\"old\":true}"));
+}
+
+#[test]
+fn seen_since_loads_the_keys_a_window_can_read_again() {
+    let (_dir, store) = open();
+    let seen = vec![
+        ("1".into(), "2024-06-01T11:59:00.000Z".into()),
+        ("2".into(), "2024-06-01T12:00:00.000Z".into()),
+        ("3".into(), "2024-06-01T12:00:30.500Z".into()),
+    ];
+    store.commit_poll("acme", "incidents", &PollCommit { seen, ..Default::default() }, now()).unwrap();
+    let keys = store.seen_since("acme", "incidents", "2024-06-01T12:00:00.000Z").unwrap();
+    let mut ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["2", "3"]);
+    assert!(store.seen_since("acme", "contacts", "2000-01-01T00:00:00.000Z").unwrap().is_empty());
 }
