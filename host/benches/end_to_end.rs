@@ -124,7 +124,8 @@ element = {{ key = "autotaskhelpdesk" }}
 fn serve(config: &Path) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
         .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,autotask_events::service::scheduler=info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

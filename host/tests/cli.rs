@@ -366,3 +366,28 @@ idField = "id"
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("instance[0].plugins.contacts: no plugin for resource `contacts`"), "{stdout}");
 }
+
+#[test]
+fn the_example_configuration_checks_clean_once_its_secrets_and_contacts_plugin_exist() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["autotask-events.toml", "instance.json"] {
+        std::fs::copy(examples.join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::write(dir.path().join("plugins/contacts.wasm"), INCIDENTS_WASM).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(["config", "check", "--config"])
+        .arg(dir.path().join("autotask-events.toml"))
+        .env("AUTOTASK_SECRET", "s1")
+        .env("GLOBEX_AUTOTASK_SECRET", "s2")
+        .env("AUTOTASK_INTEGRATION_CODE", "CODE")
+        .env("AUTOTASK_EVENTS_SIGNATURE_KEY", "k")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("instance `acme` (API Instance with Polling): 1 resource(s), every 60s"), "{stdout}");
+    assert!(stdout.contains("instance `globex` (Globex helpdesk): 2 resource(s), every 60s"), "{stdout}");
+    assert!(stdout.contains("contacts -> Contacts"), "{stdout}");
+}

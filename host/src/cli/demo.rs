@@ -199,19 +199,40 @@ pub fn event_line(message: &Value, event: &Value) -> String {
     )
 }
 
-/// A few words about the object: its title or name, and its status.
+/// A few words about the object: a person's name (and job title), or a
+/// ticket's title (and status), or a company's name.
 fn summary(payload: &Value) -> String {
     let extra = &payload["extra"];
     let field = |name: &str| payload[name].as_str().or_else(|| extra[name].as_str()).map(str::to_owned);
-    let name = field("title").or_else(|| field("name")).or_else(|| {
-        let first = field("firstName").unwrap_or_default();
-        let last = field("lastName").unwrap_or_default();
-        let full = format!("{first} {last}").trim().to_owned();
-        (!full.is_empty()).then_some(full)
-    });
-    let name = name.or_else(|| field("ticketTitle")).unwrap_or_else(|| "(no title)".into());
+    let person = format!("{} {}", field("firstName").unwrap_or_default(), field("lastName").unwrap_or_default());
+    let person = person.trim();
+    if !person.is_empty() {
+        return match field("title") {
+            Some(title) => format!("{person} ({title})"),
+            None => person.to_owned(),
+        };
+    }
+    let name = field("title")
+        .or_else(|| field("companyName"))
+        .or_else(|| field("name"))
+        .or_else(|| field("ticketTitle"))
+        .unwrap_or_else(|| "(no title)".into());
     match &payload["status"] {
         Value::Null => name,
         status => format!("{name} (status {status})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_name_people_tickets_and_companies() {
+        let contact = json!({"id": "7", "extra": {"firstName": "Ada", "lastName": "Lovelace", "title": "CTO"}});
+        assert_eq!(summary(&contact), "Ada Lovelace (CTO)");
+        assert_eq!(summary(&json!({"title": "VPN drops", "status": 5})), "VPN drops (status 5)");
+        assert_eq!(summary(&json!({"extra": {"companyName": "Acme"}})), "Acme");
+        assert_eq!(summary(&json!({"extra": {"ticketTitle": "Gone"}})), "Gone");
     }
 }

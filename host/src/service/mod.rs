@@ -33,8 +33,9 @@ use poll::ResourcePoller;
 /// The state file inside the data directory.
 pub const STATE_FILE: &str = "state.sqlite";
 
-/// How long seen keys are kept: far longer than any overlap window re-reads.
-const SEEN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long seen keys and delivered messages are kept: seen keys far longer
+/// than any overlap window re-reads; delivered messages to be looked at.
+const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long stopping may take before unfinished tasks are abandoned.
 const STOP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -289,7 +290,7 @@ impl DeliveryObserver for MetricsObserver {
     }
 }
 
-/// Forgets old seen keys once an hour.
+/// Once an hour, forgets seen keys and delivered messages older than a week.
 async fn housekeeping(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -298,10 +299,16 @@ async fn housekeeping(shared: Arc<Shared>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         let store = shared.store.clone();
-        let before = Utc::now() - chrono::TimeDelta::from_std(SEEN_RETENTION).expect("a week fits");
-        match tokio::task::spawn_blocking(move || store.prune_seen(before)).await {
-            Ok(Ok(removed)) if removed > 0 => tracing::debug!("forgot {removed} seen key(s) older than a week"),
-            Ok(Err(error)) => tracing::warn!("could not prune seen keys: {error}"),
+        let before = Utc::now() - chrono::TimeDelta::from_std(RETENTION).expect("a week fits");
+        let pruned = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((store.prune_seen(before)?, store.prune_delivered(before)?))
+        })
+        .await;
+        match pruned {
+            Ok(Ok((keys, messages))) if keys + messages > 0 => {
+                tracing::debug!("forgot {keys} seen key(s) and {messages} delivered message(s) older than a week")
+            }
+            Ok(Err(error)) => tracing::warn!("could not prune old state: {error}"),
             _ => {}
         }
     }

@@ -47,7 +47,8 @@ pub struct PollSummary {
     pub messages: usize,
     pub failed: usize,
     pub deleted: usize,
-    /// Where the time went: waiting for Autotask's pages, in the plugin, in the state database.
+    /// Where the time went: waiting for Autotask's pages, in the plugin, in the
+    /// state database (commits overlap the mapping of the next page).
     pub waiting_ms: f64,
     pub mapping_ms: f64,
     pub storing_ms: f64,
@@ -90,6 +91,8 @@ struct Collected {
     seen_now: HashSet<(String, String)>,
     /// The window's start as seen keys write it: keys from here on are in `seen_now`.
     window_start: String,
+    /// The commit being written, with how long it took.
+    storing: Option<tokio::task::JoinHandle<Result<std::time::Duration, StoreError>>>,
 }
 
 /// How the failure of a deletion log row starts, so a replay reads it as one again.
@@ -163,22 +166,38 @@ impl ResourcePoller {
 
         collected.commit.watermark = Some(this_poll);
         self.commit(&mut collected).await?;
+        self.finish(&mut collected).await?;
         Ok(collected.summary)
     }
 
-    /// Stores what `collected` holds so far and wakes the delivery worker.
+    /// Starts storing what `collected` holds so far, on a blocking thread, and
+    /// wakes the delivery worker when it is stored. Commits stay in order: this
+    /// one first waits for the one before. Mapping the next page goes on
+    /// meanwhile; `finish` waits for the last.
     async fn commit(&self, collected: &mut Collected) -> Result<(), PollError> {
+        self.finish(collected).await?;
         let commit = std::mem::take(&mut collected.commit);
         collected.summary.messages += commit.messages.len();
         collected.summary.failed += commit.failed.len();
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
-        let wrote_messages = !commit.messages.is_empty();
-        let storing = Instant::now();
-        blocking(move || store.commit_poll(&instance_id, &name, &commit, Utc::now())).await?;
-        add_elapsed(&mut collected.summary.storing_ms, storing);
-        if wrote_messages {
-            self.instance.outbox_ready.notify_one();
+        let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
+        collected.storing = Some(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            store.commit_poll(&instance_id, &name, &commit, Utc::now())?;
+            if let Some(outbox_ready) = outbox_ready {
+                outbox_ready.notify_one();
+            }
+            Ok(started.elapsed())
+        }));
+        Ok(())
+    }
+
+    /// Waits for the commit in progress, if any.
+    async fn finish(&self, collected: &mut Collected) -> Result<(), PollError> {
+        if let Some(storing) = collected.storing.take() {
+            let took = storing.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            collected.summary.storing_ms += took.as_secs_f64() * 1000.0;
         }
         Ok(())
     }

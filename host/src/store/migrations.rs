@@ -52,14 +52,29 @@ pub(crate) const STEPS: &[&str] = &[
      );",
     // 2: failed records can be asked to be mapped again by the next poll; message
     // bodies move to their own table, so that marking a message delivered
-    // rewrites a small row instead of the whole body.
+    // rewrites a small row instead of the whole body, and are stored compressed;
+    // seen keys are ordered by updated time, so a poll loads its window's at once.
     "ALTER TABLE failed_records ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX failed_records_by_instance ON failed_records (instance_id, resource, replay);
-     CREATE TABLE message_bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
-     INSERT INTO message_bodies (seq, body) SELECT seq, body FROM outbox;
+     CREATE TABLE message_bodies (
+         seq INTEGER PRIMARY KEY,
+         encoding TEXT NOT NULL CHECK (encoding IN ('identity', 'lz4')),
+         body BLOB NOT NULL
+     );
+     INSERT INTO message_bodies (seq, encoding, body) SELECT seq, 'identity', CAST(body AS BLOB) FROM outbox;
      ALTER TABLE outbox DROP COLUMN body;
-     CREATE INDEX outbox_delivered ON outbox (state, delivered_at);
-     CREATE INDEX seen_records_by_updated ON seen_records (instance_id, resource, updated);",
+     CREATE TABLE seen_keys (
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         object_id TEXT NOT NULL,
+         seen_at TEXT NOT NULL,
+         PRIMARY KEY (instance_id, resource, updated, object_id)
+     ) WITHOUT ROWID;
+     INSERT INTO seen_keys SELECT instance_id, resource, updated, object_id, seen_at FROM seen_records;
+     DROP TABLE seen_records;
+     ALTER TABLE seen_keys RENAME TO seen_records;
+     CREATE INDEX seen_records_by_age ON seen_records (seen_at);",
 ];
 
 /// The schema version this build writes.
