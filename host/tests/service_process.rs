@@ -284,7 +284,8 @@ async fn sigterm_stops_it_cleanly_within_ten_seconds_with_json_logs_naming_insta
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let signalled = Instant::now();
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // Through the shell's own `kill`, present wherever `sh` is.
+    let status = Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
     assert!(status.success());
     let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     let took = signalled.elapsed();

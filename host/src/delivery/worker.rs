@@ -174,7 +174,7 @@ impl Worker {
         if let Some(key) = &self.destination.signature_key {
             request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
         }
-        let response = request.body(message.body.clone()).send().await.map_err(|e| transport_error(&e))?;
+        let response = request.body(message.body.clone()).send().await.map_err(transport_error)?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -189,13 +189,14 @@ impl Worker {
     }
 }
 
-fn transport_error(error: &reqwest::Error) -> String {
+/// Why a request got no answer. The URL is left out: a callback URL may carry a token.
+fn transport_error(error: reqwest::Error) -> String {
     if error.is_timeout() {
         "the callback did not answer in time".into()
     } else if error.is_connect() {
         "cannot connect to the callback".into()
     } else {
-        format!("the callback request failed: {error}")
+        format!("the callback request failed: {}", error.without_url())
     }
 }
 
