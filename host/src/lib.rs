@@ -12,6 +12,7 @@ pub mod config;
 pub mod dates;
 pub mod delivery;
 pub mod plugin;
+pub mod random;
 pub mod records;
 pub mod service;
 pub use autotask_sim::sample;

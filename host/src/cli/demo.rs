@@ -48,20 +48,15 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         eprintln!("error: --interval must be a positive number of seconds");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+    super::block_on(async {
+        match demo(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
         }
-    };
-    match runtime.block_on(demo(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn demo(args: &DemoArgs) -> anyhow::Result<()> {

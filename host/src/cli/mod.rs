@@ -100,6 +100,18 @@ pub struct InitArgs {
     pub force: bool,
 }
 
+/// Runs `work` on a new multi-threaded async runtime; a runtime that cannot
+/// start is reported and fails the command.
+fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {

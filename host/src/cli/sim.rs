@@ -41,14 +41,7 @@ pub struct SimArgs {
 }
 
 pub fn run(args: &SimArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(serve(args))
+    super::block_on(serve(args))
 }
 
 async fn serve(args: &SimArgs) -> ExitCode {

@@ -147,7 +147,7 @@ impl Worker {
                 (Outcome::DeadLetter, Some(error))
             }
             Err(error) => {
-                let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * random_unit());
+                let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * crate::random::unit());
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
                 let text = error.clone();
                 tokio::task::spawn_blocking(move || store.schedule_retry(seq, &text, at)).await.expect("no panic")?;
@@ -198,10 +198,4 @@ fn transport_error(error: reqwest::Error) -> String {
     } else {
         format!("the callback request failed: {}", error.without_url())
     }
-}
-
-fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -134,6 +134,7 @@ impl ResourcePoller {
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
 
+        let window_start = collected.window_start.clone();
         let mut pages = read_ahead(&self.client, &query.entity, &query.body);
         loop {
             let waiting = Instant::now();
@@ -142,7 +143,7 @@ impl ResourcePoller {
             let page = page?;
             collected.summary.pages += 1;
             collected.summary.records += page.len();
-            let records = self.read_records(&page, previous_poll, Some(from), &mut collected);
+            let records = self.read_records(&page, previous_poll, Some(&window_start), &mut collected);
             self.map(&ctx, &page, records, true, &mut collected).await?;
             self.commit(&mut collected).await?;
         }
@@ -253,7 +254,7 @@ impl ResourcePoller {
         &self,
         page: &[Box<RawValue>],
         previous_poll: DateTime<Utc>,
-        from: Option<DateTime<Utc>>,
+        from: Option<&str>,
         collected: &mut Collected,
     ) -> Vec<(usize, RawRecord)> {
         let resource = self.config();
@@ -262,9 +263,9 @@ impl ResourcePoller {
         for (index, raw) in page.iter().enumerate() {
             match reader.read(raw.get(), previous_poll) {
                 Ok(record) => {
-                    let updated = record.updated.as_deref().and_then(|u| crate::dates::parse_instant(u).ok());
+                    // Both are `format_instant` text, whose order is time order: no parsing again.
                     let too_old = resource.filter_by_updated_date
-                        && matches!((from, updated), (Some(from), Some(updated)) if updated < from);
+                        && matches!((from, record.updated.as_deref()), (Some(from), Some(updated)) if updated < from);
                     if !too_old {
                         records.push((index, record));
                     }

@@ -3,7 +3,6 @@
 //! itself. A poll that runs past the interval is never overlapped by the next:
 //! the next starts when it ends.
 
-use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -69,6 +68,5 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
 
 /// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
 fn jitter(interval: Duration) -> Duration {
-    let unit = (RandomState::new().hash_one(Instant::now()) >> 11) as f64 / (1u64 << 53) as f64;
-    (interval / 20).min(MAX_JITTER).mul_f64(unit)
+    (interval / 20).min(MAX_JITTER).mul_f64(crate::random::unit())
 }

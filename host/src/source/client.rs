@@ -15,7 +15,6 @@
 //!   that what is left of the threshold lasts the rest of the hour.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -364,7 +363,7 @@ impl AutotaskClient {
                     return Err(SourceError::Transport { entity: entity.into(), message: transport_message(&error) });
                 }
             };
-            let wait = policy.backoff(attempt, retry_after, random_unit());
+            let wait = policy.backoff(attempt, retry_after, crate::random::unit());
             tracing::warn!(entity, attempt, ?wait, "Autotask request failed, retrying: {failure}");
             tokio::time::sleep(wait).await;
         }
@@ -475,12 +474,6 @@ fn transport_message(error: &reqwest::Error) -> String {
     message
 }
 
-/// A number in [0, 1) for jitter; the standard library's random hasher keys suffice.
-fn random_unit() -> f64 {
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,7 +503,7 @@ mod tests {
     #[test]
     fn jitter_is_in_the_unit_interval() {
         for _ in 0..1000 {
-            let r = random_unit();
+            let r = crate::random::unit();
             assert!((0.0..1.0).contains(&r));
         }
     }
