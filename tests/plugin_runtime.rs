@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autotask_events::plugin::{EventType, Limits, Plugin, PluginError, PluginRuntime};
+use autotask_events::plugin::{EventType, Limits, Plugin, PluginError, PluginRuntime, Sample, version_of};
 use autotask_events_tests::{
     INCIDENTS_WASM, MISBEHAVING_WASM, context, event_summary, record, sdk_context, sdk_records, ticket_batch,
 };
@@ -278,4 +278,25 @@ async fn batches_run_off_the_reactor_and_in_parallel() {
         assert_eq!(results.len(), 100);
         assert!(results.iter().all(|r| r.as_ref().is_ok_and(|events| events.len() == 1)));
     }
+}
+
+#[test]
+fn a_new_version_must_map_the_sample_records_and_is_named_by_its_sha256() {
+    let runtime = runtime();
+    let ticket =
+        record(r#"{"id": 5, "lastActivityDate": "2024-01-01T00:00:00Z", "createDate": "2024-01-01T00:00:00Z"}"#);
+    let sample = |resource: &str| Sample { ctx: context(resource), record: ticket.clone() };
+
+    let plugin = runtime.load_checked("incidents.wasm", INCIDENTS_WASM, &[sample("incidents")]).unwrap();
+    assert_eq!(plugin.version(), version_of(INCIDENTS_WASM));
+    assert_eq!(plugin.version().len(), 64);
+
+    // Traps on the sample (the misbehaving plugin traps for a resource named `trap`).
+    let error = runtime.load_checked("misbehaving.wasm", MISBEHAVING_WASM, &[sample("trap")]).err().unwrap();
+    assert!(matches!(error, PluginError::Trap { .. }), "{error}");
+    // Rejects the sample: a per-record error is a failed check too.
+    let error = runtime.load_checked("misbehaving.wasm", MISBEHAVING_WASM, &[sample("escape")]).err().unwrap();
+    assert!(matches!(error, PluginError::SampleRejected { ref object_id, .. } if object_id == "5"), "{error}");
+    // Without samples the same component loads: only the empty batch is tried.
+    assert!(runtime.load_checked("misbehaving.wasm", MISBEHAVING_WASM, &[]).is_ok());
 }

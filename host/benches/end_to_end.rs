@@ -23,11 +23,9 @@ use std::time::{Duration, Instant};
 use autotask_events::source::hub::autotask_query;
 use autotask_events::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache};
 use autotask_sim::{SimConfig, Simulator};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod support;
 
 const TICKETS: usize = 100_000;
 
@@ -54,66 +52,15 @@ fn setup() -> Bench {
         .unwrap()
     });
     let events = Arc::new(AtomicU64::new(0));
-    let receiver = runtime.block_on(start_receiver(events.clone()));
+    let receiver = runtime.block_on(support::start_receiver(events.clone()));
     Bench { runtime, sim, receiver, events }
-}
-
-/// Acknowledges every message and counts its events (one `"eventType"` each)
-/// without parsing it, so the receiver costs the measurement little.
-async fn start_receiver(events: Arc<AtomicU64>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new()
-        .route(
-            "/events",
-            post(|State(events): State<Arc<AtomicU64>>, body: Bytes| async move {
-                let count = body.windows(12).filter(|w| w == b"\"eventType\":").count();
-                events.fetch_add(count as u64, Ordering::Relaxed);
-                "ok"
-            }),
-        )
-        .with_state(events);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
 }
 
 /// `backfill`: the first poll reads everything (`since`), else only what changes after start.
 fn write_config(dir: &Path, bench: &Bench, instances: usize, backfill: bool) -> std::path::PathBuf {
-    let sim = bench.sim.config();
-    let resources = serde_json::json!({"incidents": {
-        "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-        "idField": "id",
-        "datesConfiguration": {
-            "updatedDateField": "lastActivityDate", "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
-            "createdDateField": "createDate", "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'"}}});
     let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n\n");
     for index in 0..instances {
-        text.push_str(&format!(
-            r#"[[instance]]
-id = "bench-{index}"
-name = "Bench {index}"
-{since}
-refresh_interval_seconds = 3600
-element = {{ key = "autotaskhelpdesk" }}
-[instance.configuration]
-"helpdesk.autotask.username" = "{user}"
-"helpdesk.autotask.password" = "{secret}"
-"helpdesk.autotask.integration.code" = "{code}"
-"helpdesk.autotask.server.url" = "{url}"
-"event.notification.enabled" = true
-"event.notification.callback.url" = "http://{receiver}/events"
-"event.notification.signature.key" = "bench"
-"event.poller.configuration" = {resources}
-
-"#,
-            user = sim.user,
-            secret = sim.secret,
-            code = sim.integration_code,
-            url = bench.sim.url(),
-            receiver = bench.receiver,
-            resources = serde_json::to_string(&resources.to_string()).unwrap(),
-            since = if backfill { "since = \"2000-01-01T00:00:00Z\"" } else { "" },
-        ));
+        text.push_str(&support::instance_toml(&bench.sim, bench.receiver, &format!("bench-{index}"), 3600.0, backfill));
     }
     let path = dir.join("service.toml");
     std::fs::write(&path, text).unwrap();

@@ -20,6 +20,13 @@ pub struct DateFormat {
     zone_name: Option<String>,
 }
 
+/// Formats are equal when configured the same: the same pattern text and zone name.
+impl PartialEq for DateFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern() == other.pattern() && self.zone_name == other.zone_name
+    }
+}
+
 /// Why a configured date format cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DateFormatError {

@@ -18,3 +18,9 @@ pub mod service;
 pub use autotask_sim::sample;
 pub mod source;
 pub mod store;
+
+/// Makes ring the TLS provider of every HTTP client: reqwest is built without
+/// a default one. Installing it again (another client) is harmless.
+pub(crate) fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

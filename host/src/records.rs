@@ -15,7 +15,7 @@ use crate::dates::{DateError, DateFormat, format_instant};
 use crate::plugin::{EventType, RawRecord};
 
 /// A date field of a resource and the format its values are written in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DateField {
     pub field: String,
     pub format: DateFormat,

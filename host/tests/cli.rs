@@ -371,7 +371,7 @@ idField = "id"
 fn the_example_configuration_checks_clean_once_its_secrets_and_contacts_plugin_exist() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let dir = tempfile::tempdir().unwrap();
-    for file in ["autotask-events.toml", "instance.json"] {
+    for file in ["autotask-events.toml", "instance.json", "ticket.json"] {
         std::fs::copy(examples.join(file), dir.path().join(file)).unwrap();
     }
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();

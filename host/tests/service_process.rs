@@ -347,6 +347,8 @@ async fn events_list_and_replay_work_on_the_state_a_stopped_service_left() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(listed.contains("incidents") && listed.contains("attempts 2") && listed.contains("HTTP 500"), "{listed}");
+    let version = autotask_events::plugin::version_of(autotask_events::builtin::INCIDENTS_WASM);
+    assert!(listed.contains(&format!("plugin {}", &version[..12])), "the version that mapped it: {listed}");
 
     let replayed = events(&["replay", "--all-failed"]);
     assert!(replayed.starts_with("1 dead-lettered message(s) of instance `acme` put back"), "{replayed}");
@@ -362,4 +364,53 @@ async fn events_list_and_replay_work_on_the_state_a_stopped_service_left() {
     let messages = received.lock().unwrap().messages.clone();
     assert_eq!(messages.len(), 1, "the replayed message arrives after the restart");
     assert_eq!(messages[0].1["message"]["events"][0]["objectId"], "4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_list_shows_a_running_services_plugins_through_its_management_api() {
+    let sim = simulator(20).await;
+    let (callback, _received) = start_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, callback, "");
+    // A fixed port, so that the command finds the service from the configuration alone.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&config).unwrap().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let list = |json: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_autotask-events"));
+        command.args(["plugin", "list", "--config", config.to_str().unwrap()]);
+        if json {
+            command.arg("--json");
+        }
+        command.env("TEST_AUTOTASK_SECRET", &sim.config().secret).output().unwrap()
+    };
+
+    let mut child = serve(&config, &sim, "text");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let table = loop {
+        let output = list(false);
+        if output.status.success() {
+            break String::from_utf8(output.stdout).unwrap();
+        }
+        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&output.stderr));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let version = autotask_events::plugin::version_of(autotask_events::builtin::INCIDENTS_WASM);
+    let row = table.lines().find(|line| line.starts_with("incidents.wasm")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("active") && row.contains(&version[..12]), "{table}");
+    assert!(table.contains("used by: acme/incidents"), "{table}");
+    let listed: Value = serde_json::from_slice(&list(true).stdout).unwrap();
+    assert_eq!(listed[0]["name"], "incidents.wasm");
+    assert_eq!(listed[0]["version"], version.as_str());
+    assert_eq!(listed[0]["status"], "active");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let output = list(false);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot list the plugins of the service at http://127.0.0.1:{port}/plugins")),
+        "{stderr}"
+    );
 }

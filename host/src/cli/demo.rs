@@ -41,6 +41,11 @@ pub struct DemoArgs {
     /// Changes the simulator makes each minute.
     #[arg(long, default_value_t = 60.0)]
     pub churn: f64,
+    /// The plugin directory, watched while the demo runs: drop a new
+    /// `incidents.wasm` or `contacts.wasm` in to change a mapping live.
+    /// A temporary directory when absent.
+    #[arg(long)]
+    pub plugin_dir: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -74,18 +79,27 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let received = Arc::new(AtomicUsize::new(0));
     let receiver = start_receiver(received.clone()).await?;
 
-    let settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
+    let mut settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
+    if let Some(dir) = &args.plugin_dir {
+        settings.plugin_dir = std::path::absolute(dir)?;
+    }
     // The contacts resource maps through a copy of the incidents plugin: any
     // plugin file named after a resource serves it.
     std::fs::create_dir_all(&settings.plugin_dir)?;
-    std::fs::write(settings.plugin_dir.join("contacts.wasm"), INCIDENTS_WASM)?;
+    let contacts = settings.plugin_dir.join("contacts.wasm");
+    if !contacts.exists() {
+        std::fs::write(contacts, INCIDENTS_WASM)?;
+    }
+    let plugin_dir = settings.plugin_dir.clone();
     let instance = demo_instance(&simulator, receiver, args.interval, work.path())?;
-    let running = service::start(ServiceConfig { server: settings, instances: vec![instance] }).await?;
+    let running =
+        service::start(ServiceConfig { server: settings, instances: vec![instance], files: Vec::new() }).await?;
 
     println!("autotask-events demo");
     println!("  Autotask simulator  {} ({} changes a minute)", simulator.url(), args.churn);
     println!("  callback receiver   http://{receiver}/events (checks every Elements-Webhook-Signature)");
-    println!("  service             http://{}/metrics", running.addr());
+    println!("  service             http://{0}/metrics, http://{0}/plugins", running.addr());
+    println!("  plugins             {} (watched: a new .wasm here changes the mapping live)", plugin_dir.display());
     println!("  polling incidents and contacts every {}s; events appear below. Ctrl-C stops.", args.interval);
     println!();
 
@@ -151,7 +165,13 @@ fn demo_instance(
         anyhow::bail!("the demo instance is invalid: {}", crate::config::Problems(found));
     };
     instance.refresh_interval = Duration::from_secs_f64(interval);
-    Ok(ConfiguredInstance { id: "demo".into(), since: None, plugins: Default::default(), instance })
+    Ok(ConfiguredInstance {
+        id: "demo".into(),
+        since: None,
+        plugins: Default::default(),
+        sample_records: Default::default(),
+        instance,
+    })
 }
 
 /// A callback endpoint that verifies signatures and prints each event.

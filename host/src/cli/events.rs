@@ -76,7 +76,7 @@ pub fn list(args: &EventsListArgs) -> ExitCode {
         }
         for m in messages {
             println!(
-                "#{:<6} {:<9} {:<10} {:>2} event(s)  attempts {}  created {}{}{}  id {}",
+                "#{:<6} {:<9} {:<10} {:>2} event(s)  attempts {}  created {}{}{}  id {}{}",
                 m.seq,
                 m.state,
                 m.resource,
@@ -86,6 +86,9 @@ pub fn list(args: &EventsListArgs) -> ExitCode {
                 m.delivered_at.map(|at| format!("  delivered {at}")).unwrap_or_default(),
                 m.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default(),
                 m.message_id,
+                m.plugin_version
+                    .map(|v| format!("  plugin {}", crate::service::plugins::short_version(&v)))
+                    .unwrap_or_default(),
             );
         }
         Ok(())

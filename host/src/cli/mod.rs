@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod plugin_check;
 mod plugin_init;
+mod plugin_list;
 mod serve;
 mod sim;
 mod template_render;
@@ -89,6 +90,8 @@ pub enum PluginCommand {
     Init(InitArgs),
     /// Run a plugin over raw records from a file and print the events it produces.
     Check(Box<CheckArgs>),
+    /// List the plugins of a running service: version, status, calls, errors.
+    List(plugin_list::ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Events(EventsCommand::Failed(args)) => events::failed(&args),
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
+        Command::Plugin(PluginCommand::List(args)) => plugin_list::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),

@@ -35,7 +35,7 @@ pub enum EventFormat {
 }
 
 /// One instance, checked.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstanceConfig {
     pub name: String,
     pub element_key: String,
@@ -51,7 +51,7 @@ pub struct InstanceConfig {
 }
 
 /// One polled resource, checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResourceConfig {
     pub name: String,
     /// The poll URL as configured, placeholders and all.
@@ -67,6 +67,22 @@ pub struct ResourceConfig {
     pub created_check_tolerance_seconds: u32,
     pub updated: Option<DateField>,
     pub created: Option<DateField>,
+}
+
+/// Resources are equal when configured the same (the template is read from `url`).
+impl PartialEq for ResourceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.url == other.url
+            && self.entity == other.entity
+            && self.id_field == other.id_field
+            && self.page_size == other.page_size
+            && self.poll_delay == other.poll_delay
+            && self.filter_by_updated_date == other.filter_by_updated_date
+            && self.created_check_tolerance_seconds == other.created_check_tolerance_seconds
+            && self.updated == other.updated
+            && self.created == other.created
+    }
 }
 
 impl ResourceConfig {

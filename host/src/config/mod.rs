@@ -98,7 +98,7 @@ impl DeliverySettings {
 }
 
 /// One configured instance with the host's own settings for it.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfiguredInstance {
     /// A stable id: `id` if given, else the name made URL-safe.
     pub id: String,
@@ -106,6 +106,9 @@ pub struct ConfiguredInstance {
     pub since: Option<DateTime<Utc>>,
     /// Plugin files by resource, overriding `<plugin_dir>/<resource>.wasm`.
     pub plugins: BTreeMap<String, PathBuf>,
+    /// A raw record of a resource (JSON text, checked readable), that a new
+    /// version of the resource's plugin must map before it replaces the old.
+    pub sample_records: BTreeMap<String, String>,
     pub instance: InstanceConfig,
 }
 
@@ -114,6 +117,9 @@ pub struct ConfiguredInstance {
 pub struct ServiceConfig {
     pub server: ServerSettings,
     pub instances: Vec<ConfiguredInstance>,
+    /// Every file the configuration was read from: the file itself, instance
+    /// bodies and sample records. A change to any of them reloads it.
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +175,8 @@ struct RawInstance {
     refresh_interval_seconds: Option<f64>,
     #[serde(default)]
     plugins: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    sample_records: BTreeMap<String, PathBuf>,
     // The inline body, as in a Cloud Elements instance.
     name: Option<String>,
     element: Option<toml::Value>,
@@ -223,8 +231,11 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
 
     let mut instances = Vec::new();
     let mut ids = HashSet::new();
+    let mut files = vec![path.to_path_buf()];
     for (index, raw) in raw.instance.into_iter().enumerate() {
         let key = format!("instance[{index}]");
+        files.extend(raw.file.iter().map(|file| base.join(file)));
+        files.extend(raw.sample_records.values().map(|file| base.join(file)));
         let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &mut problems) else {
             continue;
         };
@@ -234,7 +245,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         }
         instances.push(configured);
     }
-    if found.is_empty() { Ok(ServiceConfig { server, instances }) } else { Err(Problems(found)) }
+    if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
 }
 
 /// A positive number of seconds from `value`, or a problem at `key`.
@@ -360,7 +371,33 @@ fn read_configured(
         }
     };
     let plugins = raw.plugins.into_iter().map(|(resource, path)| (resource, base.join(path))).collect();
-    Some(ConfiguredInstance { id, since, plugins, instance })
+    let mut sample_records = BTreeMap::new();
+    for (resource, file) in raw.sample_records {
+        let key = format!("{key}.sample_records.{resource}");
+        match read_sample(&instance, &resource, &base.join(file)) {
+            Ok(json) => {
+                sample_records.insert(resource, json);
+            }
+            Err(message) => problems.add(key, message),
+        }
+    }
+    Some(ConfiguredInstance { id, since, plugins, sample_records, instance })
+}
+
+/// The text of a sample record of `resource`, checked to be a JSON object that
+/// the resource's `idField` and `datesConfiguration` can read.
+fn read_sample(instance: &InstanceConfig, resource: &str, path: &Path) -> Result<String, String> {
+    let Some(config) = instance.resources.iter().find(|r| r.name == resource) else {
+        return Err(format!("the instance has no resource `{resource}`"));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let json = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(object)) => Value::Object(object).to_string(),
+        Ok(_) => return Err(format!("`{}` is not one JSON object (one raw record)", path.display())),
+        Err(error) => return Err(format!("`{}` is not valid JSON: {error}", path.display())),
+    };
+    config.reader().read(&json, Utc::now()).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok(json)
 }
 
 /// `name` as an id: lowercase letters and digits, other runs become `-`.

@@ -180,3 +180,43 @@ fn ids_are_unique_and_url_safe() {
     let text = load(&config).unwrap_err().to_string();
     assert!(text.contains("instance[1].id: `api-instance-with-polling` is the id of another instance too"), "{text}");
 }
+
+#[test]
+fn sample_records_are_read_and_checked_and_every_file_is_listed_for_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret\n");
+    write(dir.path(), "code.txt", "CODE123");
+    write(dir.path(), "acme.json", &cloud_elements_body().to_string());
+    write(
+        dir.path(),
+        "ticket.json",
+        r#"{"id": 7, "lastActivityDate": "2024-01-01T00:00:00Z", "createDate": "2024-01-01T00:00:00Z"}"#,
+    );
+    let head = "[server]\nintegration_code = \"${file:code.txt}\"\n\n[[instance]]\nfile = \"acme.json\"\n";
+    let good = write(dir.path(), "good.toml", &format!("{head}sample_records = {{ incidents = \"ticket.json\" }}\n"));
+    let config = load(&good).unwrap();
+    let sample: Value = serde_json::from_str(&config.instances[0].sample_records["incidents"]).unwrap();
+    assert_eq!(sample["id"], 7);
+    assert_eq!(config.files, [good.clone(), dir.path().join("acme.json"), dir.path().join("ticket.json")]);
+
+    write(dir.path(), "list.json", "[1, 2]");
+    write(dir.path(), "no-date.json", r#"{"id": 8, "lastActivityDate": "yesterday"}"#);
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{head}sample_records = {{ incidents = \"list.json\", contacts = \"ticket.json\" }}\n"),
+    );
+    let problems = load(&bad).err().unwrap().to_string();
+    assert!(
+        problems.contains("instance[0].sample_records.incidents") && problems.contains("not one JSON object"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("instance[0].sample_records.contacts: the instance has no resource `contacts`"),
+        "{problems}"
+    );
+    let unreadable =
+        write(dir.path(), "date.toml", &format!("{head}sample_records = {{ incidents = \"no-date.json\" }}\n"));
+    let problems = load(&unreadable).err().unwrap().to_string();
+    assert!(problems.contains("no-date.json") && problems.contains("yesterday"), "{problems}");
+}

@@ -35,6 +35,7 @@ pub fn messages(
                 message_id: content_id(&ids.iter().map(String::as_str).collect::<Vec<_>>()),
                 body: Value::Array(batch).to_string(),
                 event_count: chunk.len(),
+                plugin_version: None,
             }
         })
         .collect()

@@ -115,7 +115,7 @@ fn message(instance: InstanceInfo<'_>, resource: &str, events: &[SourcedEvent<'_
         },
     };
     let body = serde_json::to_string(&body).expect("a message serializes");
-    NewMessage { message_id, body, event_count: ids.len() }
+    NewMessage { message_id, body, event_count: ids.len(), plugin_version: None }
 }
 
 /// A plugin's payload as it is: the runtime already checked it is JSON, so it is

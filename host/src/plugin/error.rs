@@ -28,6 +28,9 @@ pub enum PluginError {
     #[error("plugin `{plugin}` returned a malformed result: {reason}")]
     MalformedResult { plugin: String, reason: String },
 
+    #[error("plugin `{plugin}` could not map the sample record {object_id}: {reason}")]
+    SampleRejected { plugin: String, object_id: String, reason: String },
+
     #[error("plugin `{plugin}` could not be run: {reason}")]
     Runtime { plugin: String, reason: String },
 }

@@ -7,13 +7,17 @@
 //! trap half way) can reach the next, and a fresh instance costs microseconds.
 
 mod bindings;
+mod cache;
 mod error;
 mod host_state;
 mod limits;
+pub mod priority;
 mod ticker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
@@ -23,6 +27,7 @@ pub use error::PluginError;
 pub use limits::Limits;
 
 use bindings::{DescribeIndices, MAPPER_EXPORT, MapperIndices, add_log_to_linker};
+use cache::{ArtifactCache, FunctionCache};
 use host_state::HostState;
 use ticker::EpochTicker;
 
@@ -40,24 +45,48 @@ impl EventType {
     }
 }
 
+/// How much compiled code the in-memory function cache holds before starting over.
+const FUNCTION_CACHE_BYTES: usize = 512 << 20;
+
+/// A record to try a plugin on before it replaces another, with the context it came in.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub ctx: Context,
+    pub record: RawRecord,
+}
+
 /// Compiles, links and runs plugins with shared limits.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: Limits,
     ticker: Arc<EpochTicker>,
+    artifacts: Option<Arc<ArtifactCache>>,
 }
 
 impl PluginRuntime {
     /// A runtime whose plugins run under `limits`.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        Self::build(limits, None)
+    }
+
+    /// A runtime that also keeps compiled plugins in `dir`, so a file loaded
+    /// before (by this process or an earlier one) loads without compiling.
+    pub fn with_artifact_cache(limits: Limits, dir: PathBuf) -> Result<Self, PluginError> {
+        Self::build(limits, Some(dir))
+    }
+
+    fn build(limits: Limits, artifact_dir: Option<PathBuf>) -> Result<Self, PluginError> {
         let fail = |e: wasmtime::Error| PluginError::Runtime { plugin: "(runtime)".into(), reason: e.to_string() };
+        priority::lower_compile_pool();
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&limits)));
+        config.enable_incremental_compilation(Arc::new(FunctionCache::new(FUNCTION_CACHE_BYTES))).map_err(fail)?;
         let engine = Engine::new(&config).map_err(fail)?;
+        let artifacts = artifact_dir.map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
 
         let mut linker = Linker::new(&engine);
         // Rust-std and Python guests import WASI even when they use none of it; it
@@ -66,7 +95,7 @@ impl PluginRuntime {
         add_log_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
 
         let ticker = Arc::new(EpochTicker::start(&engine));
-        Ok(PluginRuntime { engine, linker, limits, ticker })
+        Ok(PluginRuntime { engine, linker, limits, ticker, artifacts })
     }
 
     /// The limits every batch runs under.
@@ -84,8 +113,23 @@ impl PluginRuntime {
     /// Loads a plugin from its bytes: compiles it, checks it implements the world,
     /// asks it to describe itself and runs it once on an empty batch.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PluginError::NotAComponent { plugin: name.into(), reason: e.root_cause().to_string() })?;
+        self.load_checked(name, bytes, &[])
+    }
+
+    /// Like [`load_bytes`](Self::load_bytes), and then maps each sample record,
+    /// which must map without error: the check a new version of a plugin
+    /// passes before it replaces the one in use.
+    pub fn load_checked(&self, name: &str, bytes: &[u8], samples: &[Sample]) -> Result<Plugin, PluginError> {
+        if !bytes.starts_with(b"\0asm") {
+            let reason = if bytes.is_empty() {
+                "the file is empty".to_owned()
+            } else {
+                "the file does not start with the WebAssembly magic bytes (\\0asm)".to_owned()
+            };
+            return Err(PluginError::NotAComponent { plugin: name.into(), reason });
+        }
+        let version = version_of(bytes);
+        let component = self.compile(name, &version, bytes)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::WrongWorld {
             plugin: name.into(),
             missing: format!("it needs an import the host does not offer ({})", e.root_cause()),
@@ -98,6 +142,7 @@ impl PluginRuntime {
 
         let mut plugin = Plugin {
             name: name.into(),
+            version: version.into(),
             engine: self.engine.clone(),
             pre,
             mapper,
@@ -106,9 +151,34 @@ impl PluginRuntime {
             description: None,
             _ticker: self.ticker.clone(),
         };
-        plugin.description = plugin.self_test()?;
+        plugin.description = plugin.self_test(samples)?;
         Ok(plugin)
     }
+
+    /// The compiled component: from the artifact cache, or compiled (and cached).
+    fn compile(&self, name: &str, version: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        if let Some(component) = self.artifacts.as_ref().and_then(|cache| cache.get(&self.engine, version)) {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::NotAComponent { plugin: name.into(), reason: e.root_cause().to_string() })?;
+        if let Some(cache) = &self.artifacts {
+            // Off the load's path: a JavaScript plugin's artifact is 30+ MB to
+            // serialize and write, and the new version should serve first.
+            let (cache, component, version) = (cache.clone(), component.clone(), version.to_owned());
+            std::thread::spawn(move || {
+                priority::lower_this_thread();
+                cache.put(&version, &component);
+            });
+        }
+        Ok(component)
+    }
+}
+
+/// A plugin's version: the SHA-256 of its file, in hex.
+pub fn version_of(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// How many plugin instances may be alive at once across all plugins: the most
@@ -138,6 +208,7 @@ fn pooling(limits: &Limits) -> PoolingAllocationConfig {
 /// A loaded plugin, ready to map batches from any thread.
 pub struct Plugin {
     name: Arc<str>,
+    version: Arc<str>,
     engine: Engine,
     pre: InstancePre<HostState>,
     mapper: MapperIndices,
@@ -152,6 +223,11 @@ impl Plugin {
     /// The name used in logs and errors: the file it was loaded from.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The SHA-256 of the plugin's bytes, in hex.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// What the plugin said about itself, if it exports `describe`.
@@ -193,8 +269,8 @@ impl Plugin {
     }
 
     /// Instantiates once to prove the exports have the right types, reads the
-    /// description and maps an empty batch.
-    fn self_test(&self) -> Result<Option<Description>, PluginError> {
+    /// description, maps an empty batch and then each sample record.
+    fn self_test(&self, samples: &[Sample]) -> Result<Option<Description>, PluginError> {
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
             plugin: self.name.to_string(),
             missing: format!("its exports do not match the world: {}", e.root_cause()),
@@ -211,6 +287,16 @@ impl Plugin {
         };
         store.data().flush_output_to_log();
         self.transform_blocking(&empty_context(), &[])?;
+        for sample in samples {
+            let results = self.transform_blocking(&sample.ctx, std::slice::from_ref(&sample.record))?;
+            if let Some(Err(reason)) = results.into_iter().next() {
+                return Err(PluginError::SampleRejected {
+                    plugin: self.name.to_string(),
+                    object_id: sample.record.object_id.clone(),
+                    reason,
+                });
+            }
+        }
         Ok(description)
     }
 

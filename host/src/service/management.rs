@@ -1,4 +1,5 @@
-//! The management listener: `GET /health` and `GET /metrics` (Prometheus text).
+//! The management listener: `GET /health`, `GET /metrics` (Prometheus text)
+//! and `GET /plugins` (every plugin file, its version and how it is doing).
 
 use std::sync::Arc;
 
@@ -15,7 +16,11 @@ use super::Shared;
 
 /// Serves until `shutdown`.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let router = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(shared);
+    let router = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/plugins", get(plugins))
+        .with_state(shared);
     let stopped = async move { shutdown.cancelled().await };
     if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
         tracing::error!("the management listener stopped: {error}");
@@ -40,4 +45,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         shared.metrics.outbox_depth.set(depth as i64);
     }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.render())
+}
+
+async fn plugins(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    axum::Json(shared.plugins.list())
 }

@@ -45,6 +45,26 @@ pub struct PluginLabels {
     pub plugin: String,
 }
 
+/// Plugin reload outcomes: `loaded`, `rejected` (the old version stays) or `removed`.
+pub const RELOAD_LOADED: &str = "loaded";
+pub const RELOAD_REJECTED: &str = "rejected";
+pub const RELOAD_REMOVED: &str = "removed";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub plugin: String,
+    pub outcome: &'static str,
+}
+
+/// Configuration reload outcomes: `applied` or `rejected` (the running one stays).
+pub const CONFIG_APPLIED: &str = "applied";
+pub const CONFIG_REJECTED: &str = "rejected";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AutotaskLabels {
     pub entity: String,
@@ -64,6 +84,8 @@ pub struct Metrics {
     pub plugin_call_seconds: Family<PluginLabels, Histogram>,
     pub autotask_requests: Family<AutotaskLabels, Counter>,
     pub outbox_depth: Gauge,
+    pub plugin_reloads: Family<ReloadLabels, Counter>,
+    pub config_reloads: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -107,6 +129,14 @@ impl Metrics {
         );
         let outbox_depth = Gauge::default();
         registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
+        let plugin_reloads = Family::default();
+        registry.register(
+            "plugin_reloads",
+            "Plugin files loaded, rejected (the previous version kept serving) or removed",
+            plugin_reloads.clone(),
+        );
+        let config_reloads = Family::default();
+        registry.register("config_reloads", "Configuration file changes applied or rejected", config_reloads.clone());
         Metrics {
             registry,
             polls,
@@ -119,6 +149,8 @@ impl Metrics {
             plugin_call_seconds,
             autotask_requests,
             outbox_depth,
+            plugin_reloads,
+            config_reloads,
         }
     }
 

@@ -7,10 +7,12 @@ pub mod management;
 pub mod metrics;
 pub mod plugins;
 pub mod poll;
+mod reload;
 pub mod scheduler;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ use crate::records::RecordReader;
 use crate::source::{AutotaskClient, ClientOptions, ResponseObserver, ZoneCache};
 use crate::store::{OutboxMessage, Store};
 use metrics::{AutotaskLabels, DEAD_LETTER, DELIVERED, DeliveryLabels, InstanceLabels, Metrics, RETRY};
-use plugins::{PluginSet, install_builtin, plugin_label, plugin_path};
+use plugins::{PluginRegistry, PluginSlot, PluginStatus, install_builtin, plugin_path};
 use poll::ResourcePoller;
 
 /// The state file inside the data directory.
@@ -45,6 +47,7 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub settings: ServerSettings,
+    pub plugins: Arc<PluginRegistry>,
 }
 
 /// One running instance.
@@ -59,7 +62,7 @@ pub struct InstanceHandle {
     pub outbox_ready: Arc<Notify>,
 }
 
-/// Why the service could not start.
+/// Why the service could not start, or a new configuration was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data directory {path}: {source}")]
@@ -74,6 +77,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("instance `{instance}`: {message}")]
     Instance { instance: String, message: String },
+    #[error("cannot watch {path} for changes: {message}")]
+    Watch { path: std::path::PathBuf, message: String },
 }
 
 /// A started service; [`RunningService::stop`] ends it cleanly.
@@ -82,6 +87,7 @@ pub struct RunningService {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     shared: Arc<Shared>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
 }
 
 impl RunningService {
@@ -98,11 +104,25 @@ impl RunningService {
         &self.shared.metrics
     }
 
+    /// Every plugin file the service knows, as `GET /plugins` lists them.
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        self.shared.plugins.list()
+    }
+
+    /// Applies a new set of instances, as a changed configuration file does:
+    /// started, stopped or restarted as they were added, removed or changed.
+    pub async fn apply(&self, config: ServiceConfig) -> Result<Changes, StartError> {
+        reload::apply(&self.shared, &self.supervisor, config).await
+    }
+
     /// Stops polling, lets deliveries on the wire finish briefly, and waits
     /// for every task. Nothing is lost: what was not delivered stays in the outbox.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let all = async { while self.tasks.join_next().await.is_some() {} };
+        let all = async {
+            while self.tasks.join_next().await.is_some() {}
+            self.supervisor.lock().await.stop_all().await;
+        };
         if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {
             tracing::warn!("some tasks did not stop in time; abandoning them (their work is still in the outbox)");
             self.tasks.abort_all();
@@ -110,9 +130,12 @@ impl RunningService {
     }
 }
 
-/// Starts everything `config` describes.
+/// Starts everything `config` describes. When `config.files` names the file it
+/// came from, changes to it are applied while the service runs.
 pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> {
-    let settings = config.server.clone();
+    let mut settings = config.server.clone();
+    // Absolute, so the watcher's paths and the configured ones compare equal.
+    settings.plugin_dir = absolute(&settings.plugin_dir);
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|source| StartError::DataDir { path: settings.data_dir.clone(), source })?;
     if install_builtin(&settings.plugin_dir)
@@ -122,110 +145,212 @@ pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> 
     }
     let store = Arc::new(Store::open(&settings.data_dir.join(STATE_FILE))?);
     let metrics = Arc::new(Metrics::new());
-    let runtime = Arc::new(PluginRuntime::new(settings.limits)?);
-    let plugin_set = Arc::new(PluginSet::new(runtime));
-    let shared = Arc::new(Shared { store, metrics, settings });
+    let runtime =
+        Arc::new(PluginRuntime::with_artifact_cache(settings.limits, settings.data_dir.join(PLUGIN_CACHE_DIR))?);
     let shutdown = CancellationToken::new();
+    let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
+    plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
+    let shared = Arc::new(Shared { store, metrics, settings, plugins });
     let mut tasks = JoinSet::new();
 
     let listener = tokio::net::TcpListener::bind(shared.settings.listen)
         .await
         .map_err(|source| StartError::Listen { addr: shared.settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: shared.settings.listen, source })?;
+
+    let supervisor = Supervisor {
+        shared: shared.clone(),
+        clients: Clients::new(shared.metrics.clone()),
+        http: delivery_client(),
+        shutdown: shutdown.clone(),
+        running: BTreeMap::new(),
+    };
+    let supervisor = Arc::new(tokio::sync::Mutex::new(supervisor));
+    supervisor.lock().await.apply(config.instances).await?;
+
+    let files: Vec<PathBuf> = config.files.iter().map(|file| absolute(file)).collect();
+    let watcher = reload::Watcher::start(shared.clone(), supervisor.clone(), files)?;
+    tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(management::serve(listener, shared.clone(), shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
-
-    let http = delivery_client();
-    let mut clients = Clients::new(shared.metrics.clone());
-    for configured in config.instances {
-        start_instance(configured, &shared, &plugin_set, &mut clients, &http, &shutdown, &mut tasks).await?;
-    }
-    tracing::info!("management listener on http://{addr} (/health, /metrics)");
-    Ok(RunningService { addr, shutdown, tasks, shared })
+    tracing::info!("management listener on http://{addr} (/health, /metrics, /plugins)");
+    Ok(RunningService { addr, shutdown, tasks, shared, supervisor })
 }
 
-async fn start_instance(
+/// Where compiled plugins are kept, inside the data directory.
+const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+
+/// `path` made absolute against the working directory, symlinks left alone.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// What applying a configuration changed, by instance id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The running instances, started and stopped as the configuration says.
+pub(crate) struct Supervisor {
+    shared: Arc<Shared>,
+    clients: Clients,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    running: BTreeMap<String, RunningInstance>,
+}
+
+struct RunningInstance {
     configured: ConfiguredInstance,
-    shared: &Arc<Shared>,
-    plugin_set: &Arc<PluginSet>,
-    clients: &mut Clients,
-    http: &reqwest::Client,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), StartError> {
-    let id = configured.id.clone();
-    let config = &configured.instance;
-    if !config.events_enabled {
-        tracing::info!(instance = %id, "events are disabled for this instance (event.notification.enabled); not polling it");
-        return Ok(());
-    }
-    let Some(callback_url) = config.callback_url.clone() else {
-        return Err(StartError::Instance {
-            instance: id,
-            message: "events are enabled but there is no callback URL".into(),
-        });
-    };
-    let (store, instance_id, name) = (shared.store.clone(), id.clone(), config.name.clone());
-    let created = poll::blocking(move || store.instance_created_at(&instance_id, &name, Utc::now())).await?;
-    let client =
-        clients.get(&configured).map_err(|e| StartError::Instance { instance: id.clone(), message: e.to_string() })?;
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+    /// The plugin slots its resources use, with the name it is listed under.
+    users: Vec<(Arc<PluginSlot>, String)>,
+}
 
-    // Each resource's plugin, loaded once per file (on the blocking pool: it compiles).
-    let mut plugins = Vec::new();
-    for resource in &config.resources {
-        let path = plugin_path(&shared.settings.plugin_dir, &configured, &resource.name);
-        let set = plugin_set.clone();
-        let load_path = path.clone();
-        let plugin = tokio::task::spawn_blocking(move || set.get(&load_path)).await.expect("no panic");
-        plugins.push((path, plugin));
+impl RunningInstance {
+    async fn stop(mut self) {
+        self.stop.cancel();
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {
+            self.tasks.abort_all();
+        }
+        for (slot, user) in &self.users {
+            slot.detach(user);
+        }
     }
+}
 
-    let outbox_ready = Arc::new(Notify::new());
-    let handle = Arc::new(InstanceHandle {
-        id: id.clone(),
-        readers: config.resources.iter().map(|r| r.reader()).collect(),
-        first_poll_from: configured.since.unwrap_or(created),
-        outbox_ready: outbox_ready.clone(),
-        config: configured.instance,
-    });
-    let interval = handle.config.refresh_interval;
-    for (index, (path, plugin)) in plugins.into_iter().enumerate() {
-        let resource = handle.config.resources[index].name.clone();
-        let label = plugin_label(&path);
-        let plugin = match plugin {
-            Ok(plugin) => plugin,
-            Err(error) => {
-                tracing::error!(instance = %id, resource = %resource, plugin = %label, "not polled: {error}");
-                continue;
+impl Supervisor {
+    /// Makes the running instances those of `instances`. Every instance is
+    /// checked before anything changes: one that cannot start rejects them all.
+    async fn apply(&mut self, instances: Vec<ConfiguredInstance>) -> Result<Changes, StartError> {
+        for configured in &instances {
+            self.check(configured)?;
+        }
+        let mut changes = Changes::default();
+        let mut wanted: BTreeMap<String, ConfiguredInstance> =
+            instances.into_iter().map(|configured| (configured.id.clone(), configured)).collect();
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        for id in ids {
+            match wanted.get(&id) {
+                Some(configured) if *configured == self.running[&id].configured => {
+                    wanted.remove(&id);
+                }
+                Some(_) => {
+                    changes.changed.push(id.clone());
+                    self.running.remove(&id).expect("listed").stop().await;
+                }
+                None => {
+                    changes.removed.push(id.clone());
+                    self.running.remove(&id).expect("listed").stop().await;
+                }
             }
-        };
-        let span = tracing::info_span!("poll", instance = %id, resource = %resource, plugin = %label);
-        let poller = ResourcePoller {
-            instance: handle.clone(),
-            resource: index,
-            plugin,
-            plugin_label: label,
-            client: client.clone(),
-            shared: shared.clone(),
-        };
-        tasks.spawn(scheduler::run(poller, interval, shutdown.clone()).instrument(span));
+        }
+        for (id, configured) in wanted {
+            if !changes.changed.contains(&id) {
+                changes.added.push(id.clone());
+            }
+            let running = self.start_instance(configured).await?;
+            self.running.insert(id, running);
+        }
+        Ok(changes)
     }
 
-    let worker = Worker {
-        destination: Destination {
-            instance_id: id.clone(),
-            callback_url,
-            signature_key: handle.config.signature_key.clone(),
-        },
-        store: shared.store.clone(),
-        http: http.clone(),
-        settings: shared.settings.delivery.clone(),
-        outbox_ready,
-        observer: Arc::new(MetricsObserver(shared.metrics.clone())),
-        shutdown: shutdown.clone(),
-    };
-    tasks.spawn(worker.run().instrument(tracing::info_span!("delivery", instance = %id)));
-    Ok(())
+    /// What would stop `configured` from starting.
+    fn check(&mut self, configured: &ConfiguredInstance) -> Result<(), StartError> {
+        let config = &configured.instance;
+        if !config.events_enabled {
+            return Ok(());
+        }
+        if config.callback_url.is_none() {
+            return Err(StartError::Instance {
+                instance: configured.id.clone(),
+                message: "events are enabled but there is no callback URL".into(),
+            });
+        }
+        self.clients
+            .get(configured)
+            .map(drop)
+            .map_err(|e| StartError::Instance { instance: configured.id.clone(), message: e.to_string() })
+    }
+
+    async fn stop_all(&mut self) {
+        for (_, running) in std::mem::take(&mut self.running) {
+            running.stop().await;
+        }
+    }
+
+    async fn start_instance(&mut self, configured: ConfiguredInstance) -> Result<RunningInstance, StartError> {
+        let shared = &self.shared;
+        let stop = self.shutdown.child_token();
+        let mut running = RunningInstance { configured, stop: stop.clone(), tasks: JoinSet::new(), users: Vec::new() };
+        let configured = &running.configured;
+        let id = configured.id.clone();
+        let config = &configured.instance;
+        if !config.events_enabled {
+            tracing::info!(instance = %id, "events are disabled for this instance (event.notification.enabled); not polling it");
+            return Ok(running);
+        }
+        let callback_url = config.callback_url.clone().expect("checked");
+        let (store, instance_id, name) = (shared.store.clone(), id.clone(), config.name.clone());
+        let created = poll::blocking(move || store.instance_created_at(&instance_id, &name, Utc::now())).await?;
+        let client = self
+            .clients
+            .get(configured)
+            .map_err(|e| StartError::Instance { instance: id.clone(), message: e.to_string() })?;
+
+        let outbox_ready = Arc::new(Notify::new());
+        let handle = Arc::new(InstanceHandle {
+            id: id.clone(),
+            readers: config.resources.iter().map(|r| r.reader()).collect(),
+            first_poll_from: configured.since.unwrap_or(created),
+            outbox_ready: outbox_ready.clone(),
+            config: configured.instance.clone(),
+        });
+        let interval = handle.config.refresh_interval;
+        for (index, resource) in handle.config.resources.iter().enumerate() {
+            let path = absolute(&plugin_path(&shared.settings.plugin_dir, configured, &resource.name));
+            let slot = shared.plugins.slot(&path).await;
+            let poller = ResourcePoller {
+                instance: handle.clone(),
+                resource: index,
+                plugin: slot.clone(),
+                client: client.clone(),
+                shared: shared.clone(),
+            };
+            let user = format!("{id}/{}", resource.name);
+            let sample = configured.sample_records.get(&resource.name).and_then(|json| poller.sample(json));
+            slot.attach(&user, sample);
+            running.users.push((slot.clone(), user));
+            let span = tracing::info_span!("poll", instance = %id, resource = %resource.name, plugin = %slot.label());
+            running.tasks.spawn(scheduler::run(poller, interval, stop.clone()).instrument(span));
+        }
+
+        let worker = Worker {
+            destination: Destination {
+                instance_id: id.clone(),
+                callback_url,
+                signature_key: handle.config.signature_key.clone(),
+            },
+            store: shared.store.clone(),
+            http: self.http.clone(),
+            settings: shared.settings.delivery.clone(),
+            outbox_ready,
+            observer: Arc::new(MetricsObserver(shared.metrics.clone())),
+            shutdown: stop,
+        };
+        running.tasks.spawn(worker.run().instrument(tracing::info_span!("delivery", instance = %id)));
+        Ok(running)
+    }
 }
 
 /// One Autotask client per API user and server, shared by that user's instances.
@@ -260,7 +385,7 @@ impl Clients {
 /// The HTTP client for callbacks. Redirects are not followed: a signed message
 /// goes only where the instance says.
 fn delivery_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::use_ring_for_tls();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

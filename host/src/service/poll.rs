@@ -23,12 +23,13 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::metrics::{PluginLabels, ResourceLabels};
+use super::plugins::{PluginSlot, short_version};
 use super::{InstanceHandle, Shared};
 use crate::config::{EventFormat, ResourceConfig};
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
 use crate::delivery::message::{InstanceInfo, SourcedEvent};
 use crate::delivery::{cloudevents, message};
-use crate::plugin::{Context, Event, EventType, Plugin, PluginError, RawRecord};
+use crate::plugin::{Context, Event, EventType, Plugin, PluginError, RawRecord, Sample};
 use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
@@ -47,6 +48,8 @@ pub struct PollSummary {
     pub messages: usize,
     pub failed: usize,
     pub deleted: usize,
+    /// The plugin versions (short) that mapped this poll's records: two when a new one came in mid-poll.
+    pub plugin_versions: Vec<String>,
     /// Where the time went: waiting for Autotask's pages, in the plugin, in the
     /// state database (commits overlap the mapping of the next page).
     pub waiting_ms: f64,
@@ -70,14 +73,16 @@ pub enum PollError {
     Url(String),
     #[error("the poll was stopped")]
     Stopped,
+    #[error("{0}")]
+    NoPlugin(String),
 }
 
 /// Everything needed to poll one resource of one instance.
 pub struct ResourcePoller {
     pub instance: Arc<InstanceHandle>,
     pub resource: usize,
-    pub plugin: Arc<Plugin>,
-    pub plugin_label: String,
+    /// The resource's plugin file; each batch takes the version serving when it starts.
+    pub plugin: Arc<PluginSlot>,
     pub client: AutotaskClient,
     pub shared: Arc<Shared>,
 }
@@ -112,6 +117,11 @@ impl ResourcePoller {
 
     /// Polls once. On success the events are in the outbox and the watermark moved.
     pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
+        // The version serving now maps this poll's batches unless a newer one
+        // comes in; if the file is removed mid-poll, this one finishes the poll.
+        let Some(plugin) = self.plugin.current() else {
+            return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
+        };
         let resource = self.config();
         let (store, instance_id) = (self.shared.store.clone(), self.instance.id.clone());
         let name = resource.name.clone();
@@ -133,6 +143,7 @@ impl ResourcePoller {
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
+        let mapper = Mapper { fallback: plugin, ctx };
 
         let window_start = collected.window_start.clone();
         let mut pages = read_ahead(&self.client, &query.entity, &query.body);
@@ -144,7 +155,7 @@ impl ResourcePoller {
             collected.summary.pages += 1;
             collected.summary.records += page.len();
             let records = self.read_records(&page, previous_poll, Some(&window_start), &mut collected);
-            self.map(&ctx, &page, records, true, &mut collected).await?;
+            self.map(&mapper, &page, records, true, &mut collected).await?;
             self.commit(&mut collected).await?;
         }
 
@@ -159,11 +170,11 @@ impl ResourcePoller {
                 collected.summary.pages += 1;
                 collected.summary.deleted += page.len();
                 let records = read_deletions(&page, &mut collected);
-                self.map(&ctx, &page, records, true, &mut collected).await?;
+                self.map(&mapper, &page, records, true, &mut collected).await?;
                 self.commit(&mut collected).await?;
             }
         }
-        self.replay_failures(&ctx, previous_poll, &mut collected).await?;
+        self.replay_failures(&mapper, previous_poll, &mut collected).await?;
 
         collected.commit.watermark = Some(this_poll);
         self.commit(&mut collected).await?;
@@ -203,6 +214,15 @@ impl ResourcePoller {
         Ok(())
     }
 
+    /// A configured sample record as this resource reads it, to try new plugin
+    /// versions on. The configuration checked it is readable.
+    pub fn sample(&self, json: &str) -> Option<Sample> {
+        let now = Utc::now();
+        let previous_poll = now - chrono::TimeDelta::minutes(1);
+        let record = self.instance.readers[self.resource].read(json, previous_poll).ok()?;
+        Some(Sample { ctx: self.context(previous_poll, now), record })
+    }
+
     fn context(&self, previous_poll: DateTime<Utc>, this_poll: DateTime<Utc>) -> Context {
         let config = &self.instance.config;
         Context {
@@ -221,7 +241,7 @@ impl ResourcePoller {
     /// stored as a new failure.
     async fn replay_failures(
         &self,
-        ctx: &Context,
+        mapper: &Mapper,
         previous_poll: DateTime<Utc>,
         collected: &mut Collected,
     ) -> Result<(), PollError> {
@@ -242,9 +262,9 @@ impl ResourcePoller {
         }
         tracing::info!("mapping {} failed record(s) again, as asked", records.len() + deletions.len());
         let read = self.read_records(&records, previous_poll, None, collected);
-        self.map(ctx, &records, read, false, collected).await?;
+        self.map(mapper, &records, read, false, collected).await?;
         let read = read_deletions(&deletions, collected);
-        self.map(ctx, &deletions, read, false, collected).await
+        self.map(mapper, &deletions, read, false, collected).await
     }
 
     /// Reads a page's records; returns them with their index in the page.
@@ -284,7 +304,7 @@ impl ResourcePoller {
     /// to `collected`; with `drop_seen`, records already handled are skipped first.
     async fn map(
         &self,
-        ctx: &Context,
+        mapper: &Mapper,
         page: &[Box<RawValue>],
         records: Vec<(usize, RawRecord)>,
         drop_seen: bool,
@@ -299,12 +319,21 @@ impl ResourcePoller {
         metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
 
         let mut events: Vec<(usize, Event)> = Vec::new();
+        // Runs of `events` mapped by one version: (version, end index in `events`).
+        let mut versions: Vec<(Arc<Plugin>, usize)> = Vec::new();
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
             let batch_size = self.shared.settings.batch_size.max(1);
             let (indices, batch): (Vec<usize>, Vec<RawRecord>) = records.by_ref().take(batch_size).unzip();
             let batch: Arc<[RawRecord]> = batch.into();
-            let results = self.transform(ctx, &batch).await;
+            let (plugin, results) = self.transform(mapper, &batch).await;
+            let version = short_version(plugin.version());
+            if collected.summary.plugin_versions.last().map(String::as_str) != Some(version) {
+                collected.summary.plugin_versions.push(version.to_owned());
+            }
+            if let Some(position) = results.iter().position(Result::is_ok) {
+                self.plugin.mapped(Sample { ctx: mapper.ctx.clone(), record: batch[position].clone() });
+            }
             for ((index, record), result) in indices.into_iter().zip(batch.iter()).zip(results) {
                 collected.commit.seen.push(seen_key(record));
                 match result {
@@ -319,6 +348,10 @@ impl ResourcePoller {
                         });
                     }
                 }
+            }
+            match versions.last_mut() {
+                Some((last, end)) if Arc::ptr_eq(last, &plugin) => *end = events.len(),
+                _ => versions.push((plugin, events.len())),
             }
         }
         add_elapsed(&mut collected.summary.mapping_ms, mapping);
@@ -335,11 +368,20 @@ impl ResourcePoller {
             tags: &config.tags,
         };
         let max = self.shared.settings.delivery.max_events_per_message;
-        let messages = match config.format {
-            EventFormat::CloudElements => message::messages(info, &self.config().name, &sourced, max),
-            EventFormat::CloudEvents => cloudevents::messages(info, &self.config().name, &sourced, max),
-        };
-        collected.commit.messages.extend(messages);
+        // A message holds the events of one version, so each says which version mapped it.
+        let mut start = 0;
+        for (plugin, end) in versions {
+            let run = &sourced[start..end];
+            start = end;
+            let mut messages = match config.format {
+                EventFormat::CloudElements => message::messages(info, &self.config().name, run, max),
+                EventFormat::CloudEvents => cloudevents::messages(info, &self.config().name, run, max),
+            };
+            for message in &mut messages {
+                message.plugin_version = Some(plugin.version().to_owned());
+            }
+            collected.commit.messages.extend(messages);
+        }
         Ok(())
     }
 
@@ -377,12 +419,28 @@ impl ResourcePoller {
         Ok(fresh)
     }
 
-    /// Runs the plugin over a batch: one result per record. When the whole batch
-    /// fails (a trap, the memory limit), each record is tried alone so that one
-    /// bad record fails only itself; a batch that ran out of time is not retried.
-    async fn transform(&self, ctx: &Context, records: &Arc<[RawRecord]>) -> Vec<Result<Vec<Event>, String>> {
+    /// Runs the plugin over a batch: one result per record, and the version
+    /// that mapped them. When the whole batch fails (a trap, the memory limit),
+    /// each record is tried alone so that one bad record fails only itself; a
+    /// batch that ran out of time is not retried.
+    async fn transform(
+        &self,
+        mapper: &Mapper,
+        records: &Arc<[RawRecord]>,
+    ) -> (Arc<Plugin>, Vec<Result<Vec<Event>, String>>) {
+        let plugin = self.plugin.current().unwrap_or_else(|| mapper.fallback.clone());
+        let results = self.transform_with(&plugin, &mapper.ctx, records).await;
+        (plugin, results)
+    }
+
+    async fn transform_with(
+        &self,
+        plugin: &Arc<Plugin>,
+        ctx: &Context,
+        records: &Arc<[RawRecord]>,
+    ) -> Vec<Result<Vec<Event>, String>> {
         let count = records.len();
-        match self.call_plugin(ctx, records.clone()).await {
+        match self.call_plugin(plugin, ctx, records.clone()).await {
             Ok(results) => results,
             Err(error @ PluginError::Timeout { .. }) => vec![Err(error.to_string()); count],
             Err(error) if count == 1 => vec![Err(error.to_string())],
@@ -390,7 +448,7 @@ impl ResourcePoller {
                 tracing::warn!("a batch of {count} records failed as a whole, mapping them one by one: {error}");
                 let mut results = Vec::with_capacity(count);
                 for record in records.iter() {
-                    let result = match self.call_plugin(ctx, vec![record.clone()]).await {
+                    let result = match self.call_plugin(plugin, ctx, vec![record.clone()]).await {
                         Ok(mut one) => one.pop().unwrap_or_else(|| Err("the plugin returned no result".into())),
                         Err(error) => Err(error.to_string()),
                     };
@@ -403,19 +461,29 @@ impl ResourcePoller {
 
     async fn call_plugin(
         &self,
+        plugin: &Arc<Plugin>,
         ctx: &Context,
         records: impl Into<Arc<[RawRecord]>>,
     ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
-        let labels = PluginLabels { plugin: self.plugin_label.clone() };
+        let labels = PluginLabels { plugin: self.plugin.label().to_owned() };
         let started = Instant::now();
-        let outcome = self.plugin.transform(ctx.clone(), records).await;
+        let outcome = plugin.transform(ctx.clone(), records).await;
+        let took = started.elapsed();
+        self.plugin.record_call(took, outcome.is_err());
         let metrics = &self.shared.metrics;
-        metrics.plugin_call_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        metrics.plugin_call_seconds.get_or_create(&labels).observe(took.as_secs_f64());
         if outcome.is_err() {
             metrics.plugin_errors.get_or_create(&labels).inc();
         }
         outcome
     }
+}
+
+/// What maps a poll's batches: the context, and the version to use if the
+/// plugin's file is removed mid-poll.
+struct Mapper {
+    fallback: Arc<Plugin>,
+    ctx: Context,
 }
 
 /// The key that says a record's current version was handled: `(objectId, updated)`.

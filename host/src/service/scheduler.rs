@@ -1,7 +1,8 @@
 //! When each resource is polled: once at start, then every refresh interval,
 //! each (instance, resource) on its own task so one slow poll delays only
 //! itself. A poll that runs past the interval is never overlapped by the next:
-//! the next starts when it ends.
+//! the next starts when it ends. A resource whose plugin file is missing (or
+//! was removed) waits for it, and polls as soon as a version is loaded.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,13 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
             () = tokio::time::sleep_until(next.into()) => {}
             () = shutdown.cancelled() => return,
         }
+        if poller.plugin.current().is_none() {
+            tracing::warn!("not polling until the plugin is loaded: {}", poller.plugin.waiting_reason());
+            tokio::select! {
+                _ = poller.plugin.wait_until_loaded() => tracing::info!("the plugin is loaded; polling again"),
+                () = shutdown.cancelled() => return,
+            }
+        }
         let started = Instant::now();
         // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
         let outcome = tokio::select! {
@@ -35,8 +43,12 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
             Ok(summary) => {
                 poller.shared.metrics.polls.get_or_create(&labels(POLL_OK)).inc();
                 let level_info = summary.events > 0 || summary.failed > 0;
+                let versions = match summary.plugin_versions.as_slice() {
+                    [] => String::new(),
+                    versions => format!(", mapped by version {}", versions.join(" then ")),
+                };
                 let line = format!(
-                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed; {:.0} ms (waiting for Autotask {:.0}, mapping {:.0}, storing {:.0})",
+                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed{versions}; {:.0} ms (waiting for Autotask {:.0}, mapping {:.0}, storing {:.0})",
                     summary.records,
                     summary.deleted,
                     summary.pages,
@@ -57,6 +69,8 @@ pub async fn run(poller: ResourcePoller, interval: Duration, shutdown: Cancellat
                 }
             }
             Err(PollError::Stopped) => return,
+            // Removed between the check and the poll: the next round waits for it.
+            Err(PollError::NoPlugin(_)) => {}
             Err(error) => {
                 poller.shared.metrics.polls.get_or_create(&labels(POLL_ERROR)).inc();
                 tracing::error!("poll failed, the next one starts from the same point: {error}");

@@ -145,9 +145,7 @@ impl AutotaskClient {
     pub fn new(connection: Connection, options: ClientOptions, zones: ZoneCache) -> Result<Self, SourceError> {
         zone::lookup_base(&connection.server_url)
             .map_err(|message| SourceError::ServerUrl { url: connection.server_url.clone(), message })?;
-        // reqwest is built without a default TLS provider; ring is ours. A second
-        // install (another client) fails harmlessly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::use_ring_for_tls();
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
             .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))

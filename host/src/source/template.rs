@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use simple_date_format::{Pattern, Zone};
 
 /// A poll URL with its placeholders found and checked, ready to render at any instant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UrlTemplate {
     parts: Vec<Part>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Part {
     Literal(String),
     Date { pattern: Pattern, zone: Option<Zone> },

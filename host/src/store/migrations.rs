@@ -75,6 +75,8 @@ pub(crate) const STEPS: &[&str] = &[
      DROP TABLE seen_records;
      ALTER TABLE seen_keys RENAME TO seen_records;
      CREATE INDEX seen_records_by_age ON seen_records (seen_at);",
+    // 3: which version of the plugin (its file's SHA-256) mapped a message's events.
+    "ALTER TABLE outbox ADD COLUMN plugin_version TEXT;",
 ];
 
 /// The schema version this build writes.

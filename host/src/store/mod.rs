@@ -36,6 +36,8 @@ pub struct NewMessage {
     /// The exact body to post (and sign).
     pub body: String,
     pub event_count: usize,
+    /// The SHA-256 of the plugin file that mapped the events, when a plugin did.
+    pub plugin_version: Option<String>,
 }
 
 /// A record the plugin could not map, kept to be looked at and replayed.
@@ -116,6 +118,7 @@ pub struct MessageSummary {
     pub created_at: String,
     pub delivered_at: Option<String>,
     pub last_error: Option<String>,
+    pub plugin_version: Option<String>,
 }
 
 /// The state database. Calls are short and synchronous; async callers run
@@ -245,8 +248,8 @@ impl Store {
         {
             let mut insert = transaction.prepare_cached(
                 // A message with the same content id is the same events again: keep the first.
-                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at, plugin_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
             )?;
             let mut body = transaction
                 .prepare_cached("INSERT INTO message_bodies (seq, encoding, body) VALUES (?1, 'lz4', ?2)")?;
@@ -256,7 +259,8 @@ impl Store {
                     resource,
                     message.message_id,
                     message.event_count as i64,
-                    now_text
+                    now_text,
+                    message.plugin_version
                 ])?;
                 if added == 1 {
                     // Messages repeat their records (raw and mapped): LZ4 makes them 5-8 times
@@ -400,7 +404,7 @@ impl Store {
     ) -> Result<Vec<MessageSummary>, StoreError> {
         let connection = self.read();
         let mut statement = connection.prepare_cached(
-            "SELECT seq, resource, message_id, event_count, state, attempts, created_at, delivered_at, last_error
+            "SELECT seq, resource, message_id, event_count, state, attempts, created_at, delivered_at, last_error, plugin_version
              FROM outbox WHERE instance_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq DESC LIMIT ?3",
         )?;
         let rows = statement
@@ -415,6 +419,7 @@ impl Store {
                     created_at: row.get(6)?,
                     delivered_at: row.get(7)?,
                     last_error: row.get(8)?,
+                    plugin_version: row.get(9)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

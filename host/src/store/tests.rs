@@ -7,7 +7,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn message(id: &str) -> NewMessage {
-    NewMessage { message_id: id.into(), body: format!("{{\"id\":\"{id}\"}}"), event_count: 1 }
+    NewMessage { message_id: id.into(), body: format!("{{\"id\":\"{id}\"}}"), event_count: 1, plugin_version: None }
 }
 
 fn open() -> (tempfile::TempDir, Store) {

@@ -1,0 +1,163 @@
+//! Changes while running: plugin files and the configuration file.
+//!
+//! The watcher watches **directories** (the plugin directory, those of plugin
+//! files configured elsewhere, and those of the configuration's files), not
+//! files: editors, `cp` and build tools replace a file by renaming another
+//! over it, and a watch on the file itself goes silent after the first such
+//! replace. Events are debounced, then a plugin path goes to the registry
+//! (which loads it off the polling path) and a configuration path reloads the
+//! configuration.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::{CONFIG_APPLIED, CONFIG_REJECTED, OutcomeLabels};
+use super::{Changes, Shared, StartError, Supervisor};
+use crate::config::{self, ServiceConfig};
+
+/// Events for one path closer together than this are one change. Short: a
+/// reload should follow a rename within a fraction of a second, and a file
+/// still being written is caught by the registry's parse-and-settle check.
+const DEBOUNCE: Duration = Duration::from_millis(20);
+
+type Debouncer = notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
+
+/// The directory watch and what it feeds.
+pub(super) struct Watcher {
+    shared: Arc<Shared>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+    /// The configuration's files; empty when it did not come from a file.
+    config_files: Vec<PathBuf>,
+    debouncer: Debouncer,
+    watched: BTreeSet<PathBuf>,
+    changes: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+}
+
+impl Watcher {
+    /// Starts watching the directories of the plugins and `config_files`.
+    pub(super) fn start(
+        shared: Arc<Shared>,
+        supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+        config_files: Vec<PathBuf>,
+    ) -> Result<Self, StartError> {
+        let (sender, changes) = mpsc::unbounded_channel();
+        let debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
+            Ok(events) => {
+                let paths: Vec<PathBuf> = events.into_iter().flat_map(|event| event.event.paths).collect();
+                let _ = sender.send(paths);
+            }
+            Err(errors) => {
+                for error in errors {
+                    tracing::warn!("watching for plugin and configuration changes: {error}");
+                }
+            }
+        })
+        .map_err(|e| StartError::Watch { path: shared.settings.plugin_dir.clone(), message: e.to_string() })?;
+        let mut watcher = Watcher { shared, supervisor, config_files, debouncer, watched: BTreeSet::new(), changes };
+        watcher.watch_directories()?;
+        Ok(watcher)
+    }
+
+    /// Watches every directory that holds a file of interest and is not watched yet.
+    fn watch_directories(&mut self) -> Result<(), StartError> {
+        let mut wanted = self.shared.plugins.directories();
+        wanted.extend(self.config_files.iter().filter_map(|file| file.parent().map(Path::to_path_buf)));
+        for dir in wanted.difference(&self.watched.clone()) {
+            self.debouncer
+                .watch(dir, RecursiveMode::NonRecursive)
+                .map_err(|e| StartError::Watch { path: dir.clone(), message: e.to_string() })?;
+            self.watched.insert(dir.clone());
+        }
+        Ok(())
+    }
+
+    /// Hands changed paths on until `shutdown`.
+    pub(super) async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let paths = tokio::select! {
+                paths = self.changes.recv() => match paths { Some(paths) => paths, None => return },
+                () = shutdown.cancelled() => return,
+            };
+            let mut config_changed = false;
+            for path in BTreeSet::from_iter(paths) {
+                if self.config_files.contains(&path) {
+                    config_changed = true;
+                } else {
+                    self.shared.plugins.file_changed(&path);
+                }
+            }
+            if config_changed {
+                self.reload_config().await;
+            }
+            // A new configuration can name plugin files in other directories.
+            if let Err(error) = self.watch_directories() {
+                tracing::warn!("{error}; changes there are not noticed until a restart");
+            }
+        }
+    }
+
+    /// Reads the configuration file again and applies it, or keeps the running one.
+    async fn reload_config(&mut self) {
+        let path = self.config_files[0].clone();
+        let loaded = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || config::load(&path)).await.expect("no panic")
+        };
+        let config = match loaded {
+            Ok(config) => config,
+            Err(problems) => {
+                let listed: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+                return self.rejected(&path, &format!("{} problem(s): {}", listed.len(), listed.join("; ")));
+            }
+        };
+        let new_files: Vec<PathBuf> = config.files.iter().map(|file| super::absolute(file)).collect();
+        match apply(&self.shared, &self.supervisor, config).await {
+            Ok(changes) => {
+                self.shared.metrics.config_reloads.get_or_create(&OutcomeLabels { outcome: CONFIG_APPLIED }).inc();
+                self.config_files = new_files;
+                if changes.is_empty() {
+                    tracing::info!("configuration {} changed, but no instance did", path.display());
+                } else {
+                    tracing::info!(
+                        "configuration {} applied: added [{}], removed [{}], changed [{}]",
+                        path.display(),
+                        changes.added.join(", "),
+                        changes.removed.join(", "),
+                        changes.changed.join(", ")
+                    );
+                }
+            }
+            Err(error) => self.rejected(&path, &error.to_string()),
+        }
+    }
+
+    fn rejected(&self, path: &Path, why: &str) {
+        self.shared.metrics.config_reloads.get_or_create(&OutcomeLabels { outcome: CONFIG_REJECTED }).inc();
+        tracing::error!("configuration {} was not applied, the running one stays: {why}", path.display());
+    }
+}
+
+/// Applies `config`'s instances to the running service. Server settings
+/// (listener, directories, limits, delivery) need a restart; a change to them
+/// is reported and the rest applied.
+pub(super) async fn apply(
+    shared: &Shared,
+    supervisor: &tokio::sync::Mutex<Supervisor>,
+    config: ServiceConfig,
+) -> Result<Changes, StartError> {
+    let mut server = config.server.clone();
+    server.plugin_dir = super::absolute(&server.plugin_dir);
+    if server != shared.settings {
+        tracing::warn!(
+            "[server], [delivery] and [limits] changes take effect at the next restart; instance changes apply now"
+        );
+    }
+    supervisor.lock().await.apply(config.instances).await
+}
