@@ -391,13 +391,13 @@ fn read_sample(instance: &InstanceConfig, resource: &str, path: &Path) -> Result
         return Err(format!("the instance has no resource `{resource}`"));
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let json = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(object)) => Value::Object(object).to_string(),
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(_)) => {}
         Ok(_) => return Err(format!("`{}` is not one JSON object (one raw record)", path.display())),
         Err(error) => return Err(format!("`{}` is not valid JSON: {error}", path.display())),
-    };
-    config.reader().read(&json, Utc::now()).map_err(|e| format!("`{}`: {e}", path.display()))?;
-    Ok(json)
+    }
+    config.reader().read(&text, Utc::now()).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok(text)
 }
 
 /// `name` as an id: lowercase letters and digits, other runs become `-`.

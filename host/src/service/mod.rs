@@ -119,13 +119,12 @@ impl RunningService {
     /// for every task. Nothing is lost: what was not delivered stays in the outbox.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let all = async {
-            while self.tasks.join_next().await.is_some() {}
-            self.supervisor.lock().await.stop_all().await;
-        };
-        if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {
+        // Instances get the stop timeout as a whole; the listener, watcher and
+        // housekeeping end as soon as they see the cancellation.
+        let instances = async { self.supervisor.lock().await.stop_all().await };
+        let instances_in_time = tokio::time::timeout(STOP_TIMEOUT, instances).await.is_ok();
+        if !(join_or_abort(&mut self.tasks).await && instances_in_time) {
             tracing::warn!("some tasks did not stop in time; abandoning them (their work is still in the outbox)");
-            self.tasks.abort_all();
         }
     }
 }
@@ -133,9 +132,7 @@ impl RunningService {
 /// Starts everything `config` describes. When `config.files` names the file it
 /// came from, changes to it are applied while the service runs.
 pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> {
-    let mut settings = config.server.clone();
-    // Absolute, so the watcher's paths and the configured ones compare equal.
-    settings.plugin_dir = absolute(&settings.plugin_dir);
+    let settings = running_settings(&config.server);
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|source| StartError::DataDir { path: settings.data_dir.clone(), source })?;
     if install_builtin(&settings.plugin_dir)
@@ -166,9 +163,9 @@ pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> 
         running: BTreeMap::new(),
     };
     let supervisor = Arc::new(tokio::sync::Mutex::new(supervisor));
+    let files = watched_files(&config);
     supervisor.lock().await.apply(config.instances).await?;
 
-    let files: Vec<PathBuf> = config.files.iter().map(|file| absolute(file)).collect();
     let watcher = reload::Watcher::start(shared.clone(), supervisor.clone(), files)?;
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(management::serve(listener, shared.clone(), shutdown.clone()));
@@ -183,6 +180,28 @@ const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 /// `path` made absolute against the working directory, symlinks left alone.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The settings as the running service holds them: the plugin directory
+/// absolute, so the watcher's paths and the configured ones compare equal.
+fn running_settings(server: &ServerSettings) -> ServerSettings {
+    ServerSettings { plugin_dir: absolute(&server.plugin_dir), ..server.clone() }
+}
+
+/// The configuration's files, absolute, as the watcher reports them.
+fn watched_files(config: &ServiceConfig) -> Vec<PathBuf> {
+    config.files.iter().map(|file| absolute(file)).collect()
+}
+
+/// Waits for `tasks` to end, at most [`STOP_TIMEOUT`]; aborts the rest.
+/// Returns whether all ended in time.
+async fn join_or_abort(tasks: &mut JoinSet<()>) -> bool {
+    let all = async { while tasks.join_next().await.is_some() {} };
+    let in_time = tokio::time::timeout(STOP_TIMEOUT, all).await.is_ok();
+    if !in_time {
+        tasks.abort_all();
+    }
+    in_time
 }
 
 /// What applying a configuration changed, by instance id.
@@ -219,10 +238,7 @@ struct RunningInstance {
 impl RunningInstance {
     async fn stop(mut self) {
         self.stop.cancel();
-        let all = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {
-            self.tasks.abort_all();
-        }
+        join_or_abort(&mut self.tasks).await;
         for (slot, user) in &self.users {
             slot.detach(user);
         }

@@ -87,10 +87,6 @@ impl PluginRegistry {
         Arc::new(PluginRegistry { runtime, plugin_dir, metrics, slots: Mutex::default(), shutdown })
     }
 
-    pub fn plugin_dir(&self) -> &Path {
-        &self.plugin_dir
-    }
-
     /// The slot of `path`, loaded the first time it is asked for.
     pub async fn slot(self: &Arc<Self>, path: &Path) -> Arc<PluginSlot> {
         let (slot, new) = self.slot_entry(path);
@@ -266,21 +262,22 @@ impl PluginRegistry {
         let had = slot.current.swap(None).is_some();
         let users = {
             let mut state = lock(&slot.state);
-            let first_time = state.status != Status::Removed;
-            state.status = if had || state.status == Status::Active { Status::Removed } else { Status::Missing };
+            // A file that served was removed; one that never did is missing.
+            state.status = if had || state.status == Status::Removed { Status::Removed } else { Status::Missing };
             state.rejected_version = None;
             state.error = None;
-            first_time.then(|| state.users.iter().cloned().collect::<Vec<_>>().join(", "))
+            state.users.iter().cloned().collect::<Vec<_>>().join(", ")
         };
-        if had {
-            self.count(slot, RELOAD_REMOVED);
-            let users = users.filter(|users| !users.is_empty()).unwrap_or_else(|| "none".into());
-            tracing::warn!(
-                plugin = %slot.label,
-                "plugin file {} was removed; its resources ({users}) stop polling until it is back",
-                slot.path.display()
-            );
+        if !had {
+            return;
         }
+        self.count(slot, RELOAD_REMOVED);
+        let users = if users.is_empty() { "none".to_owned() } else { users };
+        tracing::warn!(
+            plugin = %slot.label,
+            "plugin file {} was removed; its resources ({users}) stop polling until it is back",
+            slot.path.display()
+        );
     }
 
     fn count(&self, slot: &PluginSlot, outcome: &'static str) {
@@ -363,10 +360,6 @@ impl PluginSlot {
             errors: AtomicU64::new(0),
             call_nanos: AtomicU64::new(0),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// `incidents.wasm`: the name in logs and metrics.

@@ -117,7 +117,7 @@ impl Watcher {
                 return self.rejected(&path, &format!("{} problem(s): {}", listed.len(), listed.join("; ")));
             }
         };
-        let new_files: Vec<PathBuf> = config.files.iter().map(|file| super::absolute(file)).collect();
+        let new_files = super::watched_files(&config);
         match apply(&self.shared, &self.supervisor, config).await {
             Ok(changes) => {
                 self.shared.metrics.config_reloads.get_or_create(&OutcomeLabels { outcome: CONFIG_APPLIED }).inc();
@@ -152,9 +152,7 @@ pub(super) async fn apply(
     supervisor: &tokio::sync::Mutex<Supervisor>,
     config: ServiceConfig,
 ) -> Result<Changes, StartError> {
-    let mut server = config.server.clone();
-    server.plugin_dir = super::absolute(&server.plugin_dir);
-    if server != shared.settings {
+    if super::running_settings(&config.server) != shared.settings {
         tracing::warn!(
             "[server], [delivery] and [limits] changes take effect at the next restart; instance changes apply now"
         );
