@@ -6,6 +6,7 @@
 //! records, [`records`] reads what the resource's configuration says about each
 //! one, and [`plugin`] runs the resource's mapping component over a batch.
 
+pub mod api;
 pub mod builtin;
 pub mod cli;
 pub mod config;

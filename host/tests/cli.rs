@@ -383,6 +383,8 @@ fn the_example_configuration_checks_clean_once_its_secrets_and_contacts_plugin_e
         .env("GLOBEX_AUTOTASK_SECRET", "s2")
         .env("AUTOTASK_INTEGRATION_CODE", "CODE")
         .env("AUTOTASK_EVENTS_SIGNATURE_KEY", "k")
+        .env("AUTOTASK_EVENTS_USER_SECRET", "user-secret-for-the-example")
+        .env("AUTOTASK_EVENTS_ORGANIZATION_SECRET", "organization-secret-for-the-example")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::builtin::INCIDENTS_WASM;
 use crate::config::instance::{Source, read_instance};
 use crate::config::problems::Collector;
-use crate::config::{ConfiguredInstance, ServerSettings, ServiceConfig};
+use crate::config::{ConfiguredInstance, DEFAULT_API_PREFIX, Secret, ServerSettings, ServiceConfig};
 use crate::delivery::signature::{SIGNATURE_HEADER, verify};
 use crate::service;
 
@@ -80,6 +80,10 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let receiver = start_receiver(received.clone()).await?;
 
     let mut settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
+    let api_secrets = demo_api_secrets(work.path())?;
+    settings.api.user_secret = Some(Secret::new(api_secrets.user));
+    settings.api.organization_secret = Some(Secret::new(api_secrets.organization));
+    settings.integration_code = Some(Secret::new(simulator.config().integration_code.clone()));
     if let Some(dir) = &args.plugin_dir {
         settings.plugin_dir = std::path::absolute(dir)?;
     }
@@ -100,6 +104,13 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  callback receiver   http://{receiver}/events (checks every Elements-Webhook-Signature)");
     println!("  service             http://{0}/metrics, http://{0}/plugins", running.addr());
     println!("  plugins             {} (watched: a new .wasm here changes the mapping live)", plugin_dir.display());
+    println!(
+        "  management API      curl -H \"Authorization: User $(cat {}), Organization $(cat {})\" http://{}{}/instances",
+        api_secrets.user_file.display(),
+        api_secrets.organization_file.display(),
+        running.addr(),
+        DEFAULT_API_PREFIX
+    );
     println!("  polling incidents and contacts every {}s; events appear below. Ctrl-C stops.", args.interval);
     println!();
 
@@ -117,6 +128,32 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     drop(simulator);
     println!("\n{} event(s) received, every signature valid.", received.load(Ordering::Relaxed));
     Ok(())
+}
+
+/// The demo's management API secrets: random, and written to files (readable
+/// by their owner only) that the printed `curl` reads, so they are never printed.
+struct DemoSecrets {
+    user: String,
+    organization: String,
+    user_file: std::path::PathBuf,
+    organization_file: std::path::PathBuf,
+}
+
+fn demo_api_secrets(dir: &Path) -> std::io::Result<DemoSecrets> {
+    let write = |name: &str, secret: &str| -> std::io::Result<std::path::PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, secret)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        Ok(path)
+    };
+    let (user, organization) = (crate::api::new_token(), crate::api::new_token());
+    Ok(DemoSecrets {
+        user_file: write("api-user-secret", &user)?,
+        organization_file: write("api-organization-secret", &organization)?,
+        user,
+        organization,
+    })
 }
 
 /// The instance, written as the Cloud Elements body a user would post.
@@ -159,7 +196,8 @@ fn demo_instance(
     });
     let mut found = Vec::new();
     let demo_file = base.join("demo-instance.json");
-    let source = Source { base_dir: base, key_prefix: String::new(), host_integration_code: None };
+    let source =
+        Source { base_dir: base, key_prefix: String::new(), host_integration_code: None, resolve_references: false };
     let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
     let Some(mut instance) = instance else {
         anyhow::bail!("the demo instance is invalid: {}", crate::config::Problems(found));
@@ -171,6 +209,8 @@ fn demo_instance(
         plugins: Default::default(),
         sample_records: Default::default(),
         instance,
+        disabled: false,
+        body,
     })
 }
 

@@ -27,9 +27,11 @@ pub fn run(args: &ListArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let url = format!("http://{}/plugins", config.server.listen);
+    let scheme = if config.server.tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/plugins", config.server.listen);
+    let certificate = config.server.tls.as_ref().map(|tls| tls.certificate.clone());
     super::block_on(async move {
-        match fetch(&url).await {
+        match fetch(&url, certificate.as_deref()).await {
             Ok(plugins) if args.json => {
                 println!("{}", serde_json::to_string_pretty(&plugins).expect("plugins serialize"));
                 ExitCode::SUCCESS
@@ -47,9 +49,17 @@ pub fn run(args: &ListArgs) -> ExitCode {
     })
 }
 
-async fn fetch(url: &str) -> Result<Vec<PluginStatus>, String> {
+/// Reads `GET /plugins`; over TLS, the listener's own certificate is trusted.
+async fn fetch(url: &str, certificate: Option<&std::path::Path>) -> Result<Vec<PluginStatus>, String> {
     crate::use_ring_for_tls();
-    let response = reqwest::get(url).await.map_err(|e| e.without_url().to_string())?;
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = certificate {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        client = client.add_root_certificate(certificate);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.without_url().to_string())?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status()));
     }

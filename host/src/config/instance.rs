@@ -124,6 +124,8 @@ pub struct Source<'a> {
     pub key_prefix: String,
     /// The host's integration code, for bodies without one.
     pub host_integration_code: Option<&'a str>,
+    /// Whether `${env:...}` / `${file:...}` values are replaced (files yes, API bodies no).
+    pub resolve_references: bool,
 }
 
 impl Source<'_> {
@@ -157,7 +159,11 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         problems.add(source.key("configuration"), "missing: the instance needs a `configuration` object");
         return None;
     };
-    let configuration = resolve_secrets(raw_configuration, source, problems);
+    let configuration = if source.resolve_references {
+        resolve_secrets(raw_configuration, source, problems)
+    } else {
+        raw_configuration.clone()
+    };
     let config_key = |key: &str| source.key(&format!("configuration.\"{key}\""));
 
     let connection = match Connection::from_configuration(element_key, &configuration, source.host_integration_code) {

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::source::Secret;
 pub use instance::{EventFormat, InstanceConfig, ResourceConfig};
 pub use problems::{Problem, Problems};
 
@@ -45,6 +46,42 @@ pub struct ServerSettings {
     pub limits: crate::plugin::Limits,
     /// Records per plugin call.
     pub batch_size: usize,
+    /// The integration code for instances whose body has none.
+    pub integration_code: Option<Secret>,
+    /// Serve the management listener over TLS with these PEM files.
+    pub tls: Option<TlsFiles>,
+    pub api: ApiSettings,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The management API (`[api]`): its secrets and where it is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `Authorization: User <user secret>, Organization <organization secret>`;
+    /// without them the API refuses every call.
+    pub user_secret: Option<Secret>,
+    pub organization_secret: Option<Secret>,
+    /// The path the API is under, as Cloud Elements' own (`/elements/api-v2`).
+    pub prefix: String,
+}
+
+/// Cloud Elements' base path.
+pub const DEFAULT_API_PREFIX: &str = "/elements/api-v2";
+
+/// Where the API secrets come from when `[api]` does not give them.
+pub const USER_SECRET_ENV: &str = "AUTOTASK_EVENTS_USER_SECRET";
+pub const ORGANIZATION_SECRET_ENV: &str = "AUTOTASK_EVENTS_ORGANIZATION_SECRET";
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { user_secret: None, organization_secret: None, prefix: DEFAULT_API_PREFIX.into() }
+    }
 }
 
 impl ServerSettings {
@@ -58,6 +95,9 @@ impl ServerSettings {
             delivery: DeliverySettings::default(),
             limits: crate::plugin::Limits::default(),
             batch_size: 500,
+            integration_code: None,
+            tls: None,
+            api: ApiSettings::default(),
         }
     }
 }
@@ -110,6 +150,10 @@ pub struct ConfiguredInstance {
     /// version of the resource's plugin must map before it replaces the old.
     pub sample_records: BTreeMap<String, String>,
     pub instance: InstanceConfig,
+    /// Not polled nor delivered, but kept (an API instance disabled by PATCH).
+    pub disabled: bool,
+    /// The body as written, secret references unresolved: what the API shows.
+    pub body: Value,
 }
 
 /// The whole configuration, checked.
@@ -132,7 +176,17 @@ struct RawFile {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
     instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    user_secret: Option<String>,
+    organization_secret: Option<String>,
+    prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +216,8 @@ struct RawServer {
     plugin_dir: Option<PathBuf>,
     integration_code: Option<String>,
     overlap_seconds: Option<u64>,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +260,16 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let defaults = ServerSettings::defaults(base);
+    let host_code = match raw.server.integration_code.as_deref().map(|code| secrets::resolve(code, base)) {
+        None => std::env::var(crate::source::credentials::INTEGRATION_CODE_ENV).ok(),
+        Some(Ok(Some(code))) => Some(code),
+        Some(Ok(None)) => raw.server.integration_code.clone(),
+        Some(Err(message)) => {
+            problems.add("server.integration_code", message);
+            None
+        }
+    };
+    let tls = read_tls(&raw.server, base, &mut problems);
     let server = ServerSettings {
         listen: raw.server.listen.unwrap_or(defaults.listen),
         data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
@@ -218,15 +284,9 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
             }
             size => size.unwrap_or(defaults.batch_size),
         },
-    };
-    let host_code = match raw.server.integration_code.as_deref().map(|code| secrets::resolve(code, base)) {
-        None => std::env::var(crate::source::credentials::INTEGRATION_CODE_ENV).ok(),
-        Some(Ok(Some(code))) => Some(code),
-        Some(Ok(None)) => raw.server.integration_code.clone(),
-        Some(Err(message)) => {
-            problems.add("server.integration_code", message);
-            None
-        }
+        integration_code: host_code.clone().map(Secret::new),
+        tls,
+        api: read_api(raw.api, base, &mut problems),
     };
 
     let mut instances = Vec::new();
@@ -246,6 +306,68 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         instances.push(configured);
     }
     if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
+}
+
+/// The listener's certificate and key: both or neither, and both readable.
+fn read_tls(raw: &RawServer, base: &Path, problems: &mut Collector<'_>) -> Option<TlsFiles> {
+    match (&raw.tls_certificate, &raw.tls_key) {
+        (None, None) => None,
+        (Some(certificate), Some(key)) => {
+            let files = TlsFiles { certificate: base.join(certificate), key: base.join(key) };
+            for (key, path) in [("server.tls_certificate", &files.certificate), ("server.tls_key", &files.key)] {
+                if let Err(error) = std::fs::metadata(path) {
+                    problems.add(key, format!("cannot read `{}`: {error}", path.display()));
+                }
+            }
+            Some(files)
+        }
+        (Some(_), None) => {
+            problems.add("server.tls_key", "missing: `tls_certificate` needs its private key");
+            None
+        }
+        (None, Some(_)) => {
+            problems.add("server.tls_certificate", "missing: `tls_key` needs its certificate");
+            None
+        }
+    }
+}
+
+/// The API's secrets (from `[api]`, else the environment) and its prefix.
+fn read_api(raw: RawApi, base: &Path, problems: &mut Collector<'_>) -> ApiSettings {
+    let mut secret = |value: Option<String>, key: &str, env: &str| -> Option<Secret> {
+        let text = match value {
+            None => std::env::var(env).ok().filter(|value| !value.is_empty())?,
+            Some(text) => match secrets::resolve(&text, base) {
+                Ok(Some(value)) => value,
+                Ok(None) => text,
+                Err(message) => {
+                    problems.add(key, message);
+                    return None;
+                }
+            },
+        };
+        if text.len() < 16 {
+            problems.add(key, "too short: use at least 16 characters (e.g. `openssl rand -hex 24`)");
+            return None;
+        }
+        Some(Secret::new(text))
+    };
+    let user_secret = secret(raw.user_secret, "api.user_secret", USER_SECRET_ENV);
+    let organization_secret = secret(raw.organization_secret, "api.organization_secret", ORGANIZATION_SECRET_ENV);
+    if user_secret.is_some() != organization_secret.is_some() {
+        problems.add("api", "give both `user_secret` and `organization_secret`, or neither (the API is then closed)");
+    }
+    let prefix = match raw.prefix {
+        None => DEFAULT_API_PREFIX.to_owned(),
+        Some(prefix) => {
+            let trimmed = prefix.trim_end_matches('/');
+            if !prefix.starts_with('/') || trimmed.contains(['?', '#', ' ']) {
+                problems.add("api.prefix", format!("`{prefix}` is not a path starting with `/`"));
+            }
+            trimmed.to_owned()
+        }
+    };
+    ApiSettings { user_secret, organization_secret, prefix }
 }
 
 /// A positive number of seconds from `value`, or a problem at `key`.
@@ -336,7 +458,12 @@ fn read_configured(
         }
     };
     let file_base = file.as_deref().and_then(Path::parent).unwrap_or(base).to_path_buf();
-    let source = instance::Source { base_dir: &file_base, key_prefix, host_integration_code: host_code };
+    let source = instance::Source {
+        base_dir: &file_base,
+        key_prefix,
+        host_integration_code: host_code,
+        resolve_references: true,
+    };
     let instance = match &file {
         Some(file) => {
             let mut body_problems = Collector { file, problems: problems.problems };
@@ -355,6 +482,13 @@ fn read_configured(
     let id = raw.id.unwrap_or_else(|| slug(&instance.name));
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         problems.add(format!("{key}.id"), format!("`{id}` must be letters, digits, `-` or `_`"));
+        return None;
+    }
+    if id.chars().all(|c| c.is_ascii_digit()) {
+        problems.add(
+            format!("{key}.id"),
+            format!("`{id}` is only digits: those ids belong to instances created through the API; add a letter"),
+        );
         return None;
     }
     let since = match raw.since {
@@ -381,7 +515,41 @@ fn read_configured(
             Err(message) => problems.add(key, message),
         }
     }
-    Some(ConfiguredInstance { id, since, plugins, sample_records, instance })
+    Some(ConfiguredInstance { id, since, plugins, sample_records, instance, disabled: false, body })
+}
+
+/// Where problems with an API body are reported: not a file, the request.
+pub const API_BODY: &str = "the request body";
+
+/// Reads an instance body posted to the API. Unlike a file's, its values are
+/// taken as written: `${env:...}` and `${file:...}` would let an API caller
+/// read the host's environment and files.
+pub fn read_api_instance(
+    id: String,
+    body: &Value,
+    disabled: bool,
+    host_integration_code: Option<&str>,
+) -> Result<ConfiguredInstance, Problems> {
+    let mut found = Vec::new();
+    let mut problems = Collector { file: Path::new(API_BODY), problems: &mut found };
+    let source = instance::Source {
+        base_dir: Path::new("."),
+        key_prefix: String::new(),
+        host_integration_code,
+        resolve_references: false,
+    };
+    match instance::read_instance(body, &source, &mut problems) {
+        Some(instance) => Ok(ConfiguredInstance {
+            id,
+            since: None,
+            plugins: BTreeMap::new(),
+            sample_records: BTreeMap::new(),
+            instance,
+            disabled,
+            body: body.clone(),
+        }),
+        None => Err(Problems(found)),
+    }
 }
 
 /// The text of a sample record of `resource`, checked to be a JSON object that

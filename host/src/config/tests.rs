@@ -220,3 +220,60 @@ fn sample_records_are_read_and_checked_and_every_file_is_listed_for_reloads() {
     let problems = load(&unreadable).err().unwrap().to_string();
     assert!(problems.contains("no-date.json") && problems.contains("yesterday"), "{problems}");
 }
+
+#[test]
+fn reads_the_api_secrets_and_tls_files_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "user.txt", "user-secret-from-a-file-1234\n");
+    write(dir.path(), "cert.pem", "not read until start");
+    write(dir.path(), "key.pem", "not read until start");
+    let config = write(
+        dir.path(),
+        "ok.toml",
+        "[server]\ntls_certificate = \"cert.pem\"\ntls_key = \"key.pem\"\n\
+         [api]\nuser_secret = \"${file:user.txt}\"\norganization_secret = \"organization-secret-5678\"\nprefix = \"/api/\"\n",
+    );
+    let loaded = load(&config).unwrap();
+    let api = &loaded.server.api;
+    assert_eq!(api.user_secret.as_ref().unwrap().expose(), "user-secret-from-a-file-1234");
+    assert_eq!(api.organization_secret.as_ref().unwrap().expose(), "organization-secret-5678");
+    assert_eq!(api.prefix, "/api");
+    assert_eq!(loaded.server.tls.as_ref().unwrap().key, dir.path().join("key.pem"));
+
+    let config = write(
+        dir.path(),
+        "bad.toml",
+        "[server]\ntls_certificate = \"missing.pem\"\n[api]\nuser_secret = \"tiny-s3cret\"\norganization_secret = \"organization-secret-5678\"\nprefix = \"api\"\n",
+    );
+    let problems = load(&config).unwrap_err();
+    let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["server.tls_key", "api.user_secret", "api", "api.prefix"], "{problems}");
+    let shown = problems.to_string();
+    assert!(!shown.contains("tiny-s3cret"), "a secret is never shown: {shown}");
+}
+
+#[test]
+fn ids_of_digits_only_are_left_to_api_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = cloud_elements_body();
+    body["configuration"]["crm.autotask.password"] = json!("s3cret");
+    body["configuration"]["crm.autotask.integration.code"] = json!("CODE");
+    write(dir.path(), "acme.json", &body.to_string());
+    let config = write(dir.path(), "service.toml", "[[instance]]\nfile = \"acme.json\"\nid = \"42\"\n");
+    let problems = load(&config).unwrap_err();
+    assert_eq!(problems.0[0].key, "instance[0].id");
+    assert!(problems.0[0].message.contains("only digits"), "{problems}");
+}
+
+#[test]
+fn api_bodies_take_secret_references_as_written() {
+    let mut body = cloud_elements_body();
+    body["configuration"]["crm.autotask.password"] = json!("${env:PATH}");
+    let configured = read_api_instance("7".into(), &body, false, Some("CODE")).unwrap();
+    assert_eq!(configured.instance.connection.credentials.secret.expose(), "${env:PATH}");
+    assert_eq!(configured.id, "7");
+    body["element"]["key"] = json!("sfdc");
+    let problems = read_api_instance("7".into(), &body, false, Some("CODE")).unwrap_err();
+    assert_eq!(problems.0[0].file, Path::new(API_BODY));
+    assert_eq!(problems.0[0].key, "element.key");
+}

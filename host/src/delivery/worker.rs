@@ -50,6 +50,13 @@ pub trait DeliveryObserver: Send + Sync {
     fn attempted(&self, message: &OutboxMessage, outcome: Outcome, error: Option<&str>, latency: Duration);
 }
 
+/// Why [`Worker::flush`] stopped before the outbox was empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushStopped {
+    pub delivered: usize,
+    pub error: String,
+}
+
 /// Where and how one instance's messages go.
 pub struct Destination {
     pub instance_id: String,
@@ -97,7 +104,7 @@ impl Worker {
                 continue;
             }
             let message = queue.pop_front().expect("checked above");
-            match self.deliver(message).await {
+            match self.deliver(message).await.map(|(outcome, _)| outcome) {
                 Ok(Outcome::Delivered) => {}
                 // The failed message is next again, with its new retry time.
                 Ok(_) => queue.clear(),
@@ -105,6 +112,33 @@ impl Worker {
                     tracing::error!(instance = %instance, "cannot record a delivery: {error}");
                     queue.clear();
                     self.wait(IDLE_RECHECK).await;
+                }
+            }
+        }
+    }
+
+    /// Delivers every pending message now, in order, one attempt each,
+    /// whatever its retry time; stops at the first that fails (it is then
+    /// retried or dead-lettered as usual). Returns how many were delivered,
+    /// or those and why the next one was not.
+    pub async fn flush(&self) -> Result<usize, FlushStopped> {
+        let mut delivered = 0;
+        loop {
+            let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
+            let batch = tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH))
+                .await
+                .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+                .map_err(|error| FlushStopped { delivered, error: error.to_string() })?;
+            if batch.is_empty() {
+                return Ok(delivered);
+            }
+            for message in batch {
+                match self.deliver(message).await {
+                    Ok((Outcome::Delivered, _)) => delivered += 1,
+                    Ok((_, error)) => {
+                        return Err(FlushStopped { delivered, error: error.unwrap_or_else(|| "stopped".into()) });
+                    }
+                    Err(error) => return Err(FlushStopped { delivered, error: error.to_string() }),
                 }
             }
         }
@@ -119,15 +153,15 @@ impl Worker {
         }
     }
 
-    /// One attempt at `message`, and what it means for the outbox.
-    async fn deliver(&self, message: OutboxMessage) -> Result<Outcome, StoreError> {
+    /// One attempt at `message`, and what it means for the outbox; with why it failed.
+    async fn deliver(&self, message: OutboxMessage) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
         let shutdown = self.shutdown.clone();
         let posted = tokio::select! {
             result = self.post(&message) => result,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
-            () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok(Outcome::Retry),
+            () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok((Outcome::Retry, None)),
         };
         let store = self.store.clone();
         let seq = message.seq;
@@ -159,7 +193,7 @@ impl Worker {
             }
         };
         self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
-        Ok(outcome)
+        Ok((outcome, error))
     }
 
     /// Posts the message; `Err` carries why it was not accepted.

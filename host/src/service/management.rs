@@ -1,5 +1,7 @@
 //! The management listener: `GET /health`, `GET /metrics` (Prometheus text)
-//! and `GET /plugins` (every plugin file, its version and how it is doing).
+//! and `GET /plugins` (every plugin file, its version and how it is doing),
+//! open for probes and scrapers; and the management API under its prefix
+//! (see [`crate::api`]), behind its secrets. Over TLS when configured.
 
 use std::sync::Arc;
 
@@ -10,17 +12,32 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{Shared, Supervisor};
 
-/// Serves until `shutdown`.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let router = Router::new()
+/// Every route the listener serves.
+pub(crate) fn router(shared: Arc<Shared>, supervisor: Arc<Mutex<Supervisor>>) -> Router {
+    let api = crate::api::router(shared.clone(), supervisor);
+    Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/plugins", get(plugins))
-        .with_state(shared);
+        .with_state(shared)
+        .merge(api)
+}
+
+/// Serves `router` until `shutdown`, over TLS when `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
+    if let Some(tls) = tls {
+        return super::tls::serve(listener, router, tls, shutdown).await;
+    }
     let stopped = async move { shutdown.cancelled().await };
     if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
         tracing::error!("the management listener stopped: {error}");

@@ -37,6 +37,7 @@ use crate::store::{FailedRecord, PollCommit, StoreError};
 
 /// What a poll did, for logs and the management API.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PollSummary {
     pub from: String,
     pub until: String,
@@ -564,7 +565,7 @@ fn read_ahead(
 }
 
 /// Runs a store call on the blocking pool.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))

@@ -157,5 +157,5 @@ pub(super) async fn apply(
             "[server], [delivery] and [limits] changes take effect at the next restart; instance changes apply now"
         );
     }
-    supervisor.lock().await.apply(config.instances).await
+    supervisor.lock().await.apply_file(config.instances).await
 }

@@ -77,6 +77,17 @@ pub(crate) const STEPS: &[&str] = &[
      CREATE INDEX seen_records_by_age ON seen_records (seen_at);",
     // 3: which version of the plugin (its file's SHA-256) mapped a message's events.
     "ALTER TABLE outbox ADD COLUMN plugin_version TEXT;",
+    // 4: instances created through the management API: the body as posted
+    // (secrets included: the state file is readable by its owner only), the
+    // instance token, and whether it is disabled. Ids are never reused.
+    "CREATE TABLE api_instances (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         token TEXT NOT NULL UNIQUE,
+         body TEXT NOT NULL,
+         disabled INTEGER NOT NULL DEFAULT 0,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@
 //! marks a message delivered after the callback answered 2xx, so a crash at
 //! any point re-sends at most the messages that were in flight.
 
+mod api_instances;
 mod migrations;
 
 use std::collections::HashSet;
@@ -18,6 +19,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dates::{format_instant, parse_instant};
+
+pub use api_instances::StoredInstance;
 
 /// A store failure: SQLite's own error, or a value in the file that cannot be read back.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +138,7 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut connection = Connection::open(path)?;
+        owner_only(path);
         // WAL: readers never block the writer, and a commit is one append.
         // synchronous=NORMAL does not fsync each commit: a commit survives the
         // process being killed (it is in the OS's hands), and only a power loss
@@ -408,22 +412,57 @@ impl Store {
              FROM outbox WHERE instance_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq DESC LIMIT ?3",
         )?;
         let rows = statement
-            .query_map(params![instance_id, state.map(MessageState::as_str), limit as i64], |row| {
-                Ok(MessageSummary {
-                    seq: row.get(0)?,
-                    resource: row.get(1)?,
-                    message_id: row.get(2)?,
-                    event_count: row.get::<_, i64>(3)? as usize,
-                    state: row.get(4)?,
-                    attempts: row.get::<_, i64>(5)? as u32,
-                    created_at: row.get(6)?,
-                    delivered_at: row.get(7)?,
-                    last_error: row.get(8)?,
-                    plugin_version: row.get(9)?,
-                })
-            })?
+            .query_map(params![instance_id, state.map(MessageState::as_str), limit as i64], summary_row)?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// An instance's most recent messages that failed at least once and are
+    /// not delivered (retrying or dead-lettered), newest first.
+    pub fn failed_messages(&self, instance_id: &str, limit: usize) -> Result<Vec<MessageSummary>, StoreError> {
+        let connection = self.read();
+        let mut statement = connection.prepare_cached(
+            "SELECT seq, resource, message_id, event_count, state, attempts, created_at, delivered_at, last_error, plugin_version
+             FROM outbox WHERE instance_id = ?1 AND (state = 'dead' OR (state = 'pending' AND last_error IS NOT NULL))
+             ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![instance_id, limit as i64], summary_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The body of message `seq`, as posted.
+    pub fn message_body(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .read()
+            .query_row("SELECT encoding, body FROM message_bodies WHERE seq = ?1", [seq], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(encoding, bytes)| body_text(&encoding, bytes)))
+    }
+
+    /// Makes an instance's messages waiting for a retry due now. Returns how many.
+    pub fn retry_now(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let now = format_instant(now);
+        let changed = self.lock().execute(
+            "UPDATE outbox SET next_attempt_at = ?2
+             WHERE instance_id = ?1 AND state = 'pending' AND last_error IS NOT NULL AND next_attempt_at > ?2",
+            params![instance_id, now],
+        )?;
+        Ok(changed)
+    }
+
+    /// How many of an instance's messages are not delivered: pending, and dead-lettered.
+    pub fn undelivered(&self, instance_id: &str) -> Result<(u64, u64), StoreError> {
+        let count = |state: &str| -> Result<u64, StoreError> {
+            let count: i64 = self.read().query_row(
+                "SELECT count(*) FROM outbox WHERE instance_id = ?1 AND state = ?2",
+                [instance_id, state],
+                |row| row.get(0),
+            )?;
+            Ok(count as u64)
+        };
+        Ok((count("pending")?, count("dead")?))
     }
 
     /// Messages not yet delivered (pending, not dead), over every instance.
@@ -494,6 +533,35 @@ impl Store {
             .lock()
             .execute("UPDATE failed_records SET replay = 1 WHERE instance_id = ?1 AND replay = 0", [instance_id])?;
         Ok(changed)
+    }
+}
+
+/// A message summary from `seq, resource, message_id, event_count, state,
+/// attempts, created_at, delivered_at, last_error, plugin_version`.
+fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageSummary> {
+    Ok(MessageSummary {
+        seq: row.get(0)?,
+        resource: row.get(1)?,
+        message_id: row.get(2)?,
+        event_count: row.get::<_, i64>(3)? as usize,
+        state: row.get(4)?,
+        attempts: row.get::<_, i64>(5)? as u32,
+        created_at: row.get(6)?,
+        delivered_at: row.get(7)?,
+        last_error: row.get(8)?,
+        plugin_version: row.get(9)?,
+    })
+}
+
+/// Makes the state file readable by its owner only: it holds the Autotask
+/// credentials of instances created through the API.
+fn owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!("cannot make {} readable by its owner only: {error}", path.display());
+        }
     }
 }
 
