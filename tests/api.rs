@@ -319,6 +319,22 @@ async fn patch_adds_a_resource_and_changes_the_interval_and_delete_stops_the_eve
         })
         .await;
 
+    // Disabled, it is kept but not polled; enabled again, it polls.
+    let path = format!("/instances/{id}");
+    let (status, disabled) = setup.api.call(Method::PATCH, &path, Some(json!({"disabled": true}))).await;
+    assert_eq!((status, disabled["disabled"].clone()), (StatusCode::OK, json!(true)), "{disabled}");
+    let (status, refused) = setup.api.call(Method::POST, &format!("{path}/poll"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a disabled instance is not polled: {refused}");
+    let (_, resources) = setup.api.call(Method::GET, &format!("{path}/resources"), None).await;
+    assert_eq!(resources["resources"][0]["status"], "not polled", "{resources}");
+    let (status, bad) = setup.api.call(Method::PATCH, &path, Some(json!({"disabled": "yes"}))).await;
+    assert_eq!((status, bad["field"].clone()), (StatusCode::BAD_REQUEST, json!("$.disabled")), "{bad}");
+    let (status, enabled) = setup.api.call(Method::PATCH, &path, Some(json!({"disabled": false}))).await;
+    assert_eq!((status, enabled["disabled"].clone()), (StatusCode::OK, json!(false)), "{enabled}");
+    let (status, polled) = setup.api.call(Method::POST, &format!("{path}/poll?resource=contacts"), None).await;
+    assert_eq!(status, StatusCode::OK, "{polled}");
+    assert_eq!(polled["resources"].as_array().unwrap().len(), 1, "only the resource asked for: {polled}");
+
     // Delete, delivering what is left first: afterwards nothing more arrives.
     let (status, deleted) = setup.api.call(Method::DELETE, &format!("/instances/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{deleted}");

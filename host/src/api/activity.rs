@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::auth::ElementToken;
 use super::error::ApiError;
 use super::instances::{Found, find, format_date};
-use super::{Api, configured};
+use super::{Api, configured_stored};
 use crate::config::ConfiguredInstance;
 use crate::service::plugins::{plugin_path, short_version};
 use crate::service::poll::blocking;
@@ -201,11 +201,9 @@ pub(super) async fn resources(
     let found = find(&api, &id, &element).await?;
     let configured: ConfiguredInstance = match &found {
         Found::File(configured) => (**configured).clone(),
-        Found::Api(stored) => {
-            configured(&api.shared, &stored.id.to_string(), &stored.body, stored.disabled).map_err(|problems| {
-                ApiError::new(StatusCode::CONFLICT, format!("the instance does not read: {problems}"))
-            })?
-        }
+        Found::Api(stored) => configured_stored(&api.shared, stored).map_err(|problems| {
+            ApiError::new(StatusCode::CONFLICT, format!("the instance does not read: {problems}"))
+        })?,
     };
     let instance = configured.id.clone();
     let mut shown = Vec::new();

@@ -79,6 +79,11 @@ pub fn json_path(key: &str) -> String {
     let mut path = String::from("$");
     let mut rest = key;
     while !rest.is_empty() {
+        // `configuration."event.poller.urls" line 2`: a line of a text value, said as such.
+        if let Some(line) = rest.strip_prefix(' ') {
+            path.push_str(&format!(" ({line})"));
+            break;
+        }
         rest = rest.strip_prefix('.').unwrap_or(rest);
         if let Some(quoted) = rest.strip_prefix('"') {
             let end = quoted.find('"').unwrap_or(quoted.len());
@@ -132,6 +137,10 @@ mod tests {
         assert_eq!(
             json_path("configuration.\"event.poller.refresh_interval\""),
             "$.configuration['event.poller.refresh_interval']"
+        );
+        assert_eq!(
+            json_path("configuration.\"event.poller.urls\" line 2.url"),
+            "$.configuration['event.poller.urls'] (line 2.url)"
         );
     }
 }

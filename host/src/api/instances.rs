@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::auth::{ElementToken, same_secret};
 use super::body::{instance_body, masked_configuration, merge_patch, new_token};
 use super::error::{ApiError, JsonBody};
-use super::{Api, configured};
+use super::{Api, configured, configured_stored, stored_body};
 use crate::config::ConfiguredInstance;
 use crate::service::plugins::plugin_path;
 use crate::service::poll::blocking;
@@ -85,7 +85,7 @@ async fn find_writable(api: &Api, id: &str, element: &ElementToken) -> Result<St
 pub(super) async fn create(State(api): State<Arc<Api>>, JsonBody(posted): JsonBody) -> Result<Json<Value>, ApiError> {
     let body = instance_body(&posted);
     let disabled = disabled_flag(&posted, false)?;
-    let checked = configured(&api.shared, "new", &body.to_string(), disabled).map_err(|p| ApiError::problems(&p))?;
+    let checked = configured(&api.shared, "new", &body, disabled).map_err(|p| ApiError::problems(&p))?;
     check_credentials(&checked).await?;
 
     let token = new_token();
@@ -140,12 +140,11 @@ pub(super) async fn patch(
     JsonBody(patch): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let stored = find_writable(&api, &id, &element).await?;
-    let before: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
-    let mut body = before.clone();
+    let mut body = stored_body(&stored);
     merge_patch(&mut body, &instance_body(&patch));
     let disabled = disabled_flag(&patch, stored.disabled)?;
-    let checked = configured(&api.shared, &id, &body.to_string(), disabled).map_err(|p| ApiError::problems(&p))?;
-    let connection_before = configured(&api.shared, &id, &stored.body, false).ok().map(|c| c.instance.connection);
+    let checked = configured(&api.shared, &id, &body, disabled).map_err(|p| ApiError::problems(&p))?;
+    let connection_before = configured_stored(&api.shared, &stored).ok().map(|c| c.instance.connection);
     if connection_before.as_ref() != Some(&checked.instance.connection) {
         check_credentials(&checked).await?;
     }
@@ -307,9 +306,9 @@ fn add_plugin_warnings(api: &Api, configured: &ConfiguredInstance, shown: &mut V
 
 /// An API instance as Cloud Elements shows one.
 async fn api_view(api: &Api, stored: &StoredInstance) -> Value {
-    let body: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
+    let body = stored_body(stored);
     let id = stored.id.to_string();
-    let readable = configured(&api.shared, &id, &stored.body, stored.disabled);
+    let readable = configured_stored(&api.shared, stored);
     let refused = credentials_refused(api, &id).await;
     let mut shown = view(json!(stored.id), &body, stored.disabled, readable.is_ok() && !refused, stored.created_at);
     shown["token"] = Value::String(stored.token.clone());

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 use crate::config::{ConfiguredInstance, read_api_instance};
 use crate::service::poll::blocking;
 use crate::service::{Shared, StartError, Supervisor};
+use crate::store::StoredInstance;
 
 pub use auth::same_secret;
 pub use body::{MASK, is_secret_key, new_token};
@@ -64,7 +65,7 @@ pub(crate) async fn start_stored_instances(
     let store = shared.store.clone();
     for stored in blocking(move || store.api_instances()).await? {
         let id = stored.id.to_string();
-        match configured(shared, &id, &stored.body, stored.disabled) {
+        match configured_stored(shared, &stored) {
             Ok(configured) => {
                 if let Err(error) = supervisor.lock().await.apply_api(&id, Some(configured)).await {
                     tracing::error!(instance = %id, "the instance created through the API cannot start: {error}");
@@ -78,14 +79,23 @@ pub(crate) async fn start_stored_instances(
     Ok(())
 }
 
-/// A stored body read as the service runs it.
+/// A body read as the service runs it.
 fn configured(
     shared: &Shared,
     id: &str,
-    body: &str,
+    body: &Value,
     disabled: bool,
 ) -> Result<ConfiguredInstance, crate::config::Problems> {
-    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let code = shared.settings.integration_code.as_ref().map(|code| code.expose());
-    read_api_instance(id.to_owned(), &body, disabled, code)
+    read_api_instance(id.to_owned(), body, disabled, code)
+}
+
+/// A stored instance read as the service runs it.
+fn configured_stored(shared: &Shared, stored: &StoredInstance) -> Result<ConfiguredInstance, crate::config::Problems> {
+    configured(shared, &stored.id.to_string(), &stored_body(stored), stored.disabled)
+}
+
+/// The body a stored instance was created with (the store only holds JSON the API wrote).
+fn stored_body(stored: &StoredInstance) -> Value {
+    serde_json::from_str(&stored.body).unwrap_or(Value::Null)
 }
