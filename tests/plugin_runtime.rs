@@ -300,3 +300,15 @@ fn a_new_version_must_map_the_sample_records_and_is_named_by_its_sha256() {
     // Without samples the same component loads: only the empty batch is tried.
     assert!(runtime.load_checked("misbehaving.wasm", MISBEHAVING_WASM, &[]).is_ok());
 }
+
+#[test]
+fn the_peak_memory_of_a_batch_is_measured_and_stays_under_the_limit() {
+    let runtime = runtime();
+    let plugin = incidents(&runtime);
+    let at_load = plugin.peak_memory_bytes();
+    assert!(at_load > 0, "loading ran the self-test's empty batch");
+    plugin.transform_blocking(&context("incidents"), &ticket_batch(7, 500)).unwrap();
+    let large = plugin.peak_memory_bytes();
+    assert!(large > at_load, "500 tickets need more memory than an empty batch: {at_load} then {large}");
+    assert!(large < Limits::default().memory_bytes, "{large}");
+}

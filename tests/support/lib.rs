@@ -22,6 +22,27 @@ pub fn previous_poll() -> DateTime<Utc> {
     sample::sample_epoch() - TimeDelta::minutes(1)
 }
 
+/// Builds the example plugin of `lang` (`javascript`, `python`, `c`: a directory
+/// under `examples/plugins/`) with its own `build` script, into `out`. The
+/// script installs its pinned tools under `target/plugin-tools/<lang>` the
+/// first time; a tool it cannot install fails the build, and this panics with
+/// the script's output.
+pub fn build_example_plugin(lang: &str, out: &std::path::Path) {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace");
+    let script = workspace.join("examples/plugins").join(lang).join("build");
+    let output = std::process::Command::new(&script)
+        .arg(out)
+        .env("PLUGIN_TOOLS_DIR", workspace.join("target/plugin-tools").join(lang))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "building the {lang} example plugin failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A context for `resource` with Autotask's default Ticket configuration.
 pub fn context(resource: &str) -> Context {
     Context {

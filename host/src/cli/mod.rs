@@ -6,6 +6,7 @@ mod events;
 mod plugin_check;
 mod plugin_init;
 mod plugin_list;
+mod plugin_new;
 mod serve;
 mod sim;
 mod template_render;
@@ -19,6 +20,7 @@ pub use config_check::ConfigCheckArgs;
 pub use demo::DemoArgs;
 pub use events::{EventsFailedArgs, EventsListArgs, EventsReplayArgs};
 pub use plugin_check::CheckArgs;
+pub use plugin_new::{Lang, NewArgs, scaffold};
 pub use serve::ServeArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
@@ -92,6 +94,8 @@ pub enum PluginCommand {
     Check(Box<CheckArgs>),
     /// List the plugins of a running service: version, status, calls, errors.
     List(plugin_list::ListArgs),
+    /// Write a new plugin project (the incidents mapping) in Rust, JavaScript, Python or C.
+    New(plugin_new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
         Command::Plugin(PluginCommand::List(args)) => plugin_list::run(&args),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),

@@ -24,6 +24,8 @@ pub(crate) struct HostState {
     /// Set when the plugin asked for more memory than its limit, so a trap that
     /// follows is reported as the memory limit rather than a bare trap.
     pub(crate) memory_limit_hit: bool,
+    /// The largest linear memory the instance grew to (granted), in bytes.
+    pub(crate) peak_memory: usize,
 }
 
 impl HostState {
@@ -39,7 +41,16 @@ impl HostState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        HostState { plugin, wasi, table: ResourceTable::new(), stdout, stderr, memory_limit, memory_limit_hit: false }
+        HostState {
+            plugin,
+            wasi,
+            table: ResourceTable::new(),
+            stdout,
+            stderr,
+            memory_limit,
+            memory_limit_hit: false,
+            peak_memory: 0,
+        }
     }
 
     /// Sends what the plugin printed during the batch to the host's log, a line an event.
@@ -77,6 +88,9 @@ impl ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_limit;
         self.memory_limit_hit |= !allowed;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
         Ok(allowed)
     }
 

@@ -16,6 +16,7 @@ mod ticker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -149,6 +150,7 @@ impl PluginRuntime {
             describe,
             limits: self.limits,
             description: None,
+            peak_memory: AtomicUsize::new(0),
             _ticker: self.ticker.clone(),
         };
         plugin.description = plugin.self_test(samples)?;
@@ -215,6 +217,8 @@ pub struct Plugin {
     describe: Option<DescribeIndices>,
     limits: Limits,
     description: Option<Description>,
+    /// The most linear memory one batch's instance grew to so far, in bytes.
+    peak_memory: AtomicUsize,
     // Keeps the epoch advancing for as long as any plugin may run.
     _ticker: Arc<EpochTicker>,
 }
@@ -233,6 +237,12 @@ impl Plugin {
     /// What the plugin said about itself, if it exports `describe`.
     pub fn description(&self) -> Option<&Description> {
         self.description.as_ref()
+    }
+
+    /// The most linear memory one batch's instance has grown to so far, in
+    /// bytes: what a language runtime costs per instance, against the limit.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.peak_memory.load(Ordering::Relaxed)
     }
 
     /// Maps a batch on the blocking pool, off the async reactor.
@@ -263,6 +273,7 @@ impl Plugin {
             .and_then(|instance| self.mapper.load(&mut store, &instance))
             .and_then(|mapper| mapper.call_transform(&mut store, ctx, records));
         store.data().flush_output_to_log();
+        self.peak_memory.fetch_max(store.data().peak_memory, Ordering::Relaxed);
         let results = outcome.map_err(|e| self.call_error(e, store.data()))?;
         self.check_results(&results, records.len())?;
         Ok(results)

@@ -18,6 +18,13 @@ impl Plugin for Incidents {
     fn map_record(ctx: &Context, record: &RawRecord) -> Result<Vec<Event>, String> {
         mapping::map_record(ctx, record)
     }
+
+    /// Maps the batch and says so in the host's log, once per batch (debug level).
+    fn transform(ctx: &Context, records: &[RawRecord]) -> Vec<Result<Vec<Event>, String>> {
+        let results = mapping::transform(ctx, records);
+        autotask_events_sdk::log::debug(&format!("mapped {} record(s)", records.len()));
+        results
+    }
 }
 
 // Exported only in the wasm build: a native rlib has no use for the component's
