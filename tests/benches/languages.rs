@@ -5,7 +5,8 @@
 //! - load: compiling the component with no cache (what the first start and a
 //!   hot reload of a new version cost), and loading it again from the on-disk
 //!   artifact cache (what a restart costs);
-//! - batch: mapping 500 realistic Tickets (criterion), fresh instance included;
+//! - batch: mapping 500 realistic Tickets (criterion), fresh instance included,
+//!   and an empty batch (the fixed cost: instantiating the pre-initialized runtime);
 //! - memory: the most linear memory one batch's instance grew to.
 //!
 //! Each language's component must also pass the hot-reload self-test (load,
@@ -74,32 +75,50 @@ fn languages(c: &mut Criterion, measured: &[Measured]) {
         group.bench_function(m.lang, |b| b.iter(|| m.plugin.transform_blocking(&ctx, &records).expect("batch maps")));
     }
     group.finish();
+    // The fixed cost of a batch: a fresh instance of the (pre-initialized) runtime and one call.
+    let mut group = c.benchmark_group("languages_empty");
+    group.sample_size(20);
+    for m in measured {
+        group.bench_function(m.lang, |b| b.iter(|| m.plugin.transform_blocking(&ctx, &[]).expect("empty batch")));
+    }
+    group.finish();
 }
 
 /// Mean time of a benchmark in this run, from criterion's own estimates.
-fn mean_ns(name: &str) -> Option<f64> {
+fn mean_ns(group: &str, name: &str) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("../target"));
-    let path = target.join("criterion/languages_500").join(name).join("new/estimates.json");
+    let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
     let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     estimates["mean"]["point_estimate"].as_f64()
 }
 
 fn report(measured: &[Measured]) {
     let rust = &measured[0];
-    let rust_batch = mean_ns("rust").unwrap_or(f64::NAN);
+    let rust_batch = mean_ns("languages_500", "rust").unwrap_or(f64::NAN);
     println!("\nthe incidents mapping in each language, {BATCH} Tickets a batch (ratios to Rust, this run):");
     println!(
-        "{:<11} {:>9} {:>12} {:>8} {:>13} {:>8} {:>11} {:>6} {:>11} {:>6}",
-        "language", "size KB", "compile ms", "ratio", "cached ms", "ratio", "batch ms", "ratio", "memory MiB", "ratio"
+        "{:<11} {:>9} {:>12} {:>8} {:>13} {:>8} {:>11} {:>6} {:>11} {:>11} {:>6}",
+        "language",
+        "size KB",
+        "compile ms",
+        "ratio",
+        "cached ms",
+        "ratio",
+        "batch ms",
+        "ratio",
+        "empty ms",
+        "memory MiB",
+        "ratio"
     );
     for m in measured {
-        let batch = mean_ns(m.lang).unwrap_or(f64::NAN);
+        let batch = mean_ns("languages_500", m.lang).unwrap_or(f64::NAN);
+        let empty = mean_ns("languages_empty", m.lang).unwrap_or(f64::NAN);
         let memory = m.plugin.peak_memory_bytes() as f64 / (1 << 20) as f64;
         let rust_memory = rust.plugin.peak_memory_bytes() as f64 / (1 << 20) as f64;
         println!(
-            "{:<11} {:>9} {:>12.0} {:>7.1}x {:>13.1} {:>7.1}x {:>11.2} {:>5.1}x {:>11.1} {:>5.1}x",
+            "{:<11} {:>9} {:>12.0} {:>7.1}x {:>13.1} {:>7.1}x {:>11.2} {:>5.1}x {:>11.3} {:>11.1} {:>5.1}x",
             m.lang,
             m.size / 1000,
             m.compile.as_secs_f64() * 1000.0,
@@ -108,6 +127,7 @@ fn report(measured: &[Measured]) {
             m.cached_load.as_secs_f64() / rust.cached_load.as_secs_f64(),
             batch / 1e6,
             batch / rust_batch,
+            empty / 1e6,
             memory,
             memory / rust_memory,
         );
