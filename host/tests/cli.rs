@@ -393,3 +393,40 @@ fn the_example_configuration_checks_clean_once_its_secrets_and_contacts_plugin_e
     assert!(stdout.contains("instance `globex` (Globex helpdesk): 2 resource(s), every 60s"), "{stdout}");
     assert!(stdout.contains("contacts -> Contacts"), "{stdout}");
 }
+
+#[test]
+fn plugin_new_scaffolds_every_language_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, manifest, source) in [
+        ("rust", "Cargo.toml", "src/mapping.rs"),
+        ("js", "package.json", "src/mapping.js"),
+        ("python", "pyproject.toml", "mapping.py"),
+        ("c", "README.md", "src/mapping.c"),
+    ] {
+        let project = dir.path().join(format!("acme-{lang}"));
+        let project_arg = project.to_str().unwrap();
+        let output =
+            autotask_events(&["plugin", "new", &format!("acme-{lang}"), "--lang", lang, "--dir", project_arg], None);
+        assert!(output.status.success(), "{lang}: {}", String::from_utf8_lossy(&output.stderr));
+        let manifest = std::fs::read_to_string(project.join(manifest)).unwrap();
+        assert!(manifest.contains(&format!("acme-{lang}")), "{lang}: the project is named after NAME");
+        assert!(!manifest.contains("incidents-plugin"), "{lang}: the template's name is replaced");
+        assert!(project.join(source).is_file(), "{lang}: {source}");
+        let wit = if lang == "rust" { "sdk/wit/plugin.wit" } else { "wit/plugin.wit" };
+        let wit = std::fs::read_to_string(project.join(wit)).unwrap();
+        assert!(wit.contains("package autotask-events:plugin@0.1.0;"), "{lang}: the WIT comes along");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(project.join("build")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{lang}: build is executable");
+        }
+
+        let again = autotask_events(&["plugin", "new", "x", "--lang", lang, "--dir", project_arg], None);
+        assert_eq!(again.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"), "{lang}: never overwrites");
+    }
+    let bad = autotask_events(&["plugin", "new", "no/slashes", "--lang", "js"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a project name"));
+}
