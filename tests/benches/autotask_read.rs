@@ -10,11 +10,11 @@
 //! The client's own share is `client − raw_http` of the wall time, which
 //! `parse_pages` should explain. Ratios are printed at the end, from this run.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use autotask_events::source::filter::{Filter, Op, QueryBody};
 use autotask_events::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache, read_page};
+use autotask_events_tests::criterion_mean_ns;
 use autotask_sim::{SimConfig, Simulator};
 use criterion::{Criterion, Throughput};
 
@@ -99,17 +99,12 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-/// Mean time of a benchmark in this run, from criterion's own estimates.
-fn mean_ns(name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../target"));
-    let path = target.join("criterion/read_50k_tickets").join(name).join("new/estimates.json");
-    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
-}
-
 fn report() {
-    let (Some(client), Some(raw), Some(parse)) = (mean_ns("client"), mean_ns("raw_http"), mean_ns("parse_pages"))
-    else {
+    let (Some(client), Some(raw), Some(parse)) = (
+        criterion_mean_ns("read_50k_tickets", "client"),
+        criterion_mean_ns("read_50k_tickets", "raw_http"),
+        criterion_mean_ns("read_50k_tickets", "parse_pages"),
+    ) else {
         return;
     };
     let per_second = |ns: f64| TICKETS as f64 / (ns / 1e9);

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use autotask_events::plugin::{Limits, Plugin, PluginRuntime, Sample};
-use autotask_events_tests::{INCIDENTS_WASM, build_example_plugin, context, ticket_batch};
+use autotask_events_tests::{INCIDENTS_WASM, build_example_plugin, context, criterion_mean_ns, ticket_batch};
 use criterion::{Criterion, Throughput};
 
 const BATCH: usize = 500;
@@ -84,19 +84,9 @@ fn languages(c: &mut Criterion, measured: &[Measured]) {
     group.finish();
 }
 
-/// Mean time of a benchmark in this run, from criterion's own estimates.
-fn mean_ns(group: &str, name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("../target"));
-    let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
-    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
-}
-
 fn report(measured: &[Measured]) {
     let rust = &measured[0];
-    let rust_batch = mean_ns("languages_500", "rust").unwrap_or(f64::NAN);
+    let rust_batch = criterion_mean_ns("languages_500", "rust").unwrap_or(f64::NAN);
     println!("\nthe incidents mapping in each language, {BATCH} Tickets a batch (ratios to Rust, this run):");
     println!(
         "{:<11} {:>9} {:>12} {:>8} {:>13} {:>8} {:>11} {:>6} {:>11} {:>11} {:>6}",
@@ -113,8 +103,8 @@ fn report(measured: &[Measured]) {
         "ratio"
     );
     for m in measured {
-        let batch = mean_ns("languages_500", m.lang).unwrap_or(f64::NAN);
-        let empty = mean_ns("languages_empty", m.lang).unwrap_or(f64::NAN);
+        let batch = criterion_mean_ns("languages_500", m.lang).unwrap_or(f64::NAN);
+        let empty = criterion_mean_ns("languages_empty", m.lang).unwrap_or(f64::NAN);
         let memory = m.plugin.peak_memory_bytes() as f64 / (1 << 20) as f64;
         let rust_memory = rust.plugin.peak_memory_bytes() as f64 / (1 << 20) as f64;
         println!(

@@ -3,11 +3,10 @@
 //! of one call (fresh store, instantiate, empty batch). Prints the wasm/native
 //! ratios at the end, from the numbers measured in this same run.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use autotask_events::plugin::{Limits, PluginRuntime};
-use autotask_events_tests::{INCIDENTS_WASM, context, sdk_context, sdk_records, ticket_batch};
+use autotask_events_tests::{INCIDENTS_WASM, context, criterion_mean_ns, sdk_context, sdk_records, ticket_batch};
 use criterion::{Criterion, Throughput};
 
 const BATCH: usize = 500;
@@ -34,16 +33,10 @@ fn mapping(c: &mut Criterion) {
     group.finish();
 }
 
-/// Mean time of a benchmark in this run, from criterion's own estimates.
-fn mean_ns(group: &str, name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../target"));
-    let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
-    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
-}
-
 fn report() {
-    let (Some(native), Some(wasm)) = (mean_ns("incidents_500", "native"), mean_ns("incidents_500", "wasm")) else {
+    let (Some(native), Some(wasm)) =
+        (criterion_mean_ns("incidents_500", "native"), criterion_mean_ns("incidents_500", "wasm"))
+    else {
         return;
     };
     let per_second = |ns: f64| BATCH as f64 / (ns / 1e9);
@@ -51,7 +44,7 @@ fn report() {
     println!("  native  {:>10.0} records/s  ({:.3} ms/batch)", per_second(native), native / 1e6);
     println!("  wasm    {:>10.0} records/s  ({:.3} ms/batch)", per_second(wasm), wasm / 1e6);
     println!("  wasm throughput = {:.2}x native", native / wasm);
-    if let Some(empty) = mean_ns("per_call", "empty_batch") {
+    if let Some(empty) = criterion_mean_ns("per_call", "empty_batch") {
         println!("  fixed cost per batch (store + instantiate + call) = {:.1} µs", empty / 1e3);
     }
 }

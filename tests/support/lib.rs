@@ -22,6 +22,17 @@ pub fn previous_poll() -> DateTime<Utc> {
     sample::sample_epoch() - TimeDelta::minutes(1)
 }
 
+/// The mean time of benchmark `group/name` measured in this run, in
+/// nanoseconds, from criterion's own estimates (benches print ratios from it).
+pub fn criterion_mean_ns(group: &str, name: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("../target"));
+    let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
+    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    estimates["mean"]["point_estimate"].as_f64()
+}
+
 /// Builds the example plugin of `lang` (`javascript`, `python`, `c`: a directory
 /// under `examples/plugins/`) with its own `build` script, into `out`. The
 /// script installs its pinned tools under `target/plugin-tools/<lang>` the

@@ -308,7 +308,7 @@ fn add_plugin_warnings(api: &Api, configured: &ConfiguredInstance, shown: &mut V
 async fn api_view(api: &Api, stored: &StoredInstance) -> Value {
     let body = stored_body(stored);
     let id = stored.id.to_string();
-    let readable = configured_stored(&api.shared, stored);
+    let readable = configured(&api.shared, &id, &body, stored.disabled);
     let refused = credentials_refused(api, &id).await;
     let mut shown = view(json!(stored.id), &body, stored.disabled, readable.is_ok() && !refused, stored.created_at);
     shown["token"] = Value::String(stored.token.clone());

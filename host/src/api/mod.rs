@@ -26,9 +26,8 @@ use crate::service::poll::blocking;
 use crate::service::{Shared, StartError, Supervisor};
 use crate::store::StoredInstance;
 
-pub use auth::same_secret;
-pub use body::{MASK, is_secret_key, new_token};
-pub use error::{ApiError, MAX_BODY_BYTES, json_path};
+pub use body::new_token;
+use error::{ApiError, MAX_BODY_BYTES};
 
 /// What the handlers share.
 pub struct Api {
