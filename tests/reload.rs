@@ -294,6 +294,13 @@ async fn an_invalid_file_or_a_component_of_the_wrong_world_leaves_the_old_versio
         rename_into_place(&path, INCIDENTS_WASM);
         harness.wait_for_plugin("incidents.wasm", "the good file again", |p| p.status == Status::Active).await;
     }
+    // The history the console shows: newest first, with why each file was refused.
+    let history = harness.service().plugin_reloads();
+    let outcomes: Vec<&str> = history.iter().map(|reload| reload.outcome).collect();
+    assert_eq!(outcomes, ["restored", "rejected", "restored", "rejected", "loaded"]);
+    assert!(history[1].detail.as_deref().unwrap().contains("plugin world"), "{history:?}");
+    assert_eq!(history[1].version.as_deref(), Some(version_of(EMPTY_COMPONENT).as_str()));
+    assert!(history.iter().all(|reload| reload.plugin == "incidents.wasm"));
     let metrics = harness.service().metrics().render();
     assert!(
         metrics.contains("autotask_events_plugin_reloads_total{plugin=\"incidents.wasm\",outcome=\"rejected\"} 2"),

@@ -10,6 +10,7 @@ pub mod api;
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dates;
 pub mod delivery;
 pub mod plugin;

@@ -26,12 +26,12 @@ const POLL_WAIT: Duration = Duration::from_secs(120);
 
 /// `?status=delivered|pending|failed&limit=N`.
 #[derive(Deserialize)]
-pub(super) struct EventsQuery {
-    status: Option<String>,
-    limit: Option<usize>,
+pub(crate) struct EventsQuery {
+    pub status: Option<String>,
+    pub limit: Option<usize>,
 }
 
-pub(super) async fn events(
+pub(crate) async fn events(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -119,7 +119,7 @@ fn events_of(body: &str) -> Vec<Value> {
         .collect()
 }
 
-pub(super) async fn retry(
+pub(crate) async fn retry(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -141,11 +141,11 @@ pub(super) async fn retry(
 
 /// `?resource=NAME` polls one resource only.
 #[derive(Deserialize)]
-pub(super) struct PollQuery {
-    resource: Option<String>,
+pub(crate) struct PollQuery {
+    pub resource: Option<String>,
 }
 
-pub(super) async fn poll(
+pub(crate) async fn poll(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -193,7 +193,7 @@ fn poll_result_view(name: &str, result: &PollResult) -> Value {
     }
 }
 
-pub(super) async fn resources(
+pub(crate) async fn resources(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -249,6 +249,11 @@ fn last_poll_view(last: &LastPoll) -> Value {
     shown
 }
 
-pub(super) async fn plugins(State(api): State<Arc<Api>>) -> Json<Value> {
+pub(crate) async fn plugins(State(api): State<Arc<Api>>) -> Json<Value> {
     Json(serde_json::to_value(api.shared.plugins.list()).unwrap_or_default())
+}
+
+/// The latest plugin loads, rejections and removals, newest first.
+pub(crate) async fn reloads(State(api): State<Arc<Api>>) -> Json<Value> {
+    Json(serde_json::to_value(api.shared.plugins.history()).unwrap_or_default())
 }

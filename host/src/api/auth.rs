@@ -15,8 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::Api;
 use super::error::ApiError;
-use crate::config::{ORGANIZATION_SECRET_ENV, USER_SECRET_ENV};
-use crate::source::Secret;
+use crate::config::ApiSettings;
 
 /// The `Element` token a caller presented, for the instance handlers to check.
 #[derive(Debug, Clone, Default)]
@@ -53,21 +52,34 @@ pub fn same_secret(presented: &str, expected: &str) -> bool {
     presented.ct_eq(&expected).into()
 }
 
+/// What a caller is told while no secrets are configured.
+pub const CLOSED: &str = concat!(
+    "the management API is closed: no secrets are configured (set [api] user_secret and organization_secret, or ",
+    "AUTOTASK_EVENTS_USER_SECRET and AUTOTASK_EVENTS_ORGANIZATION_SECRET)"
+);
+
+/// Whether `user` and `organization` are the configured secrets; `None` when
+/// none are configured. Both comparisons always run, so a right user secret
+/// does not answer faster.
+pub fn secrets_match(settings: &ApiSettings, user: &str, organization: &str) -> Option<bool> {
+    let (Some(user_secret), Some(organization_secret)) = (&settings.user_secret, &settings.organization_secret) else {
+        return None;
+    };
+    let user_ok = same_secret(user, user_secret.expose());
+    let organization_ok = same_secret(organization, organization_secret.expose());
+    Some(user_ok & organization_ok)
+}
+
 /// Lets the request through when it carries the API's secrets; answers 401 otherwise.
 pub async fn require(State(api): State<Arc<Api>>, mut request: Request, next: Next) -> Response {
-    let settings = &api.shared.settings.api;
-    let (Some(user_secret), Some(organization_secret)) = (&settings.user_secret, &settings.organization_secret) else {
-        return refuse(format!(
-            "the management API is closed: no secrets are configured (set [api] user_secret and organization_secret, or {USER_SECRET_ENV} and {ORGANIZATION_SECRET_ENV})"
-        ));
-    };
     let header = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).unwrap_or("");
     let presented = parse(header);
-    let matches = |presented: Option<&str>, expected: &Secret| same_secret(presented.unwrap_or(""), expected.expose());
-    // Both comparisons always run, so a right user secret does not answer faster.
-    let user_ok = matches(presented.user, user_secret);
-    let organization_ok = matches(presented.organization, organization_secret);
-    if !(user_ok && organization_ok) {
+    let Some(matches) =
+        secrets_match(&api.shared.settings.api, presented.user.unwrap_or(""), presented.organization.unwrap_or(""))
+    else {
+        return refuse(CLOSED.into());
+    };
+    if !matches {
         tracing::warn!(
             method = %request.method(), path = %request.uri().path(),
             "refused a management API call: missing or wrong User/Organization credentials"
@@ -88,6 +100,7 @@ fn refuse(message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ORGANIZATION_SECRET_ENV, USER_SECRET_ENV};
 
     #[test]
     fn reads_the_cloud_elements_header_in_any_order() {
@@ -97,6 +110,11 @@ mod tests {
         assert_eq!(presented, Presented { user: Some("abc"), organization: Some("def"), element: None });
         assert_eq!(parse("Bearer xyz"), Presented::default());
         assert_eq!(parse("User , Organization"), Presented::default());
+    }
+
+    #[test]
+    fn the_closed_message_names_the_variables() {
+        assert!(CLOSED.contains(USER_SECRET_ENV) && CLOSED.contains(ORGANIZATION_SECRET_ENV));
     }
 
     #[test]

@@ -82,7 +82,7 @@ async fn find_writable(api: &Api, id: &str, element: &ElementToken) -> Result<St
     }
 }
 
-pub(super) async fn create(State(api): State<Arc<Api>>, JsonBody(posted): JsonBody) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn create(State(api): State<Arc<Api>>, JsonBody(posted): JsonBody) -> Result<Json<Value>, ApiError> {
     let body = instance_body(&posted);
     let disabled = disabled_flag(&posted, false)?;
     let checked = configured(&api.shared, "new", &body, disabled).map_err(|p| ApiError::problems(&p))?;
@@ -109,7 +109,7 @@ pub(super) async fn create(State(api): State<Arc<Api>>, JsonBody(posted): JsonBo
     Ok(Json(shown))
 }
 
-pub(super) async fn list(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {
     let files = api.supervisor.lock().await.file_instances().to_vec();
     let mut shown = Vec::new();
     for configured in &files {
@@ -122,7 +122,7 @@ pub(super) async fn list(State(api): State<Arc<Api>>) -> Result<Json<Value>, Api
     Ok(Json(Value::Array(shown)))
 }
 
-pub(super) async fn get(
+pub(crate) async fn get(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -133,7 +133,7 @@ pub(super) async fn get(
     }
 }
 
-pub(super) async fn patch(
+pub(crate) async fn patch(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -168,11 +168,11 @@ pub(super) async fn patch(
 
 /// `?outbox=flush` (the default) or `?outbox=drop`.
 #[derive(Deserialize)]
-pub(super) struct DeleteQuery {
-    outbox: Option<String>,
+pub(crate) struct DeleteQuery {
+    pub outbox: Option<String>,
 }
 
-pub(super) async fn delete(
+pub(crate) async fn delete(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Extension(element): Extension<ElementToken>,
@@ -241,7 +241,7 @@ fn disabled_flag(body: &Value, default: bool) -> Result<bool, ApiError> {
 
 /// Asks Autotask whether it takes the instance's credentials: zone discovery,
 /// then one cheap call (`ThresholdInformation`). A refusal names the field.
-async fn check_credentials(configured: &ConfiguredInstance) -> Result<(), ApiError> {
+pub(crate) async fn check_credentials(configured: &ConfiguredInstance) -> Result<(), ApiError> {
     let prefix = key_prefix(&configured.instance.element_key).unwrap_or("crm.autotask");
     let field = |suffix: &str| format!("$.configuration['{prefix}.{suffix}']");
     let options = ClientOptions {
@@ -361,6 +361,6 @@ fn view(id: Value, body: &Value, disabled: bool, valid: bool, created: DateTime<
 }
 
 /// Dates as Cloud Elements writes them: ISO 8601, UTC, milliseconds.
-pub(super) fn format_date(instant: DateTime<Utc>) -> String {
+pub(crate) fn format_date(instant: DateTime<Utc>) -> String {
     instant.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

@@ -7,11 +7,11 @@
 //! Handlers are thin: they check the call, then use the same store and
 //! supervisor the rest of the service uses.
 
-mod activity;
-mod auth;
-mod body;
-mod error;
-mod instances;
+pub(crate) mod activity;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod error;
+pub(crate) mod instances;
 
 use std::sync::Arc;
 
@@ -35,10 +35,15 @@ pub struct Api {
     pub(crate) supervisor: Arc<Mutex<Supervisor>>,
 }
 
+impl Api {
+    pub(crate) fn new(shared: Arc<Shared>, supervisor: Arc<Mutex<Supervisor>>) -> Arc<Api> {
+        Arc::new(Api { shared, supervisor })
+    }
+}
+
 /// The API's routes, under the configured prefix, every one behind the secrets.
-pub(crate) fn router(shared: Arc<Shared>, supervisor: Arc<Mutex<Supervisor>>) -> Router {
-    let prefix = shared.settings.api.prefix.clone();
-    let api = Arc::new(Api { shared, supervisor });
+pub(crate) fn router(api: Arc<Api>) -> Router {
+    let prefix = api.shared.settings.api.prefix.clone();
     let routes = Router::new()
         .route("/instances", post(instances::create).get(instances::list))
         .route("/instances/{id}", get(instances::get).patch(instances::patch).delete(instances::delete))
@@ -47,6 +52,7 @@ pub(crate) fn router(shared: Arc<Shared>, supervisor: Arc<Mutex<Supervisor>>) ->
         .route("/instances/{id}/poll", post(activity::poll))
         .route("/instances/{id}/resources", get(activity::resources))
         .route("/plugins", get(activity::plugins))
+        .route("/plugins/reloads", get(activity::reloads))
         .fallback(|| async { ApiError::not_found("such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(api.clone(), auth::require))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -79,7 +85,7 @@ pub(crate) async fn start_stored_instances(
 }
 
 /// A body read as the service runs it.
-fn configured(
+pub(crate) fn configured(
     shared: &Shared,
     id: &str,
     body: &Value,
@@ -95,6 +101,6 @@ fn configured_stored(shared: &Shared, stored: &StoredInstance) -> Result<Configu
 }
 
 /// The body a stored instance was created with (the store only holds JSON the API wrote).
-fn stored_body(stored: &StoredInstance) -> Value {
+pub(crate) fn stored_body(stored: &StoredInstance) -> Value {
     serde_json::from_str(&stored.body).unwrap_or(Value::Null)
 }

@@ -111,6 +111,12 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         running.addr(),
         DEFAULT_API_PREFIX
     );
+    println!(
+        "  web console         http://{}/ (sign in with the secrets in {} and {})",
+        running.addr(),
+        api_secrets.user_file.display(),
+        api_secrets.organization_file.display()
+    );
     println!("  polling incidents and contacts every {}s; events appear below. Ctrl-C stops.", args.interval);
     println!();
 

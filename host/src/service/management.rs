@@ -1,7 +1,8 @@
 //! The management listener: `GET /health`, `GET /metrics` (Prometheus text)
 //! and `GET /plugins` (every plugin file, its version and how it is doing),
 //! open for probes and scrapers; and the management API under its prefix
-//! (see [`crate::api`]), behind its secrets. Over TLS when configured.
+//! (see [`crate::api`]), behind its secrets; and the web console at `/` (see
+//! [`crate::console`]), behind a sign-in with the same secrets. Over TLS when configured.
 
 use std::sync::Arc;
 
@@ -19,13 +20,14 @@ use super::{Shared, Supervisor};
 
 /// Every route the listener serves.
 pub(crate) fn router(shared: Arc<Shared>, supervisor: Arc<Mutex<Supervisor>>) -> Router {
-    let api = crate::api::router(shared.clone(), supervisor);
+    let api = crate::api::Api::new(shared.clone(), supervisor);
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/plugins", get(plugins))
         .with_state(shared)
-        .merge(api)
+        .merge(crate::api::router(api.clone()))
+        .merge(crate::console::router(api))
 }
 
 /// Serves `router` until `shutdown`, over TLS when `tls` is given.

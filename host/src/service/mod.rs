@@ -110,6 +110,11 @@ impl RunningService {
         self.shared.plugins.list()
     }
 
+    /// The latest plugin loads, rejections and removals, newest first.
+    pub fn plugin_reloads(&self) -> Vec<plugins::Reload> {
+        self.shared.plugins.history()
+    }
+
     /// Applies a new set of instances, as a changed configuration file does:
     /// started, stopped or restarted as they were added, removed or changed.
     pub async fn apply(&self, config: ServiceConfig) -> Result<Changes, StartError> {

@@ -8,7 +8,7 @@
 //! in only if all of that passes; otherwise the old version keeps serving and
 //! one error says what is wrong with the file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,7 +74,26 @@ pub struct PluginRegistry {
     plugin_dir: PathBuf,
     metrics: Arc<Metrics>,
     slots: Mutex<BTreeMap<PathBuf, Arc<PluginSlot>>>,
+    /// The latest loads, rejections and removals, newest last.
+    history: Mutex<VecDeque<Reload>>,
     shutdown: CancellationToken,
+}
+
+/// How many reloads `history` keeps.
+const HISTORY_LENGTH: usize = 100;
+
+/// One thing that happened to a plugin file, as the console's reload history shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reload {
+    pub date: String,
+    pub plugin: String,
+    /// `loaded`, `rejected`, `removed`, or `restored` (the file is again the version serving).
+    pub outcome: &'static str,
+    /// The version loaded, or the one that was rejected.
+    pub version: Option<String>,
+    /// Why it was rejected, or which version it replaced.
+    pub detail: Option<String>,
 }
 
 impl PluginRegistry {
@@ -84,7 +103,14 @@ impl PluginRegistry {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        Arc::new(PluginRegistry { runtime, plugin_dir, metrics, slots: Mutex::default(), shutdown })
+        Arc::new(PluginRegistry {
+            runtime,
+            plugin_dir,
+            metrics,
+            slots: Mutex::default(),
+            history: Mutex::default(),
+            shutdown,
+        })
     }
 
     /// The slot of `path`, loaded the first time it is asked for.
@@ -144,6 +170,25 @@ impl PluginRegistry {
     /// Every slot, for `GET /plugins`.
     pub fn list(&self) -> Vec<PluginStatus> {
         lock(&self.slots).values().map(|slot| slot.status()).collect()
+    }
+
+    /// The latest reloads, newest first.
+    pub fn history(&self) -> Vec<Reload> {
+        lock(&self.history).iter().rev().cloned().collect()
+    }
+
+    fn remember(&self, slot: &PluginSlot, outcome: &'static str, version: Option<&str>, detail: Option<String>) {
+        let mut history = lock(&self.history);
+        if history.len() == HISTORY_LENGTH {
+            history.pop_front();
+        }
+        history.push_back(Reload {
+            date: crate::dates::format_instant(Utc::now()),
+            plugin: slot.label.clone(),
+            outcome,
+            version: version.map(str::to_owned),
+            detail,
+        });
     }
 
     /// Loads the slot's file each time it is marked dirty, until shutdown.
@@ -213,6 +258,8 @@ impl PluginRegistry {
         }
         slot.available.notify_waiters();
         self.count(slot, RELOAD_LOADED);
+        let replaced = previous.as_ref().map(|old| format!("replaced {}", short_version(old.version())));
+        self.remember(slot, RELOAD_LOADED, Some(&version), replaced);
         let replacing = previous.map(|old| format!(", replacing {}", short_version(old.version()))).unwrap_or_default();
         tracing::info!(
             plugin = %slot.label,
@@ -231,6 +278,9 @@ impl PluginRegistry {
             state.status = Status::Active;
             state.error = None;
             state.rejected_version = None;
+            drop(state);
+            let version = slot.current().map(|plugin| plugin.version().to_owned());
+            self.remember(slot, "restored", version.as_deref(), Some("the file is the version serving again".into()));
             tracing::info!(plugin = %slot.label, "plugin file {} is the version serving again", slot.path.display());
         }
     }
@@ -241,9 +291,10 @@ impl PluginRegistry {
             let mut state = lock(&slot.state);
             state.status = Status::Failed;
             state.error = Some(cause.clone());
-            state.rejected_version = version;
+            state.rejected_version = version.clone();
         }
         self.count(slot, RELOAD_REJECTED);
+        self.remember(slot, RELOAD_REJECTED, version.as_deref(), Some(cause.clone()));
         match serving {
             Some(old) => tracing::error!(
                 plugin = %slot.label,
@@ -272,6 +323,7 @@ impl PluginRegistry {
             return;
         }
         self.count(slot, RELOAD_REMOVED);
+        self.remember(slot, RELOAD_REMOVED, None, None);
         let users = if users.is_empty() { "none".to_owned() } else { users };
         tracing::warn!(
             plugin = %slot.label,

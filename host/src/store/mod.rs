@@ -124,6 +124,15 @@ pub struct MessageSummary {
     pub plugin_version: Option<String>,
 }
 
+/// Events by delivery state: delivered, waiting for their first attempt, and
+/// failed at least once without being delivered (retrying or dead-lettered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub delivered: u64,
+    pub pending: u64,
+    pub failed: u64,
+}
+
 /// The state database. Calls are short and synchronous; async callers run
 /// them on a blocking thread.
 pub struct Store {
@@ -463,6 +472,23 @@ impl Store {
             Ok(count as u64)
         };
         Ok((count("pending")?, count("dead")?))
+    }
+
+    /// The events in an instance's messages created since `since`, by where they stand.
+    pub fn event_counts_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<EventCounts, StoreError> {
+        let counts = self.read().query_row(
+            "SELECT coalesce(sum(CASE WHEN state = 'delivered' THEN event_count END), 0),
+                    coalesce(sum(CASE WHEN state = 'pending' AND last_error IS NULL THEN event_count END), 0),
+                    coalesce(sum(CASE WHEN state = 'dead' OR last_error IS NOT NULL AND state = 'pending'
+                                      THEN event_count END), 0)
+             FROM outbox WHERE instance_id = ?1 AND created_at >= ?2",
+            params![instance_id, format_instant(since)],
+            |row| {
+                let count = |index: usize| row.get::<_, i64>(index).map(|count| count as u64);
+                Ok(EventCounts { delivered: count(0)?, pending: count(1)?, failed: count(2)? })
+            },
+        )?;
+        Ok(counts)
     }
 
     /// Messages not yet delivered (pending, not dead), over every instance.

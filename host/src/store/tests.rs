@@ -193,3 +193,30 @@ fn seen_since_loads_the_keys_a_window_can_read_again() {
     assert_eq!(ids, ["2", "3"]);
     assert!(store.seen_since("acme", "contacts", "2000-01-01T00:00:00.000Z").unwrap().is_empty());
 }
+
+#[test]
+fn event_counts_split_a_day_of_messages_by_where_they_stand() {
+    let (_dir, store) = open();
+    let three = |id: &str| NewMessage { event_count: 3, ..message(id) };
+    let old = PollCommit { messages: vec![three("old")], ..Default::default() };
+    store.commit_poll("acme", "incidents", &old, now() - TimeDelta::hours(25)).unwrap();
+    let recent = PollCommit {
+        messages: vec![three("delivered"), three("pending"), three("retrying"), three("dead")],
+        ..Default::default()
+    };
+    store.commit_poll("acme", "incidents", &recent, now()).unwrap();
+    store
+        .commit_poll("other", "incidents", &PollCommit { messages: vec![three("o")], ..Default::default() }, now())
+        .unwrap();
+    let seq = |id: &str| {
+        store.recent_messages("acme", None, 10).unwrap().into_iter().find(|m| m.message_id == id).unwrap().seq
+    };
+    store.mark_delivered(seq("old"), now()).unwrap();
+    store.mark_delivered(seq("delivered"), now()).unwrap();
+    store.schedule_retry(seq("retrying"), "503", now()).unwrap();
+    store.dead_letter(seq("dead"), "503").unwrap();
+
+    let counts = store.event_counts_since("acme", now() - TimeDelta::hours(24)).unwrap();
+    assert_eq!(counts, EventCounts { delivered: 3, pending: 3, failed: 6 }, "the 25-hour-old message is not counted");
+    assert_eq!(store.event_counts_since("nobody", now()).unwrap(), EventCounts::default());
+}
