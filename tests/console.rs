@@ -6,15 +6,13 @@
 //! screenshot of every page under `target/console-screenshots/`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use autotask_events::service::RunningService;
 use autotask_events_tests::receiver::{Answer, Receiver};
 use autotask_events_tests::service::{SimControl, start, write_config};
+use autotask_events_tests::webdriver::{Browser, ENTER, Element, TAB};
 use autotask_sim::{SimConfig, Simulator};
-use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -299,84 +297,42 @@ async fn a_form_with_a_bad_template_names_the_field_and_creates_nothing() {
     assert_eq!(setup.api_instance("1").await.0, StatusCode::NOT_FOUND, "nothing was created");
 }
 
-/// chromedriver and a headless Chromium, each with its own profile and port.
-struct Browser {
-    driver: Child,
-    client: Client,
-    _profile: tempfile::TempDir,
+/// The few steps a person takes on a page, each failing with what it was after.
+trait Steps {
+    async fn save_screenshot(&self, name: &str);
+    async fn element(&self, css: &str) -> Element<'_>;
+    async fn fill(&self, css: &str, text: &str);
+    async fn click(&self, css: &str);
+    async fn text(&self, css: &str) -> String;
+    async fn wait_for_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String;
 }
 
-impl Browser {
-    async fn start() -> Browser {
-        for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-            assert!(
-                std::path::Path::new(tool).exists(),
-                "{tool} is missing: install Debian's chromium and chromium-driver (tests/run does)"
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let profile = tempfile::tempdir().unwrap();
-        // Without the background-networking flags Chromium keeps calling Google's
-        // hosts, which this closed network refuses.
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        });
-        let capabilities = capabilities.as_object().unwrap().clone();
-        let deadline = Instant::now() + WAIT;
-        let client = loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(capabilities.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => break client,
-                Err(error) if Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(error) => panic!("chromedriver did not start a Chromium session: {error}"),
-            }
-        };
-        Browser { driver, client, _profile: profile }
-    }
-
+impl Steps for Browser {
     /// Saves the page as `target/console-screenshots/{name}.png`.
-    async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.expect("a screenshot");
+    async fn save_screenshot(&self, name: &str) {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), self.screenshot().await).unwrap();
+    }
+
+    async fn element(&self, css: &str) -> Element<'_> {
+        self.find(css).await.unwrap_or_else(|error| panic!("`{css}`: {error}"))
     }
 
     async fn fill(&self, css: &str, text: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        let field = self.element(css).await;
+        field.clear().await;
+        field.send_keys(text).await;
     }
 
     async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+        self.element(css).await.click().await;
     }
 
+    /// The text of `css`, empty when there is no such element.
     async fn text(&self, css: &str) -> String {
-        match self.client.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.unwrap_or_default(),
+        match self.find(css).await {
+            Ok(element) => element.text().await,
             Err(_) => String::new(),
         }
     }
@@ -390,27 +346,12 @@ impl Browser {
                 return text;
             }
             if Instant::now() >= deadline {
-                self.screenshot("timed-out").await;
+                self.save_screenshot("timed-out").await;
                 let page = self.text("main").await;
                 panic!("timed out waiting for {what} in `{css}`; it says: {text:?}; the page says:\n{page}");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-
-    async fn path(&self) -> String {
-        let url = self.client.current_url().await.unwrap();
-        match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
@@ -425,28 +366,26 @@ const INTERVAL_FIELD: &str = "#field-configuration-event-poller-refresh-interval
 #[ignore = "needs Debian's chromium and chromium-driver; tests/run installs them and runs it"]
 async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     let setup = Setup::new().await;
-    let browser = Browser::start().await;
+    let browser = Browser::start(1280, 1000).await;
     let sim = setup.sim.config();
     let mut pages = Vec::new();
 
     // Sign in.
-    browser.client.goto(&setup.url("/")).await.unwrap();
+    browser.goto(&setup.url("/")).await;
     assert_eq!(browser.path().await, "/console/sign-in");
-    browser.screenshot("sign-in").await;
+    browser.save_screenshot("sign-in").await;
     // By keyboard only: type, Tab to the next field, Enter to submit.
     browser.fill("#user-secret", USER_SECRET).await;
-    let focused = browser.client.active_element().await.unwrap();
-    focused.send_keys(&format!("{}{ORGANIZATION_SECRET}{}", Key::Tab, Key::Enter)).await.unwrap();
+    browser.focused().await.send_keys(&format!("{TAB}{ORGANIZATION_SECRET}{ENTER}")).await;
     browser.wait_for_text("main h1", "the instances page", |text| text == "Instances").await;
     assert!(browser.text("main").await.contains("No instances yet"));
 
     // The create form, in Cloud Elements' order: credentials first, tested through the host.
     browser.click("nav a[href='/console/instances/new']").await;
     browser.wait_for_text("main h1", "the create form", |text| text == "Create instance").await;
-    let legends = browser.client.find_all(Locator::Css("fieldset > legend")).await.unwrap();
     let mut order = Vec::new();
-    for legend in legends {
-        order.push(legend.text().await.unwrap());
+    for legend in browser.find_all("fieldset > legend").await {
+        order.push(legend.text().await);
     }
     assert_eq!(order, ["1. Autotask credentials", "2. Events", "3. Resources to poll", "4. Instance"]);
     browser.fill("#field-configuration-crm-autotask-username", &sim.user).await;
@@ -464,9 +403,9 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     browser.fill("#field-tags", "console, browser").await;
     // Every default resource is offered; incidents is ticked, with its default poll configuration.
     for resource in ["incidents", "accounts", "contacts", "comments"] {
-        browser.client.find(Locator::Css(&format!("#resource-{resource}"))).await.expect(resource);
+        browser.element(&format!("#resource-{resource}")).await;
     }
-    assert!(browser.client.find(Locator::Css("#resource-incidents")).await.unwrap().is_selected().await.unwrap());
+    assert!(browser.element("#resource-incidents").await.is_selected().await);
     browser
         .wait_for_text("#preview-incidents", "the default URL's query", |text| {
             text.contains("POST /v1.0/Tickets/query") && text.contains("lastActivityDate")
@@ -474,12 +413,12 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
         .await;
 
     // The whole form in one picture, for the README.
-    browser.client.set_window_size(1280, 2300).await.unwrap();
-    browser.screenshot("create-form").await;
-    browser.client.set_window_size(1280, 1000).await.unwrap();
+    browser.set_window_size(1280, 2300).await;
+    browser.save_screenshot("create-form").await;
+    browser.set_window_size(1280, 1000).await;
 
     // A bad URL template: the live preview and, on Create, the field itself say where.
-    let good_url = browser.client.find(Locator::Css(URL_FIELD)).await.unwrap().prop("value").await.unwrap().unwrap();
+    let good_url = browser.element(URL_FIELD).await.property("value").await;
     browser.fill(URL_FIELD, "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'").await;
     browser.wait_for_text("#preview-incidents", "the preview's error", |text| text.contains("at character")).await;
     browser.click("#instance-form > .actions button[type=submit]").await;
@@ -488,8 +427,8 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
         .await;
     assert!(error.contains("at character"), "{error}");
     assert!(browser.text(".error-summary").await.contains("at character"));
-    browser.screenshot("create-form-error").await;
-    pages.push(browser.client.source().await.unwrap());
+    browser.save_screenshot("create-form-error").await;
+    pages.push(browser.source().await);
 
     // Fixed (the secrets are typed again: the page never holds them), and created.
     browser.fill(URL_FIELD, &good_url).await;
@@ -521,8 +460,8 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     let signed = setup.receiver.accepted().into_iter().next().expect("a delivery");
     let signature = signed.signature.clone().expect("signed");
     assert!(autotask_events::delivery::signature::verify(SIGNATURE_KEY.as_bytes(), &signed.body, &signature));
-    browser.screenshot("instance-detail").await;
-    pages.push(browser.client.source().await.unwrap());
+    browser.save_screenshot("instance-detail").await;
+    pages.push(browser.source().await);
 
     // The list: one row, healthy, with its resources and counts.
     browser.click("nav a[href='/console/instances']").await;
@@ -532,25 +471,20 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
         "{row}"
     );
     assert!(row.contains("incidents") && !row.contains(" 0 delivered"), "{row}");
-    browser.screenshot("instances").await;
-    browser.client.set_window_size(390, 844).await.unwrap();
-    let row_element = browser.client.find(Locator::Css("tr[data-instance='1']")).await.unwrap();
-    assert_eq!(row_element.css_value("display").await.unwrap(), "block", "a card on a phone");
-    browser.screenshot("instances-phone").await;
-    browser.client.set_window_size(1280, 1000).await.unwrap();
-    pages.push(browser.client.source().await.unwrap());
+    browser.save_screenshot("instances").await;
+    browser.set_window_size(390, 844).await;
+    assert_eq!(browser.element("tr[data-instance='1']").await.css("display").await, "block", "a card on a phone");
+    browser.save_screenshot("instances-phone").await;
+    browser.set_window_size(1280, 1000).await;
+    pages.push(browser.source().await);
 
     // Edit the interval; the stored secrets stay.
     browser.click("tr[data-instance='1'] a").await;
     browser.wait_for_text("main h1", "the instance page", |text| text == "Console instance").await;
     browser.click("a[href='/console/instances/1/edit']").await;
     browser.wait_for_text("main h1", "the edit form", |text| text == "Edit Console instance").await;
-    let interval = browser.client.find(Locator::Css(INTERVAL_FIELD)).await.unwrap().prop("value").await.unwrap();
-    assert_eq!(interval.as_deref(), Some("0.005"));
-    assert_eq!(
-        browser.client.find(Locator::Css(URL_FIELD)).await.unwrap().prop("value").await.unwrap(),
-        Some(good_url)
-    );
+    assert_eq!(browser.element(INTERVAL_FIELD).await.property("value").await, "0.005");
+    assert_eq!(browser.element(URL_FIELD).await.property("value").await, good_url);
     browser.fill(INTERVAL_FIELD, "0.01").await;
     browser.click("#instance-form > .actions button[type=submit]").await;
     browser.wait_for_text(".notice", "the saved notice", |text| text.contains("Changes saved")).await;
@@ -558,6 +492,21 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     assert_eq!(instance["configuration"]["event.poller.refresh_interval"], "0.01");
     assert_eq!(instance["configuration"]["crm.autotask.password"], "********");
     assert_eq!(instance["valid"], true);
+
+    // Poll now answers with what the poll did; disable stops polling until enabled again.
+    browser.click("form[action='/console/instances/1/poll'] button").await;
+    browser.wait_for_text(".notice", "the poll's summary", |text| text.starts_with("Polled:")).await;
+    browser.click("form[action='/console/instances/1/disable'] button").await;
+    browser.wait_for_text(".notice", "the disabled notice", |text| text.contains("Instance disabled")).await;
+    assert_eq!(setup.api_instance("1").await.1["disabled"], true);
+    browser.click("form[action='/console/instances/1/poll'] button").await;
+    browser.wait_for_text(".notice.error", "the refused poll", |text| text.contains("is not polled")).await;
+    browser.goto(&setup.url("/console/instances")).await;
+    browser.wait_for_text("tr[data-instance='1'] .status", "the disabled row", |text| text == "disabled").await;
+    browser.click("tr[data-instance='1'] a").await;
+    browser.wait_for_text("main h1", "the instance page", |text| text == "Console instance").await;
+    browser.click("form[action='/console/instances/1/enable'] button").await;
+    browser.wait_for_text(".notice", "the enabled notice", |text| text.contains("Instance enabled")).await;
 
     // The callback fails: the new ticket's message is dead-lettered, then retried from the page.
     setup.receiver.answer(Answer::Fail(503));
@@ -574,7 +523,7 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     browser
         .wait_for_text("#events tbody tr:first-child", "the message delivered", |text| text.contains("delivered"))
         .await;
-    assert!(browser.client.find(Locator::Css("form[action='/console/instances/1/retry']")).await.is_err());
+    assert!(browser.find("form[action='/console/instances/1/retry']").await.is_err());
 
     // The plugins page: the built-in incidents plugin, serving, with its calls.
     browser.click("nav a[href='/console/plugins']").await;
@@ -583,14 +532,14 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
         .await;
     assert!(plugin.contains("1/incidents"), "{plugin}");
     assert!(browser.text("#reloads").await.contains("loaded"));
-    browser.screenshot("plugins").await;
-    pages.push(browser.client.source().await.unwrap());
+    browser.save_screenshot("plugins").await;
+    pages.push(browser.source().await);
 
     // Delete, after a confirmation page.
-    browser.client.goto(&setup.url("/console/instances/1")).await.unwrap();
+    browser.goto(&setup.url("/console/instances/1")).await;
     browser.click("a[href='/console/instances/1/delete']").await;
     browser.wait_for_text("main h1", "the confirmation", |text| text == "Delete Console instance?").await;
-    browser.screenshot("delete-confirmation").await;
+    browser.save_screenshot("delete-confirmation").await;
     browser.click("form[action='/console/instances/1/delete'] button[type=submit]").await;
     browser.wait_for_text("main", "the empty list", |text| text.contains("No instances yet")).await;
     assert_eq!(setup.api_instance("1").await.0, StatusCode::NOT_FOUND);

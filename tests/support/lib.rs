@@ -4,6 +4,7 @@
 
 pub mod receiver;
 pub mod service;
+pub mod webdriver;
 
 use autotask_events::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
 use autotask_events::plugin::{Context, DatesConfiguration, PollConfiguration, RawRecord};

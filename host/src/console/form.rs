@@ -364,16 +364,39 @@ fn field_id(path: &str) -> String {
 /// One labelled input with its hint and errors, wired up for screen readers.
 struct Field<'a> {
     label: &'a str,
-    name: &'a str,
+    name: String,
     path: String,
     value: &'a str,
-    kind: &'a str,
+    kind: &'static str,
     hint: Option<&'a str>,
     required: bool,
+    /// Shown under the input (the URL preview).
+    after: Option<Markup>,
 }
 
-impl Field<'_> {
-    fn render(&self, errors: &Errors, extra: Markup) -> Markup {
+impl<'a> Field<'a> {
+    /// A text input for `path`, named `name` in the form.
+    fn new(label: &'a str, name: impl Into<String>, path: String, value: &'a str) -> Self {
+        Field { label, name: name.into(), path, value, kind: "text", hint: None, required: false, after: None }
+    }
+
+    fn kind(self, kind: &'static str) -> Self {
+        Field { kind, ..self }
+    }
+
+    fn hint(self, hint: impl Into<Option<&'a str>>) -> Self {
+        Field { hint: hint.into(), ..self }
+    }
+
+    fn required(self, required: bool) -> Self {
+        Field { required, ..self }
+    }
+
+    fn after(self, markup: Markup) -> Self {
+        Field { after: Some(markup), ..self }
+    }
+
+    fn render(&self, errors: &Errors) -> Markup {
         let id = field_id(&self.path);
         let messages = errors.at(&self.path);
         let hint_id = format!("{id}-hint");
@@ -391,13 +414,13 @@ impl Field<'_> {
                     span .field-error #(error_id) { @for message in messages { (message) br; } }
                 }
                 // A secret is never sent back to the browser, not even the one just typed.
-                input #(id) type=(self.kind) name=(self.name) value=(if self.kind == "password" { "" } else { self.value })
+                input #(id) type=(self.kind) name=(self.name.as_str()) value=(if self.kind == "password" { "" } else { self.value })
                     required[self.required]
                     autocomplete="off" spellcheck="false"
                     aria-invalid=[(!messages.is_empty()).then_some("true")]
                     aria-describedby=[(!described.is_empty()).then(|| described.join(" "))]
                     data-path=(self.path);
-                (extra)
+                @if let Some(after) = &self.after { (after) }
             }
         }
     }
@@ -423,6 +446,12 @@ fn form_page(
         Mode::Create => None,
     };
     let enabled_path = config_path("event.notification.enabled");
+    let credential = |suffix: &str| config_path(&format!("{prefix}.{suffix}"));
+    let code_hint = if editing {
+        "Leave empty to keep the stored value (or the host's)."
+    } else {
+        "Leave empty to use the host's [server] integration_code."
+    };
     let body = html! {
         h1 { (title) }
         @if !errors.all.is_empty() {
@@ -450,10 +479,14 @@ fn form_page(
                         option value="autotaskhelpdesk" selected[form.element == "autotaskhelpdesk"] { "Autotask Helpdesk (autotaskhelpdesk)" }
                     }
                 }
-                (Field { label: "API username", name: "username", path: config_path(&format!("{prefix}.username")), value: &form.username, kind: "email", hint: Some("The API user's email address."), required: true }.render(errors, html!{}))
-                (Field { label: "API secret", name: "password", path: config_path(&format!("{prefix}.password")), value: &form.password, kind: "password", hint: secret_hint, required: !editing }.render(errors, html!{}))
-                (Field { label: "Integration code", name: "integration_code", path: config_path(&format!("{prefix}.integration.code")), value: &form.integration_code, kind: "password", hint: Some(if editing { "Leave empty to keep the stored value (or the host's)." } else { "Leave empty to use the host's [server] integration_code." }), required: false }.render(errors, html!{}))
-                (Field { label: "Server URL", name: "server_url", path: config_path(&format!("{prefix}.server.url")), value: &form.server_url, kind: "url", hint: Some("Where the zone lookup starts."), required: true }.render(errors, html!{}))
+                (Field::new("API username", "username", credential("username"), &form.username)
+                    .kind("email").hint("The API user's email address.").required(true).render(errors))
+                (Field::new("API secret", "password", credential("password"), "")
+                    .kind("password").hint(secret_hint).required(!editing).render(errors))
+                (Field::new("Integration code", "integration_code", credential("integration.code"), "")
+                    .kind("password").hint(code_hint).render(errors))
+                (Field::new("Server URL", "server_url", credential("server.url"), &form.server_url)
+                    .kind("url").hint("Where the zone lookup starts.").required(true).render(errors))
                 div .actions {
                     button type="submit" .secondary formaction="/console/test-connection" formnovalidate
                         hx-post="/console/test-connection" hx-include="#instance-form" hx-target="#connection-result" hx-swap="innerHTML" {
@@ -468,9 +501,12 @@ fn form_page(
                     input #(field_id(&enabled_path)) type="checkbox" name="events_enabled" value="true" checked[form.events_enabled];
                     label for=(field_id(&enabled_path)) { "Events enabled" }
                 }
-                (Field { label: "Callback URL", name: "callback_url", path: config_path("event.notification.callback.url"), value: &form.callback_url, kind: "url", hint: Some("Each event batch is POSTed here, signed."), required: false }.render(errors, html!{}))
-                (Field { label: "Signature key", name: "signature_key", path: config_path("event.notification.signature.key"), value: &form.signature_key, kind: "password", hint: Some(secret_hint.unwrap_or("Signs each delivery (Elements-Webhook-Signature).")), required: false }.render(errors, html!{}))
-                (Field { label: "Polling interval (minutes)", name: "interval", path: config_path("event.poller.refresh_interval"), value: &form.interval, kind: "text", hint: None, required: true }.render(errors, html!{}))
+                (Field::new("Callback URL", "callback_url", config_path("event.notification.callback.url"), &form.callback_url)
+                    .kind("url").hint("Each event batch is POSTed here, signed.").render(errors))
+                (Field::new("Signature key", "signature_key", config_path("event.notification.signature.key"), "")
+                    .kind("password").hint(secret_hint.unwrap_or("Signs each delivery (Elements-Webhook-Signature).")).render(errors))
+                (Field::new("Polling interval (minutes)", "interval", config_path("event.poller.refresh_interval"), &form.interval)
+                    .required(true).render(errors))
             }
             fieldset #resources {
                 legend { "3. Resources to poll" }
@@ -479,8 +515,8 @@ fn form_page(
             }
             fieldset #naming {
                 legend { "4. Instance" }
-                (Field { label: "Name", name: "name", path: "$.name".into(), value: &form.name, kind: "text", hint: None, required: true }.render(errors, html!{}))
-                (Field { label: "Tags", name: "tags", path: "$.tags".into(), value: &form.tags, kind: "text", hint: Some("Separated by commas."), required: false }.render(errors, html!{}))
+                (Field::new("Name", "name", "$.name".into(), &form.name).required(true).render(errors))
+                (Field::new("Tags", "tags", "$.tags".into(), &form.tags).hint("Separated by commas.").render(errors))
             }
             div .actions {
                 button type="submit" { (submit) }
@@ -497,7 +533,7 @@ fn resource_fields(resource: &ResourceForm, errors: &Errors) -> Markup {
     let checkbox = format!("resource-{name}");
     let preview_id = format!("preview-{name}");
     let url_path = resource_path(name, "url");
-    let preview_trigger = html! {
+    let preview_output = html! {
         output #(preview_id) .preview aria-live="polite" for=(field_id(&url_path)) { (preview(&resource.url)) }
     };
     html! {
@@ -506,17 +542,19 @@ fn resource_fields(resource: &ResourceForm, errors: &Errors) -> Markup {
                 input #(checkbox) type="checkbox" name="resource" value=(name) checked[resource.checked];
                 label for=(checkbox) { (resource.label) }
             }
-            details open[resource.checked || !errors.at_field.keys().all(|path| !path.contains(&format!(".{name}.")))] {
+            details open[resource.checked || errors.at_field.keys().any(|path| path.contains(&format!(".{name}.")))] {
                 summary { "Poll configuration of " (name) }
                 div .url-field
                     hx-post="/console/preview" hx-trigger="input changed delay:300ms from:find input" hx-target=(format!("#{preview_id}"))
                     hx-include="this" hx-vals=(json!({"resource": name}).to_string()) {
-                    (Field { label: "URL template", name: &format!("{name}.url"), path: url_path.clone(), value: &resource.url, kind: "text", hint: Some("${date:pattern} is the last poll time, in Java SimpleDateFormat."), required: resource.checked }.render(errors, preview_trigger))
+                    (Field::new("URL template", format!("{name}.url"), url_path.clone(), &resource.url)
+                        .hint("${date:pattern} is the last poll time, in Java SimpleDateFormat.")
+                        .required(resource.checked).after(preview_output).render(errors))
                 }
-                (Field { label: "idField", name: &format!("{name}.idField"), path: resource_path(name, "idField"), value: &resource.id_field, kind: "text", hint: None, required: false }.render(errors, html!{}))
+                (Field::new("idField", format!("{name}.idField"), resource_path(name, "idField"), &resource.id_field).render(errors))
                 div .dates {
                     @for ((key, label), value) in DATE_KEYS.iter().zip(&resource.dates) {
-                        (Field { label, name: &format!("{name}.{key}"), path: resource_path(name, &format!("datesConfiguration.{key}")), value, kind: "text", hint: None, required: false }.render(errors, html!{}))
+                        (Field::new(label, format!("{name}.{key}"), resource_path(name, &format!("datesConfiguration.{key}")), value).render(errors))
                     }
                 }
             }
