@@ -75,8 +75,12 @@ impl Setup {
 
     /// The instance through the JSON API, to check what the console did.
     async fn api_instance(&self, id: &str) -> (StatusCode, Value) {
+        self.api_get(&format!("/instances/{id}")).await
+    }
+
+    async fn api_get(&self, path: &str) -> (StatusCode, Value) {
         let response = http()
-            .get(self.url(&format!("/elements/api-v2/instances/{id}")))
+            .get(self.url(&format!("/elements/api-v2{path}")))
             .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
             .send()
             .await
@@ -236,6 +240,18 @@ async fn pages_need_a_session_and_every_form_its_token() {
         preview.contains(r#"{&quot;op&quot;:&quot;eq&quot;,&quot;field&quot;:&quot;status&quot;,&quot;value&quot;:1}"#),
         "{preview}"
     );
+
+    // The plugins page's reload history is the API's too.
+    let (status, reloads) = setup.api_get("/plugins/reloads").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (reloads[0]["plugin"].as_str(), reloads[0]["outcome"].as_str()),
+        (Some("incidents.wasm"), Some("loaded"))
+    );
+    let page = client.get(setup.url("/console/plugins")).header(COOKIE, &cookie).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let version = reloads[0]["version"].as_str().unwrap();
+    assert!(page.contains("<h2>Reload history</h2>") && page.contains(&version[..12]), "{page}");
 
     // htmx itself is served from the host.
     let htmx = client.get(setup.url("/console/static/htmx.min.js")).send().await.unwrap();
@@ -523,7 +539,7 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
     browser
         .wait_for_text("#events tbody tr:first-child", "the message delivered", |text| text.contains("delivered"))
         .await;
-    assert!(browser.find("form[action='/console/instances/1/retry']").await.is_err());
+    assert!(browser.find_all("#events tr[data-status='failed'], #events tr[data-status='retrying']").await.is_empty());
 
     // The plugins page: the built-in incidents plugin, serving, with its calls.
     browser.click("nav a[href='/console/plugins']").await;

@@ -215,7 +215,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "changed" => "Changes saved; they apply now.",
         "disabled" => "Instance disabled: it neither polls nor delivers.",
         "enabled" => "Instance enabled: it polls again.",
-        "retried" => "Failed events are being delivered again.",
+        "retried" => {
+            "Failed messages are being delivered again; records the plugin failed are mapped again at the next poll."
+        }
         _ => return None,
     })
 }
@@ -241,7 +243,7 @@ async fn detail_page(
         Ok(view) => view,
         Err(page) => return page,
     };
-    let activity = match activity_section(console, session, id).await {
+    let activity = match activity_section(console, id).await {
         Ok(activity) => activity,
         Err(error) => return error_page(session, error.status, &error.message),
     };
@@ -260,6 +262,8 @@ async fn detail_page(
         @if let Some(shown) = shown { (shown) }
         div .actions {
             (post_button(session, &format!("{base}/poll"), "Poll now", ""))
+            // Here rather than in the refreshed events table, so a refresh never takes the focus away.
+            (post_button(session, &format!("{base}/retry"), "Retry failed", "secondary"))
             @if writable {
                 a .button .secondary href={(base) "/edit"} { "Edit" }
                 @if disabled {
@@ -291,18 +295,14 @@ pub(super) async fn instance_view(console: &Console, session: &Session, id: &str
 }
 
 /// The resources and recent events of an instance, refreshed by htmx.
-pub async fn activity(
-    State(console): State<Arc<Console>>,
-    Extension(session): Extension<Session>,
-    Path(id): Path<String>,
-) -> Response {
-    match activity_section(&console, &session, &id).await {
+pub async fn activity(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+    match activity_section(&console, &id).await {
         Ok(section) => section.into_response(),
         Err(error) => (error.status, error.message).into_response(),
     }
 }
 
-async fn activity_section(console: &Console, session: &Session, id: &str) -> Result<Markup, ApiError> {
+async fn activity_section(console: &Console, id: &str) -> Result<Markup, ApiError> {
     let api = &console.api;
     let resources =
         activity::resources(State(api.clone()), Path(id.to_owned()), no_token()).await.map(|answer| answer.0);
@@ -310,7 +310,6 @@ async fn activity_section(console: &Console, session: &Session, id: &str) -> Res
     let axum::Json(events) =
         activity::events(State(api.clone()), Path(id.to_owned()), no_token(), Query(query)).await?;
     let events = events.as_array().cloned().unwrap_or_default();
-    let any_failed = events.iter().any(|message| message["status"] == "retrying" || message["status"] == "failed");
     Ok(html! {
         div #activity hx-get={"/console/instances/" (id) "/activity"} hx-trigger=(REFRESH) hx-swap="outerHTML" {
             h2 { "Resources" }
@@ -318,12 +317,7 @@ async fn activity_section(console: &Console, session: &Session, id: &str) -> Res
                 Ok(answer) => (resources_table(answer)),
                 Err(error) => p .error { (error.message) },
             }
-            div .title-row {
-                h2 { "Recent events" }
-                @if any_failed {
-                    (post_button(session, &format!("/console/instances/{id}/retry"), "Retry failed", ""))
-                }
-            }
+            h2 { "Recent events" }
             (events_table(&events))
         }
     })
