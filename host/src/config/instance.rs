@@ -349,7 +349,7 @@ fn legacy_resource(line: &str) -> Value {
 }
 
 /// The created and updated fields Autotask entities use, for resources that do not say.
-fn default_date_fields(entity: &str) -> Option<(&'static str, &'static str)> {
+pub fn default_date_fields(entity: &str) -> Option<(&'static str, &'static str)> {
     Some(match entity {
         "Tickets" | "Companies" | "Contacts" => ("createDate", "lastActivityDate"),
         "TicketNotes" => ("createDateTime", "lastActivityDate"),

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use crate::source::Secret;
-pub use instance::{EventFormat, InstanceConfig, ResourceConfig};
+pub use instance::{EventFormat, InstanceConfig, ResourceConfig, default_date_fields};
 pub use problems::{Problem, Problems};
 
 use problems::Collector;

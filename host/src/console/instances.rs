@@ -204,7 +204,7 @@ fn instance_row(row: &Row) -> Markup {
 }
 
 /// `?notice=` after an action, said in words.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub struct Notice {
     notice: Option<String>,
 }

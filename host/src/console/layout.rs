@@ -3,8 +3,7 @@
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
-use super::CSRF_FIELD;
-use super::session::Session;
+use super::session::{CSRF_FIELD, Session};
 
 pub struct Page<'a> {
     pub title: &'a str,

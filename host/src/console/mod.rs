@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::api::Api;
 use crate::api::auth::{CLOSED, ElementToken, secrets_match};
 use layout::{Page, page};
-pub use session::{CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, SIGN_IN_COOKIE};
+use session::{CSRF_FIELD, SESSION_COOKIE, SIGN_IN_COOKIE};
 use session::{Session, Sessions, cookie, set_cookie};
 
 /// htmx 2.0.11 (Zero-Clause BSD), as published on npm.

@@ -122,7 +122,7 @@ pub async fn require(State(console): State<Arc<Console>>, request: Request, next
     let Some(session) = found else {
         return sign_in_first(&request);
     };
-    let request = if request.method() == Method::GET || request.method() == Method::HEAD {
+    let mut request = if request.method() == Method::GET || request.method() == Method::HEAD {
         request
     } else {
         match with_csrf_checked(request, &session.csrf).await {
@@ -130,7 +130,6 @@ pub async fn require(State(console): State<Arc<Console>>, request: Request, next
             Err(refused) => return refused,
         }
     };
-    let mut request = request;
     request.extensions_mut().insert(session);
     next.run(request).await
 }

@@ -24,18 +24,24 @@ use crate::api::body::merge_patch;
 use crate::api::error::JsonBody;
 use crate::api::instances::{self as api_instances, check_credentials};
 use crate::api::{configured, stored_body};
+use crate::service::plugins::Status;
 use crate::service::poll::blocking;
 use render::{Errors, Mode, form_page, preview};
 use values::{InstanceForm, POLLER};
 
-/// The resources a plugin file in the plugin directory exists for (`contacts.wasm` → `contacts`).
+/// The resources a plugin file in the plugin directory exists for
+/// (`contacts.wasm` → `contacts`), as the plugin registry knows them.
 fn plugin_resources(console: &Console) -> Vec<String> {
-    let dir = &console.api.shared.settings.plugin_dir;
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    let dir = console.api.shared.settings.plugin_dir.as_path();
+    let mut names: Vec<String> = console
+        .api
+        .shared
+        .plugins
+        .list()
         .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| crate::service::plugins::is_plugin_file(path))
+        .filter(|plugin| !matches!(plugin.status, Status::Missing | Status::Removed))
+        .map(|plugin| std::path::PathBuf::from(plugin.path))
+        .filter(|path| path.parent() == Some(dir))
         .filter_map(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
         .collect();
     names.sort();
@@ -107,7 +113,7 @@ pub async fn test_connection(
     headers: HeaderMap,
     Form(fields): Fields,
 ) -> Response {
-    let form = InstanceForm::submitted(&fields, &[]);
+    let form = InstanceForm::submitted(&fields, &plugin_resources(&console));
     let instance = fields.iter().find(|(key, _)| key == "instance").map(|(_, value)| value.clone());
     let result = connection_result(&console, &form, instance.as_deref()).await;
     let shown = match &result {
@@ -122,8 +128,6 @@ pub async fn test_connection(
         Some(id) => Mode::Edit { id },
         None => Mode::Create,
     };
-    let form =
-        InstanceForm { resources: InstanceForm::submitted(&fields, &plugin_resources(&console)).resources, ..form };
     form_page(&session, &form, mode, &Errors::none(), Some(shown), StatusCode::OK)
 }
 

@@ -3,14 +3,16 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::default_date_fields;
 use crate::console::layout::text;
+use crate::source::credentials::key_prefix;
 
-/// The resources offered by default: name, label, hub path, created-date field.
+/// The resources offered by default: name, label, hub path, Autotask entity.
 pub(super) const DEFAULT_RESOURCES: [(&str, &str, &str, &str); 4] = [
-    ("incidents", "Tickets (incidents)", "/hubs/helpdesk/incidents", "createDate"),
-    ("accounts", "Companies (accounts)", "/hubs/crm/accounts", "createDate"),
-    ("contacts", "Contacts", "/hubs/crm/contacts", "createDate"),
-    ("comments", "Ticket notes (comments)", "/hubs/helpdesk/comments", "createDateTime"),
+    ("incidents", "Tickets (incidents)", "/hubs/helpdesk/incidents", "Tickets"),
+    ("accounts", "Companies (accounts)", "/hubs/crm/accounts", "Companies"),
+    ("contacts", "Contacts", "/hubs/crm/contacts", "Contacts"),
+    ("comments", "Ticket notes (comments)", "/hubs/helpdesk/comments", "TicketNotes"),
 ];
 /// Autotask's dates, as the default `datesConfiguration` reads them.
 pub(super) const DATE_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss'Z'";
@@ -59,14 +61,17 @@ impl ResourceForm {
     pub(super) fn default_for(name: &str) -> ResourceForm {
         let known = DEFAULT_RESOURCES.iter().find(|(known, ..)| *known == name);
         match known {
-            Some((name, label, hub, created)) => ResourceForm {
-                name: (*name).into(),
-                label: (*label).into(),
-                checked: *name == "incidents",
-                url: format!("{hub}?where=lastActivityDate>='${{date:yyyy-MM-dd'T'HH:mm:ssZ}}'"),
-                id_field: "id".into(),
-                dates: ["lastActivityDate".into(), DATE_FORMAT.into(), (*created).into(), DATE_FORMAT.into()],
-            },
+            Some((name, label, hub, entity)) => {
+                let (created, updated) = default_date_fields(entity).expect("every default entity has date fields");
+                ResourceForm {
+                    name: (*name).into(),
+                    label: (*label).into(),
+                    checked: *name == "incidents",
+                    url: format!("{hub}?where={updated}>='${{date:yyyy-MM-dd'T'HH:mm:ssZ}}'"),
+                    id_field: "id".into(),
+                    dates: [updated.into(), DATE_FORMAT.into(), created.into(), DATE_FORMAT.into()],
+                }
+            }
             // A plugin file with no default: the user says what to poll.
             None => ResourceForm {
                 name: name.into(),
@@ -219,9 +224,9 @@ impl InstanceForm {
     }
 }
 
-/// `crm.autotask` or `helpdesk.autotask`.
+/// `crm.autotask` or `helpdesk.autotask`; the form only offers those two elements.
 pub(super) fn prefix(element: &str) -> &'static str {
-    if element == "autotaskhelpdesk" { "helpdesk.autotask" } else { "crm.autotask" }
+    key_prefix(element).unwrap_or("crm.autotask")
 }
 
 /// The defaults, then each plugin file's resource, then any others, once each.
