@@ -22,11 +22,11 @@
 //! autotask_events_sdk::export_plugin!(Echo);
 //! ```
 
-/// The bindings generated from `wit/plugin.wit`; [`export_plugin!`] uses them.
+/// The bindings generated from `wit/plugin@0.1.0/plugin.wit`; [`export_plugin!`] uses them.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/plugin@0.1.0",
         world: "described-plugin",
         pub_export_macro: true,
         default_bindings_module: "::autotask_events_sdk::bindings",

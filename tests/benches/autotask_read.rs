@@ -12,11 +12,11 @@
 
 use std::time::Duration;
 
-use autotask_events::source::filter::{Filter, Op, QueryBody};
-use autotask_events::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache, read_page};
-use autotask_events_tests::criterion_mean_ns;
 use autotask_sim::{SimConfig, Simulator};
 use criterion::{Criterion, Throughput};
+use engine::source::filter::{Filter, Op, QueryBody};
+use engine::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache, read_page};
+use support::criterion_mean_ns;
 
 const TICKETS: usize = 50_000;
 

@@ -15,9 +15,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use autotask_events::plugin::{Limits, Plugin, PluginRuntime, Sample};
-use autotask_events_tests::{INCIDENTS_WASM, build_example_plugin, context, criterion_mean_ns, ticket_batch};
 use criterion::{Criterion, Throughput};
+use plugin_runtime::{Limits, Plugin, PluginRuntime, Sample};
+use support::{INCIDENTS_WASM, build_example_plugin, context, criterion_mean_ns, ticket_batch};
 
 const BATCH: usize = 500;
 const LANGUAGES: [&str; 4] = ["rust", "javascript", "python", "c"];

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use autotask_events::plugin::{Limits, PluginRuntime};
-use autotask_events_tests::{INCIDENTS_WASM, context, criterion_mean_ns, sdk_context, sdk_records, ticket_batch};
 use criterion::{Criterion, Throughput};
+use plugin_runtime::{Limits, PluginRuntime};
+use support::{INCIDENTS_WASM, context, criterion_mean_ns, sdk_context, sdk_records, ticket_batch};
 
 const BATCH: usize = 500;
 

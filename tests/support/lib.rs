@@ -1,26 +1,50 @@
-//! Shared pieces of the end-to-end tests and benchmarks: the compiled test
-//! components, batches of realistic records, and conversions to the SDK's types
-//! so native and wasm runs of the same mapping can be compared.
+//! Shared pieces of the tests and benchmarks: the compiled test components,
+//! batches of realistic records, conversions to the SDK's types so native and
+//! wasm runs of the same mapping can be compared, callback receivers
+//! ([`receiver`]), configurations written as users write them and the
+//! simulator's control API ([`service`]), and a small WebDriver client
+//! ([`webdriver`]).
 
 pub mod receiver;
 pub mod service;
 pub mod webdriver;
 
-use autotask_events::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
-use autotask_events::plugin::{Context, DatesConfiguration, PollConfiguration, RawRecord};
-use autotask_events::records::{DateField, RecordReader};
-use autotask_events::sample;
+use autotask_sim::sample;
 use chrono::{DateTime, TimeDelta, Utc};
+use engine::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
+use engine::records::{DateField, RecordReader};
+use plugin_runtime::{Context, DatesConfiguration, PollConfiguration, RawRecord};
 
 /// The misbehaving test plugin, compiled from `tests/plugins/misbehaving` by `build.rs`.
 pub const MISBEHAVING_WASM: &[u8] = include_bytes!(env!("MISBEHAVING_PLUGIN_WASM"));
 
 /// The built-in incidents plugin, as the binary ships it.
-pub use autotask_events::builtin::INCIDENTS_WASM;
+pub use builtin_plugin::INCIDENTS_WASM;
+
+/// Polls `check` every 50 ms until it gives a value, or panics after `limit`.
+pub async fn wait_until<T, F: Future<Output = Option<T>>>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
 /// The previous poll of every sample batch: one minute before the sample epoch.
 pub fn previous_poll() -> DateTime<Utc> {
     sample::sample_epoch() - TimeDelta::minutes(1)
+}
+
+/// The repository's root directory.
+pub fn workspace_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("tests/support is two levels down")
 }
 
 /// The mean time of benchmark `group/name` measured in this run, in
@@ -28,7 +52,7 @@ pub fn previous_poll() -> DateTime<Utc> {
 pub fn criterion_mean_ns(group: &str, name: &str) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("../target"));
+        .unwrap_or_else(|| workspace_root().join("target"));
     let path = target.join("criterion").join(group).join(name).join("new/estimates.json");
     let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     estimates["mean"]["point_estimate"].as_f64()
@@ -40,7 +64,7 @@ pub fn criterion_mean_ns(group: &str, name: &str) -> Option<f64> {
 /// first time; a tool it cannot install fails the build, and this panics with
 /// the script's output.
 pub fn build_example_plugin(lang: &str, out: &std::path::Path) {
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace");
+    let workspace = workspace_root();
     let script = workspace.join("examples/plugins").join(lang).join("build");
     let output = std::process::Command::new(&script)
         .arg(out)
@@ -143,9 +167,9 @@ pub fn sdk_records(records: &[RawRecord]) -> Vec<autotask_events_sdk::RawRecord>
             created: r.created.clone(),
             updated: r.updated.clone(),
             default_event_type: match r.default_event_type {
-                autotask_events::plugin::EventType::Created => autotask_events_sdk::EventType::Created,
-                autotask_events::plugin::EventType::Updated => autotask_events_sdk::EventType::Updated,
-                autotask_events::plugin::EventType::Deleted => autotask_events_sdk::EventType::Deleted,
+                plugin_runtime::EventType::Created => autotask_events_sdk::EventType::Created,
+                plugin_runtime::EventType::Updated => autotask_events_sdk::EventType::Updated,
+                plugin_runtime::EventType::Deleted => autotask_events_sdk::EventType::Deleted,
             },
         })
         .collect()

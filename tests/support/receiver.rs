@@ -2,6 +2,7 @@
 //! that records every delivery and answers as the test tells it to.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -159,4 +160,20 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
         return StatusCode::OK;
     }
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A receiver for benchmarks: acknowledges every message and counts its events
+/// (one `"eventType"` each) into `events` without parsing it, so it costs the
+/// measurement little. Returns its address; its URL is `http://ADDR/events`.
+pub async fn counting_receiver(events: Arc<AtomicU64>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = |State(events): State<Arc<AtomicU64>>, body: Bytes| async move {
+        let count = body.windows(12).filter(|w| w == b"\"eventType\":").count();
+        events.fetch_add(count as u64, Ordering::Relaxed);
+        "ok"
+    };
+    let router = Router::new().route("/events", post(count)).with_state(events);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
 }

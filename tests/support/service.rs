@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use autotask_events::service::{self, RunningService};
 use autotask_sim::Simulator;
 use serde_json::{Value, json};
 
@@ -88,12 +87,6 @@ pub fn write_config(dir: &Path, settings: &str, instances: &[String]) -> PathBuf
 /// The `[delivery]` table tests use: quick retries, a short timeout.
 pub const FAST_DELIVERY: &str =
     "[delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 30\ntimeout_seconds = 1\n";
-
-/// Loads `path` as `serve` would and starts the service.
-pub async fn start(path: &Path) -> RunningService {
-    let config = autotask_events::config::load(path).unwrap_or_else(|problems| panic!("config problems:\n{problems}"));
-    service::start(config).await.expect("the service starts")
-}
 
 /// Changes records through the simulator's control API, as a user of the
 /// simulator would (`/sim/{Entity}`).

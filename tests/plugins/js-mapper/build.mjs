@@ -2,7 +2,7 @@
 //   node build.mjs [mapper.js] [mapper.wasm]
 // (package.json names @bytecodealliance/preview2-shim because componentize-js 0.23
 // imports it but lists it only as a dev dependency.)
-// The world is `described-plugin` of the plugin WIT package in sdk/wit. No WASI
+// The world is `described-plugin` of the plugin WIT package in sdk/wit/plugin@0.1.0. No WASI
 // features are enabled: the component imports only the host's `log`.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ const source = resolve(process.argv[2] ?? resolve(here, 'mapper.js'));
 const out = resolve(process.argv[3] ?? resolve(here, 'mapper.wasm'));
 const { component } = await componentize({
   sourcePath: source,
-  witPath: resolve(here, '../../../sdk/wit'),
+  witPath: resolve(here, '../../../sdk/wit/plugin@0.1.0'),
   worldName: 'described-plugin',
   disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
 });

@@ -1,5 +1,5 @@
 // The incidents plugin as the host sees it: adapts the pure mapping in
-// mapping.js to the WIT world `described-plugin` (sdk/wit/plugin.wit).
+// mapping.js to the WIT world `described-plugin` (sdk/wit/plugin@0.1.0/plugin.wit).
 //
 // How componentize-js presents that world: each exported interface is an
 // exported object named after it (`mapper`, `describe`); an imported function

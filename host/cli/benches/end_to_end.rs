@@ -1,0 +1,202 @@
+//! End to end on loopback: the simulator holds 100,000 changed Tickets, and
+//! one `autotask-events serve` process (this package's release binary) reads
+//! them all in one poll, maps them with the built-in plugin, stores them and
+//! delivers them to a receiver that acknowledges every message.
+//!
+//! - `end_to_end/serve_100k`: from the service being ready to the receiver
+//!   holding all 100,000 events.
+//! - `end_to_end/read_100k` (the baseline, same run, same simulator): the
+//!   Autotask client alone reading the same 100,000 Tickets.
+//!
+//! Printed besides: records/s and events delivered/s of each serve run, the
+//! service process's CPU time per record, and the memory (RSS) of a service
+//! with 1,000 idle instances against one with a single instance.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use autotask_sim::{SimConfig, Simulator};
+use criterion::{Criterion, criterion_group, criterion_main};
+use engine::source::hub::autotask_query;
+use engine::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache};
+use serde_json::json;
+use support::receiver::counting_receiver;
+use support::service::{incidents_resource, instance_toml};
+
+const TICKETS: usize = 100_000;
+
+struct Bench {
+    runtime: tokio::runtime::Runtime,
+    sim: Simulator,
+    receiver: SocketAddr,
+    events: Arc<AtomicU64>,
+}
+
+fn setup() -> Bench {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = runtime.block_on(async {
+        Simulator::start(SimConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tickets: TICKETS,
+            companies: 10,
+            contacts: 10,
+            threshold: 10_000_000,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap()
+    });
+    let events = Arc::new(AtomicU64::new(0));
+    let receiver = runtime.block_on(counting_receiver(events.clone()));
+    Bench { runtime, sim, receiver, events }
+}
+
+/// The `[[instance]]` table of one benchmark instance polling the simulator's
+/// incidents every `interval` seconds; with `backfill` its first poll reads
+/// everything (`since`), else only what changes after it starts.
+fn instance(bench: &Bench, id: &str, interval: f64, backfill: bool) -> String {
+    let since = if backfill { "since = \"2000-01-01T00:00:00Z\"\n" } else { "" };
+    instance_toml(
+        id,
+        &bench.sim,
+        &format!("http://{}/events", bench.receiver),
+        json!({"incidents": incidents_resource()}),
+        json!({"event.notification.signature.key": "bench"}),
+        &format!("{since}refresh_interval_seconds = {interval}"),
+    )
+}
+
+/// `backfill`: the first poll reads everything (`since`), else only what changes after start.
+fn write_config(dir: &Path, bench: &Bench, instances: usize, backfill: bool) -> std::path::PathBuf {
+    let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n\n");
+    for index in 0..instances {
+        text.push_str(&instance(bench, &format!("bench-{index}"), 3600.0, backfill));
+    }
+    let path = dir.join("service.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts `serve` and waits until it says it is listening (plugins loaded, polls scheduled).
+fn serve(config: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn,autotask_events_engine::service::scheduler=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("autotask-events listening"), "unexpected first line: {line}");
+    child
+}
+
+/// User plus system CPU time of a running process, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// One full run: a fresh service reads and delivers all the Tickets.
+fn serve_once(bench: &Bench) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), bench, 1, true);
+    bench.events.store(0, Ordering::Relaxed);
+    let mut child = serve(&config);
+    let started = Instant::now();
+    let cpu_at_start = cpu_time(child.id());
+    while bench.events.load(Ordering::Relaxed) < TICKETS as u64 {
+        assert!(started.elapsed() < Duration::from_secs(300), "the run did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = started.elapsed();
+    let cpu = cpu_time(child.id()) - cpu_at_start;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let per_second = TICKETS as f64 / took.as_secs_f64();
+    eprintln!(
+        "  serve run: {TICKETS} records and events in {:.2} s = {per_second:.0} records/s, {per_second:.0} events delivered/s; service CPU {:.2} s = {:.1} µs per record",
+        took.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / TICKETS as f64,
+    );
+    took
+}
+
+/// The baseline: the client alone reading every Ticket.
+fn read_once(bench: &Bench) -> Duration {
+    let sim = bench.sim.config();
+    let connection = Connection {
+        server_url: bench.sim.url(),
+        credentials: Credentials {
+            username: sim.user.clone(),
+            secret: Secret::new(sim.secret.clone()),
+            integration_code: Secret::new(sim.integration_code.clone()),
+        },
+    };
+    let client = AutotaskClient::new(connection, ClientOptions::default(), ZoneCache::default()).unwrap();
+    // The query the service's first poll sends.
+    let query = autotask_query("/hubs/helpdesk/incidents?where=lastActivityDate>='2000-01-01T00:00:00Z'").unwrap();
+    let started = Instant::now();
+    let result = bench.runtime.block_on(client.query_all(&query.entity, &query.body)).unwrap();
+    assert_eq!(result.records.len(), TICKETS);
+    started.elapsed()
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let bench = setup();
+    let mut group = c.benchmark_group("end_to_end");
+    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(30));
+    group.bench_function("read_100k", |b| b.iter_custom(|iterations| (0..iterations).map(|_| read_once(&bench)).sum()));
+    group.bench_function("serve_100k", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| serve_once(&bench)).sum())
+    });
+    group.finish();
+    idle_instances_memory(&bench);
+}
+
+/// RSS with 1,000 idle instances against one, after their first polls.
+fn idle_instances_memory(bench: &Bench) {
+    let rss = |instances: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), bench, instances, false);
+        let mut child = serve(&config);
+        // Every instance's first poll (nothing changed since its creation) is
+        // done within the first poll's jitter; after that they are idle.
+        std::thread::sleep(Duration::from_secs(8));
+        let kib = rss_kib(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kib
+    };
+    let one = rss(1);
+    let thousand = rss(1001);
+    eprintln!(
+        "idle instances: RSS {:.1} MiB with 1 instance, {:.1} MiB with 1,001: {:.1} KiB per extra instance",
+        one as f64 / 1024.0,
+        thousand as f64 / 1024.0,
+        (thousand.saturating_sub(one)) as f64 / 1000.0
+    );
+}
+
+criterion_group!(benches, end_to_end);
+criterion_main!(benches);

@@ -1,0 +1,9 @@
+//! The `autotask-events` command as a user runs it: one test binary for every
+//! test that needs the built binary (`CARGO_BIN_EXE_autotask-events`).
+//!
+//! `languages` builds plugins with toolchains other than Rust and is opted in:
+//! `cargo test -p autotask-events --test cli -- --ignored languages::`.
+
+mod commands;
+mod languages;
+mod service_process;

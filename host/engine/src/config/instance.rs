@@ -1,0 +1,491 @@
+//! A Cloud Elements instance body, read into what the service needs: the
+//! Autotask connection, where and how to deliver events, and each resource's
+//! poll configuration, every part checked.
+//!
+//! The body is the one Cloud Elements users already send to `POST /instances`
+//! (`element.key`, `configuration`, `tags`, `name`). Resources come from
+//! `event.poller.configuration` (an object, or the same as a JSON string) or
+//! the older `event.poller.urls` lines.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use super::problems::Collector;
+use super::secrets;
+use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat};
+use crate::records::{DateField, RecordReader};
+use crate::source::credentials::{Connection, ConnectionError};
+use crate::source::hub::autotask_query;
+use crate::source::template::UrlTemplate;
+use plugin_runtime::{DatesConfiguration, PollConfiguration};
+
+/// Cloud Elements' default refresh interval, in minutes.
+pub const DEFAULT_REFRESH_MINUTES: u64 = 15;
+
+/// How events are posted to the callback URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// The Cloud Elements polling message (the default).
+    CloudElements,
+    /// CloudEvents 1.0 structured JSON.
+    CloudEvents,
+}
+
+/// One instance, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub element_key: String,
+    pub tags: Vec<String>,
+    pub connection: Connection,
+    /// Whether events are polled and delivered (`event.notification.enabled`).
+    pub events_enabled: bool,
+    pub callback_url: Option<String>,
+    pub signature_key: Option<crate::source::Secret>,
+    pub format: EventFormat,
+    pub refresh_interval: Duration,
+    pub resources: Vec<ResourceConfig>,
+}
+
+/// One polled resource, checked.
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    pub name: String,
+    /// The poll URL as configured, placeholders and all.
+    pub url: String,
+    pub template: UrlTemplate,
+    /// The Autotask entity the URL addresses.
+    pub entity: String,
+    pub id_field: String,
+    pub page_size: Option<u32>,
+    /// Seconds taken off the last poll time when rendering the URL.
+    pub poll_delay: Duration,
+    pub filter_by_updated_date: bool,
+    pub created_check_tolerance_seconds: u32,
+    pub updated: Option<DateField>,
+    pub created: Option<DateField>,
+}
+
+/// Resources are equal when configured the same (the template is read from `url`).
+impl PartialEq for ResourceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.url == other.url
+            && self.entity == other.entity
+            && self.id_field == other.id_field
+            && self.page_size == other.page_size
+            && self.poll_delay == other.poll_delay
+            && self.filter_by_updated_date == other.filter_by_updated_date
+            && self.created_check_tolerance_seconds == other.created_check_tolerance_seconds
+            && self.updated == other.updated
+            && self.created == other.created
+    }
+}
+
+impl ResourceConfig {
+    /// Reads this resource's records as its `idField` and `datesConfiguration` say.
+    pub fn reader(&self) -> RecordReader {
+        RecordReader {
+            id_field: self.id_field.clone(),
+            created: self.created.clone(),
+            updated: self.updated.clone(),
+            created_check_tolerance: chrono::TimeDelta::seconds(self.created_check_tolerance_seconds.into()),
+        }
+    }
+
+    /// The resource's poll configuration as plugins are told it.
+    pub fn poll_configuration(&self) -> PollConfiguration {
+        let field = |date: &Option<DateField>| date.as_ref().map(|d| d.field.clone());
+        let format = |date: &Option<DateField>| date.as_ref().map(|d| d.format.pattern().to_owned());
+        let zone = |date: &Option<DateField>| date.as_ref().and_then(|d| d.format.zone_name().map(str::to_owned));
+        PollConfiguration {
+            id_field: self.id_field.clone(),
+            dates: DatesConfiguration {
+                updated_date_field: field(&self.updated),
+                updated_date_format: format(&self.updated),
+                updated_date_timezone: zone(&self.updated),
+                created_date_field: field(&self.created),
+                created_date_format: format(&self.created),
+                created_date_timezone: zone(&self.created),
+            },
+            created_check_tolerance_seconds: self.created_check_tolerance_seconds,
+        }
+    }
+}
+
+/// Where to read settings from and how to report problems.
+pub struct Source<'a> {
+    /// Relative `${file:...}` references resolve against this directory.
+    pub base_dir: &'a Path,
+    /// Problem keys start with this (`instance[2]`), or nothing for a body file.
+    pub key_prefix: String,
+    /// The host's integration code, for bodies without one.
+    pub host_integration_code: Option<&'a str>,
+    /// Whether `${env:...}` / `${file:...}` values are replaced (files yes, API bodies no).
+    pub resolve_references: bool,
+}
+
+impl Source<'_> {
+    fn key(&self, key: &str) -> String {
+        if self.key_prefix.is_empty() { key.to_owned() } else { format!("{}.{key}", self.key_prefix) }
+    }
+}
+
+/// Reads an instance body; every problem goes to `problems`, and `None` comes
+/// back when there were any.
+pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector<'_>) -> Option<InstanceConfig> {
+    let before = problems.problems.len();
+    let Some(object) = body.as_object() else {
+        problems.add(source.key(""), "an instance is a JSON object (`element`, `configuration`, `name`, `tags`)");
+        return None;
+    };
+    let name = match object.get("name").and_then(Value::as_str) {
+        Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+        _ => {
+            problems.add(source.key("name"), "missing: every instance needs a name");
+            String::new()
+        }
+    };
+    let element_key = object.get("element").and_then(|e| e.get("key")).and_then(Value::as_str).unwrap_or_default();
+    let tags = object
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| tags.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let Some(raw_configuration) = object.get("configuration").and_then(Value::as_object) else {
+        problems.add(source.key("configuration"), "missing: the instance needs a `configuration` object");
+        return None;
+    };
+    let configuration = if source.resolve_references {
+        resolve_secrets(raw_configuration, source, problems)
+    } else {
+        raw_configuration.clone()
+    };
+    let config_key = |key: &str| source.key(&format!("configuration.\"{key}\""));
+
+    let connection = match Connection::from_configuration(element_key, &configuration, source.host_integration_code) {
+        Ok(connection) => Some(connection),
+        Err(error @ ConnectionError::UnknownElement(_)) => {
+            problems.add(source.key("element.key"), error.to_string());
+            None
+        }
+        Err(error) => {
+            problems.add(source.key("configuration"), error.to_string());
+            None
+        }
+    };
+
+    let events_enabled = match configuration.get("event.notification.enabled") {
+        None => false,
+        Some(value) => flag(value).unwrap_or_else(|| {
+            problems.add(config_key("event.notification.enabled"), format!("{value} is not true or false"));
+            false
+        }),
+    };
+    let callback_url = configuration.get("event.notification.callback.url").and_then(Value::as_str).map(str::trim);
+    let callback_url = match callback_url {
+        Some(url) if !url.is_empty() => match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(url.to_owned()),
+            Ok(parsed) => {
+                problems.add(
+                    config_key("event.notification.callback.url"),
+                    format!("scheme `{}` is not http or https", parsed.scheme()),
+                );
+                None
+            }
+            Err(error) => {
+                problems.add(config_key("event.notification.callback.url"), format!("`{url}` is not a URL ({error})"));
+                None
+            }
+        },
+        _ => {
+            if events_enabled {
+                problems
+                    .add(config_key("event.notification.callback.url"), "missing: events are enabled but go nowhere");
+            }
+            None
+        }
+    };
+    let signature_key = configuration
+        .get("event.notification.signature.key")
+        .and_then(Value::as_str)
+        .filter(|key| !key.is_empty())
+        .map(crate::source::Secret::new);
+    let format = match configuration.get("event.notification.format").and_then(Value::as_str) {
+        None | Some("cloudelements") => EventFormat::CloudElements,
+        Some("cloudevents") => EventFormat::CloudEvents,
+        Some(other) => {
+            problems.add(
+                config_key("event.notification.format"),
+                format!("`{other}` is not `cloudelements` or `cloudevents`"),
+            );
+            EventFormat::CloudElements
+        }
+    };
+    let refresh_interval = match configuration.get("event.poller.refresh_interval") {
+        None => Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60),
+        Some(value) => match number(value) {
+            Some(minutes) if minutes > 0.0 => Duration::from_secs_f64(minutes * 60.0),
+            _ => {
+                problems.add(
+                    config_key("event.poller.refresh_interval"),
+                    format!("{value} is not a positive number of minutes"),
+                );
+                Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60)
+            }
+        },
+    };
+
+    let mut resources = Vec::new();
+    match (configuration.get("event.poller.configuration"), configuration.get("event.poller.urls")) {
+        (Some(poller), _) => {
+            let key = config_key("event.poller.configuration");
+            let poller = match poller {
+                Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or_else(|error| {
+                    problems.add(&key, format!("not valid JSON: {error}"));
+                    Value::Null
+                }),
+                other => other.clone(),
+            };
+            match poller.as_object() {
+                Some(map) => {
+                    for (name, resource) in map {
+                        let key = format!("{key}.{name}");
+                        if let Some(resource) = read_resource(name, resource, &key, problems) {
+                            resources.push(resource);
+                        }
+                    }
+                }
+                None if poller.is_null() => {}
+                None => problems.add(&key, "must be an object of resources (`{\"incidents\": {\"url\": ...}}`)"),
+            }
+        }
+        (None, Some(urls)) => {
+            let key = config_key("event.poller.urls");
+            let text = urls.as_str().unwrap_or_default();
+            for (line_number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+                let key = format!("{key} line {}", line_number + 1);
+                let resource = legacy_resource(line);
+                let name = resource.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if let Some(resource) = read_resource(&name, &resource, &key, problems) {
+                    resources.push(resource);
+                }
+            }
+        }
+        (None, None) => {}
+    }
+    if events_enabled && resources.is_empty() && problems.problems.len() == before {
+        problems.add(config_key("event.poller.configuration"), "missing: events are enabled but no resource is polled");
+    }
+    if problems.problems.len() > before {
+        return None;
+    }
+    Some(InstanceConfig {
+        name,
+        element_key: element_key.to_owned(),
+        tags,
+        connection: connection?,
+        events_enabled,
+        callback_url,
+        signature_key,
+        format,
+        refresh_interval,
+        resources,
+    })
+}
+
+/// The configuration with `${env:...}` / `${file:...}` values replaced.
+fn resolve_secrets(
+    configuration: &Map<String, Value>,
+    source: &Source<'_>,
+    problems: &mut Collector<'_>,
+) -> Map<String, Value> {
+    configuration
+        .iter()
+        .map(|(key, value)| {
+            let resolved = match value {
+                Value::String(text) => match secrets::resolve(text, source.base_dir) {
+                    Ok(Some(secret)) => Value::String(secret),
+                    Ok(None) => value.clone(),
+                    Err(message) => {
+                        problems.add(source.key(&format!("configuration.\"{key}\"")), message);
+                        Value::Null
+                    }
+                },
+                _ => value.clone(),
+            };
+            (key.clone(), resolved)
+        })
+        .collect()
+}
+
+/// `resource|url|filterByUpdatedDate|updatedField|updatedFormat|tz|createdField|createdFormat|tz`
+/// as the object form of the same resource.
+fn legacy_resource(line: &str) -> Value {
+    let parts: Vec<&str> = line.trim().split('|').map(str::trim).collect();
+    let part = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty());
+    let mut resource = serde_json::json!({"name": part(0).unwrap_or_default(), "url": part(1).unwrap_or_default()});
+    if let Some(filter) = part(2) {
+        resource["filterByUpdatedDate"] = Value::String(filter.into());
+    }
+    let mut dates = Map::new();
+    for (index, key) in [
+        (3, "updatedDateField"),
+        (4, "updatedDateFormat"),
+        (5, "updatedDateTimezone"),
+        (6, "createdDateField"),
+        (7, "createdDateFormat"),
+        (8, "createdDateTimezone"),
+    ] {
+        if let Some(value) = part(index) {
+            dates.insert(key.into(), Value::String(value.into()));
+        }
+    }
+    resource["datesConfiguration"] = Value::Object(dates);
+    resource
+}
+
+/// The created and updated fields Autotask entities use, for resources that do not say.
+pub fn default_date_fields(entity: &str) -> Option<(&'static str, &'static str)> {
+    Some(match entity {
+        "Tickets" | "Companies" | "Contacts" => ("createDate", "lastActivityDate"),
+        "TicketNotes" => ("createDateTime", "lastActivityDate"),
+        "Projects" | "Tasks" => ("createDateTime", "lastActivityDateTime"),
+        "TimeEntries" => ("createDateTime", "lastModifiedDateTime"),
+        _ => return None,
+    })
+}
+
+fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<'_>) -> Option<ResourceConfig> {
+    let before = problems.problems.len();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems
+            .add(key, format!("resource name `{name}` must be letters, digits, `-` or `_` (it names the plugin file)"));
+    }
+    let Some(object) = value.as_object() else {
+        problems.add(key, "a resource is an object with at least `url`");
+        return None;
+    };
+    let text = |field: &str| object.get(field).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let url = text("url").unwrap_or_default().to_owned();
+    let (template, entity) = if url.is_empty() {
+        problems.add(format!("{key}.url"), "missing: the resource needs a poll URL");
+        (None, String::new())
+    } else {
+        match UrlTemplate::new(&url) {
+            Err(error) => {
+                problems.add(format!("{key}.url"), error.to_string());
+                (None, String::new())
+            }
+            Ok(template) => {
+                // Render at a sample time to check the CEQL and the path now, not at the first poll.
+                let sample = Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).single().expect("a valid date");
+                let rendered = template.render(sample, &simple_date_format::Zone::Utc);
+                match autotask_query(&rendered) {
+                    Ok(query) => (Some(template), query.entity),
+                    Err(error) => {
+                        problems.add(format!("{key}.url"), error.to_string());
+                        (None, String::new())
+                    }
+                }
+            }
+        }
+    };
+    let id_field = text("idField").unwrap_or("id").to_owned();
+    let page_size = match object.get("pageSize") {
+        None | Some(Value::Null) => None,
+        Some(value) => match number(value) {
+            Some(n) if (1.0..=500.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
+            _ => {
+                problems.add(
+                    format!("{key}.pageSize"),
+                    format!("{value} is not a whole number from 1 to 500 (Autotask's page limit)"),
+                );
+                None
+            }
+        },
+    };
+    let seconds = |field: &str, problems: &mut Collector<'_>| match object.get(field) {
+        None | Some(Value::Null) => 0.0,
+        Some(value) => match number(value) {
+            Some(n) if n >= 0.0 => n,
+            _ => {
+                problems.add(format!("{key}.{field}"), format!("{value} is not a number of seconds"));
+                0.0
+            }
+        },
+    };
+    let poll_delay = Duration::from_secs_f64(seconds("pollDelay", problems));
+    let created_check_tolerance_seconds = match object.get("createdCheckTolerance") {
+        None => 1,
+        Some(_) => seconds("createdCheckTolerance", problems) as u32,
+    };
+    let filter_by_updated_date = match object.get("filterByUpdatedDate") {
+        None => true,
+        Some(value) => flag(value).unwrap_or_else(|| {
+            problems.add(format!("{key}.filterByUpdatedDate"), format!("{value} is not true or false"));
+            true
+        }),
+    };
+    let dates = object.get("datesConfiguration").and_then(Value::as_object).cloned().unwrap_or_default();
+    let defaults = default_date_fields(&entity);
+    let date_field = |which: &str, default: Option<&str>, problems: &mut Collector<'_>| {
+        let field_key = format!("{which}DateField");
+        let field = dates.get(&field_key).and_then(Value::as_str).filter(|s| !s.is_empty()).or(default)?;
+        let pattern = dates.get(&format!("{which}DateFormat")).and_then(Value::as_str).unwrap_or(AUTOTASK_DATE_PATTERN);
+        let zone = dates.get(&format!("{which}DateTimezone")).and_then(Value::as_str).filter(|s| !s.is_empty());
+        match DateFormat::new(pattern, zone) {
+            Ok(format) => Some(DateField { field: field.to_owned(), format }),
+            Err(error) => {
+                problems.add(format!("{key}.datesConfiguration.{which}DateFormat"), error.to_string());
+                None
+            }
+        }
+    };
+    let updated = date_field("updated", defaults.map(|d| d.1), problems);
+    let created = date_field("created", defaults.map(|d| d.0), problems);
+    if updated.is_none() && !entity.is_empty() && problems.problems.len() == before {
+        problems.add(
+            format!("{key}.datesConfiguration.updatedDateField"),
+            format!("missing: {entity} has no known change field, so say which field records its last change"),
+        );
+    }
+    if problems.problems.len() > before {
+        return None;
+    }
+    Some(ResourceConfig {
+        name: name.to_owned(),
+        url,
+        template: template?,
+        entity,
+        id_field,
+        page_size,
+        poll_delay,
+        filter_by_updated_date,
+        created_check_tolerance_seconds,
+        updated,
+        created,
+    })
+}
+
+/// A boolean, also written as a string (Cloud Elements bodies often quote them).
+fn flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A number, also written as a string (`"15"`).
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,585 @@
+//! The service configuration: a TOML file with server settings and instances.
+//! An instance is written inline in TOML or as the path of a Cloud Elements
+//! instance JSON body; either way it is read by [`instance::read_instance`].
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8090"
+//! data_dir = "data"
+//! plugin_dir = "plugins"
+//! integration_code = "${env:AUTOTASK_INTEGRATION_CODE}"
+//!
+//! [[instance]]
+//! file = "acme.json"            # a Cloud Elements instance body
+//! refresh_interval_seconds = 30 # overrides event.poller.refresh_interval
+//! ```
+
+pub mod instance;
+pub mod problems;
+pub mod secrets;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use crate::source::Secret;
+pub use instance::{EventFormat, InstanceConfig, ResourceConfig, default_date_fields};
+pub use problems::{Problem, Problems};
+
+use problems::Collector;
+
+/// Server settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// The management listener (health, metrics, API).
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    /// Caught-late records: each poll reads this far before the watermark.
+    pub overlap: Duration,
+    pub delivery: DeliverySettings,
+    pub limits: plugin_runtime::Limits,
+    /// Records per plugin call.
+    pub batch_size: usize,
+    /// The integration code for instances whose body has none.
+    pub integration_code: Option<Secret>,
+    /// Serve the management listener over TLS with these PEM files.
+    pub tls: Option<TlsFiles>,
+    pub api: ApiSettings,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The management API (`[api]`): its secrets and where it is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `Authorization: User <user secret>, Organization <organization secret>`;
+    /// without them the API refuses every call.
+    pub user_secret: Option<Secret>,
+    pub organization_secret: Option<Secret>,
+    /// The path the API is under, as Cloud Elements' own (`/elements/api-v2`).
+    pub prefix: String,
+}
+
+/// Cloud Elements' base path.
+pub const DEFAULT_API_PREFIX: &str = "/elements/api-v2";
+
+/// Where the API secrets come from when `[api]` does not give them.
+pub const USER_SECRET_ENV: &str = "AUTOTASK_EVENTS_USER_SECRET";
+pub const ORGANIZATION_SECRET_ENV: &str = "AUTOTASK_EVENTS_ORGANIZATION_SECRET";
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { user_secret: None, organization_secret: None, prefix: DEFAULT_API_PREFIX.into() }
+    }
+}
+
+impl ServerSettings {
+    /// The settings of a configuration without a `[server]` table, rooted at `base`.
+    pub fn defaults(base: &Path) -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            data_dir: base.join("data"),
+            plugin_dir: base.join("plugins"),
+            overlap: Duration::from_secs(60),
+            delivery: DeliverySettings::default(),
+            limits: plugin_runtime::Limits::default(),
+            batch_size: 500,
+            integration_code: None,
+            tls: None,
+            api: ApiSettings::default(),
+        }
+    }
+}
+
+/// How events are posted to callbacks (`[delivery]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Events per message (Cloud Elements sends at most 10).
+    pub max_events_per_message: usize,
+    /// How long a callback may take to answer.
+    pub timeout: Duration,
+    /// Retries after the first attempt before a message is dead-lettered.
+    pub retries: u32,
+    /// The wait before the first retry; each later wait is `retry_multiplier` times longer.
+    pub first_retry: Duration,
+    pub retry_multiplier: f64,
+}
+
+impl Default for DeliverySettings {
+    /// Cloud Elements' schedule: 9 retries at 4^n seconds (4 s up to about 73 h).
+    fn default() -> Self {
+        DeliverySettings {
+            max_events_per_message: 10,
+            timeout: Duration::from_secs(30),
+            retries: 9,
+            first_retry: Duration::from_secs(4),
+            retry_multiplier: 4.0,
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// The wait before retry number `retry` (1-based), before jitter.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = self.retry_multiplier.max(1.0).powi(retry.saturating_sub(1).min(64) as i32);
+        self.first_retry.mul_f64(factor.min(1e9))
+    }
+}
+
+/// One configured instance with the host's own settings for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfiguredInstance {
+    /// A stable id: `id` if given, else the name made URL-safe.
+    pub id: String,
+    /// Poll from here on the first run, instead of the instance's creation.
+    pub since: Option<DateTime<Utc>>,
+    /// Plugin files by resource, overriding `<plugin_dir>/<resource>.wasm`.
+    pub plugins: BTreeMap<String, PathBuf>,
+    /// A raw record of a resource (JSON text, checked readable), that a new
+    /// version of the resource's plugin must map before it replaces the old.
+    pub sample_records: BTreeMap<String, String>,
+    pub instance: InstanceConfig,
+    /// Not polled nor delivered, but kept (an API instance disabled by PATCH).
+    pub disabled: bool,
+    /// The body as written, secret references unresolved: what the API shows.
+    pub body: Value,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug)]
+pub struct ServiceConfig {
+    pub server: ServerSettings,
+    pub instances: Vec<ConfiguredInstance>,
+    /// Every file the configuration was read from: the file itself, instance
+    /// bodies and sample records. A change to any of them reloads it.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    delivery: RawDelivery,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    user_secret: Option<String>,
+    organization_secret: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_events_per_message: Option<usize>,
+    timeout_seconds: Option<f64>,
+    retries: Option<u32>,
+    first_retry_seconds: Option<f64>,
+    retry_multiplier: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    plugin_batch_seconds: Option<f64>,
+    plugin_memory_mib: Option<usize>,
+    plugin_output_mib: Option<usize>,
+    batch_size: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    plugin_dir: Option<PathBuf>,
+    integration_code: Option<String>,
+    overlap_seconds: Option<u64>,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    /// A Cloud Elements instance body file.
+    file: Option<PathBuf>,
+    id: Option<String>,
+    /// RFC 3339, quoted or as a TOML date-time.
+    since: Option<toml::Value>,
+    refresh_interval_seconds: Option<f64>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    sample_records: BTreeMap<String, PathBuf>,
+    // The inline body, as in a Cloud Elements instance.
+    name: Option<String>,
+    element: Option<toml::Value>,
+    configuration: Option<toml::Value>,
+    tags: Option<toml::Value>,
+}
+
+/// Reads and checks a configuration file; every problem is reported, each with its file and key.
+pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
+    let mut found = Vec::new();
+    let mut problems = Collector { file: path, problems: &mut found };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            problems.add("", format!("cannot read the configuration: {error}"));
+            return Err(Problems(found));
+        }
+    };
+    let raw: RawFile = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            problems.add("", error.to_string().trim_end().replace('\n', " "));
+            return Err(Problems(found));
+        }
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let defaults = ServerSettings::defaults(base);
+    let host_code = match raw.server.integration_code.as_deref().map(|code| secrets::resolve(code, base)) {
+        None => std::env::var(crate::source::credentials::INTEGRATION_CODE_ENV).ok(),
+        Some(Ok(Some(code))) => Some(code),
+        Some(Ok(None)) => raw.server.integration_code.clone(),
+        Some(Err(message)) => {
+            problems.add("server.integration_code", message);
+            None
+        }
+    };
+    let tls = read_tls(&raw.server, base, &mut problems);
+    let server = ServerSettings {
+        listen: raw.server.listen.unwrap_or(defaults.listen),
+        data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
+        plugin_dir: raw.server.plugin_dir.map_or(defaults.plugin_dir, |dir| base.join(dir)),
+        overlap: raw.server.overlap_seconds.map_or(defaults.overlap, Duration::from_secs),
+        delivery: read_delivery(&raw.delivery, defaults.delivery, &mut problems),
+        limits: read_limits(&raw.limits, defaults.limits, &mut problems),
+        batch_size: match raw.limits.batch_size {
+            Some(0) => {
+                problems.add("limits.batch_size", "must be at least 1");
+                defaults.batch_size
+            }
+            size => size.unwrap_or(defaults.batch_size),
+        },
+        integration_code: host_code.clone().map(Secret::new),
+        tls,
+        api: read_api(raw.api, base, &mut problems),
+    };
+
+    let mut instances = Vec::new();
+    let mut ids = HashSet::new();
+    let mut files = vec![path.to_path_buf()];
+    for (index, raw) in raw.instance.into_iter().enumerate() {
+        let key = format!("instance[{index}]");
+        files.extend(raw.file.iter().map(|file| base.join(file)));
+        files.extend(raw.sample_records.values().map(|file| base.join(file)));
+        let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &mut problems) else {
+            continue;
+        };
+        if !ids.insert(configured.id.clone()) {
+            problems.add(format!("{key}.id"), format!("`{}` is the id of another instance too", configured.id));
+            continue;
+        }
+        instances.push(configured);
+    }
+    if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
+}
+
+/// The listener's certificate and key: both or neither, and both readable.
+fn read_tls(raw: &RawServer, base: &Path, problems: &mut Collector<'_>) -> Option<TlsFiles> {
+    match (&raw.tls_certificate, &raw.tls_key) {
+        (None, None) => None,
+        (Some(certificate), Some(key)) => {
+            let files = TlsFiles { certificate: base.join(certificate), key: base.join(key) };
+            for (key, path) in [("server.tls_certificate", &files.certificate), ("server.tls_key", &files.key)] {
+                if let Err(error) = std::fs::metadata(path) {
+                    problems.add(key, format!("cannot read `{}`: {error}", path.display()));
+                }
+            }
+            Some(files)
+        }
+        (Some(_), None) => {
+            problems.add("server.tls_key", "missing: `tls_certificate` needs its private key");
+            None
+        }
+        (None, Some(_)) => {
+            problems.add("server.tls_certificate", "missing: `tls_key` needs its certificate");
+            None
+        }
+    }
+}
+
+/// The API's secrets (from `[api]`, else the environment) and its prefix.
+fn read_api(raw: RawApi, base: &Path, problems: &mut Collector<'_>) -> ApiSettings {
+    let mut secret = |value: Option<String>, key: &str, env: &str| -> Option<Secret> {
+        let text = match value {
+            None => std::env::var(env).ok().filter(|value| !value.is_empty())?,
+            Some(text) => match secrets::resolve(&text, base) {
+                Ok(Some(value)) => value,
+                Ok(None) => text,
+                Err(message) => {
+                    problems.add(key, message);
+                    return None;
+                }
+            },
+        };
+        if text.len() < 16 {
+            problems.add(key, "too short: use at least 16 characters (e.g. `openssl rand -hex 24`)");
+            return None;
+        }
+        Some(Secret::new(text))
+    };
+    let user_secret = secret(raw.user_secret, "api.user_secret", USER_SECRET_ENV);
+    let organization_secret = secret(raw.organization_secret, "api.organization_secret", ORGANIZATION_SECRET_ENV);
+    if user_secret.is_some() != organization_secret.is_some() {
+        problems.add("api", "give both `user_secret` and `organization_secret`, or neither (the API is then closed)");
+    }
+    let prefix = match raw.prefix {
+        None => DEFAULT_API_PREFIX.to_owned(),
+        Some(prefix) => {
+            let trimmed = prefix.trim_end_matches('/');
+            if !prefix.starts_with('/') || trimmed.contains(['?', '#', ' ']) {
+                problems.add("api.prefix", format!("`{prefix}` is not a path starting with `/`"));
+            }
+            trimmed.to_owned()
+        }
+    };
+    ApiSettings { user_secret, organization_secret, prefix }
+}
+
+/// A positive number of seconds from `value`, or a problem at `key`.
+fn seconds(value: Option<f64>, key: &str, problems: &mut Collector<'_>) -> Option<Duration> {
+    let seconds = value?;
+    if seconds > 0.0 && seconds.is_finite() {
+        Some(Duration::from_secs_f64(seconds))
+    } else {
+        problems.add(key, "must be a positive number of seconds");
+        None
+    }
+}
+
+fn read_delivery(raw: &RawDelivery, defaults: DeliverySettings, problems: &mut Collector<'_>) -> DeliverySettings {
+    if raw.max_events_per_message == Some(0) {
+        problems.add("delivery.max_events_per_message", "must be at least 1");
+    }
+    if raw.retry_multiplier.is_some_and(|m| !(1.0..=100.0).contains(&m)) {
+        problems.add("delivery.retry_multiplier", "must be between 1 and 100");
+    }
+    DeliverySettings {
+        max_events_per_message: raw.max_events_per_message.unwrap_or(defaults.max_events_per_message).max(1),
+        timeout: seconds(raw.timeout_seconds, "delivery.timeout_seconds", problems).unwrap_or(defaults.timeout),
+        retries: raw.retries.unwrap_or(defaults.retries),
+        first_retry: seconds(raw.first_retry_seconds, "delivery.first_retry_seconds", problems)
+            .unwrap_or(defaults.first_retry),
+        retry_multiplier: raw.retry_multiplier.unwrap_or(defaults.retry_multiplier),
+    }
+}
+
+fn read_limits(
+    raw: &RawLimits,
+    defaults: plugin_runtime::Limits,
+    problems: &mut Collector<'_>,
+) -> plugin_runtime::Limits {
+    let mib = |value: Option<usize>, key: &str, default: usize, problems: &mut Collector<'_>| match value {
+        Some(0) => {
+            problems.add(key, "must be at least 1 MiB");
+            default
+        }
+        Some(mib) => mib << 20,
+        None => default,
+    };
+    plugin_runtime::Limits {
+        batch_time: seconds(raw.plugin_batch_seconds, "limits.plugin_batch_seconds", problems)
+            .unwrap_or(defaults.batch_time),
+        memory_bytes: mib(raw.plugin_memory_mib, "limits.plugin_memory_mib", defaults.memory_bytes, problems),
+        output_bytes: mib(raw.plugin_output_mib, "limits.plugin_output_mib", defaults.output_bytes, problems),
+    }
+}
+
+fn read_configured(
+    raw: RawInstance,
+    key: &str,
+    base: &Path,
+    host_code: Option<&str>,
+    problems: &mut Collector<'_>,
+) -> Option<ConfiguredInstance> {
+    let inline = raw.name.is_some() || raw.element.is_some() || raw.configuration.is_some() || raw.tags.is_some();
+    let (body, file, key_prefix) = match (&raw.file, inline) {
+        (Some(_), true) => {
+            problems
+                .add(key, "give either `file` or an inline instance (`name`, `element`, `configuration`), not both");
+            return None;
+        }
+        (Some(file), false) => {
+            let path = base.join(file);
+            let body = match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str::<Value>(&text).map_err(|e| format!("not valid JSON: {e}")),
+                Err(error) => Err(format!("cannot read `{}`: {error}", path.display())),
+            };
+            match body {
+                Ok(body) => (body, Some(path), String::new()),
+                Err(message) => {
+                    problems.add(format!("{key}.file"), message);
+                    return None;
+                }
+            }
+        }
+        (None, _) => {
+            let mut body = serde_json::Map::new();
+            let to_json = |value: toml::Value| serde_json::to_value(value).unwrap_or(Value::Null);
+            body.insert("name".into(), raw.name.clone().map(Value::String).unwrap_or(Value::Null));
+            body.insert("element".into(), raw.element.map(to_json).unwrap_or(Value::Null));
+            body.insert("configuration".into(), raw.configuration.map(to_json).unwrap_or(Value::Null));
+            body.insert("tags".into(), raw.tags.map(to_json).unwrap_or(Value::Null));
+            (Value::Object(body), None, key.to_owned())
+        }
+    };
+    let file_base = file.as_deref().and_then(Path::parent).unwrap_or(base).to_path_buf();
+    let source = instance::Source {
+        base_dir: &file_base,
+        key_prefix,
+        host_integration_code: host_code,
+        resolve_references: true,
+    };
+    let instance = match &file {
+        Some(file) => {
+            let mut body_problems = Collector { file, problems: problems.problems };
+            instance::read_instance(&body, &source, &mut body_problems)
+        }
+        None => instance::read_instance(&body, &source, problems),
+    };
+    let mut instance = instance?;
+    if let Some(seconds) = raw.refresh_interval_seconds {
+        if seconds > 0.0 {
+            instance.refresh_interval = Duration::from_secs_f64(seconds);
+        } else {
+            problems.add(format!("{key}.refresh_interval_seconds"), "must be a positive number of seconds");
+        }
+    }
+    let id = raw.id.unwrap_or_else(|| slug(&instance.name));
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems.add(format!("{key}.id"), format!("`{id}` must be letters, digits, `-` or `_`"));
+        return None;
+    }
+    if id.chars().all(|c| c.is_ascii_digit()) {
+        problems.add(
+            format!("{key}.id"),
+            format!("`{id}` is only digits: those ids belong to instances created through the API; add a letter"),
+        );
+        return None;
+    }
+    let since = match raw.since {
+        None => None,
+        Some(value) => {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            match crate::dates::parse_instant(&text) {
+                Ok(instant) => Some(instant),
+                Err(error) => {
+                    problems.add(format!("{key}.since"), format!("`{text}` is not an RFC 3339 date-time ({error})"));
+                    return None;
+                }
+            }
+        }
+    };
+    let plugins = raw.plugins.into_iter().map(|(resource, path)| (resource, base.join(path))).collect();
+    let mut sample_records = BTreeMap::new();
+    for (resource, file) in raw.sample_records {
+        let key = format!("{key}.sample_records.{resource}");
+        match read_sample(&instance, &resource, &base.join(file)) {
+            Ok(json) => {
+                sample_records.insert(resource, json);
+            }
+            Err(message) => problems.add(key, message),
+        }
+    }
+    Some(ConfiguredInstance { id, since, plugins, sample_records, instance, disabled: false, body })
+}
+
+/// Where problems with an API body are reported: not a file, the request.
+pub const API_BODY: &str = "the request body";
+
+/// Reads an instance body posted to the API. Unlike a file's, its values are
+/// taken as written: `${env:...}` and `${file:...}` would let an API caller
+/// read the host's environment and files.
+pub fn read_api_instance(
+    id: String,
+    body: &Value,
+    disabled: bool,
+    host_integration_code: Option<&str>,
+) -> Result<ConfiguredInstance, Problems> {
+    let mut found = Vec::new();
+    let mut problems = Collector { file: Path::new(API_BODY), problems: &mut found };
+    let source = instance::Source {
+        base_dir: Path::new("."),
+        key_prefix: String::new(),
+        host_integration_code,
+        resolve_references: false,
+    };
+    match instance::read_instance(body, &source, &mut problems) {
+        Some(instance) => Ok(ConfiguredInstance {
+            id,
+            since: None,
+            plugins: BTreeMap::new(),
+            sample_records: BTreeMap::new(),
+            instance,
+            disabled,
+            body: body.clone(),
+        }),
+        None => Err(Problems(found)),
+    }
+}
+
+/// The text of a sample record of `resource`, checked to be a JSON object that
+/// the resource's `idField` and `datesConfiguration` can read.
+fn read_sample(instance: &InstanceConfig, resource: &str, path: &Path) -> Result<String, String> {
+    let Some(config) = instance.resources.iter().find(|r| r.name == resource) else {
+        return Err(format!("the instance has no resource `{resource}`"));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(_)) => {}
+        Ok(_) => return Err(format!("`{}` is not one JSON object (one raw record)", path.display())),
+        Err(error) => return Err(format!("`{}` is not valid JSON: {error}", path.display())),
+    }
+    config.reader().read(&text, Utc::now()).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// `name` as an id: lowercase letters and digits, other runs become `-`.
+pub fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! The instance lifecycle against a real engine (state database, plugin
+//! registry, supervisor), with nothing that reaches beyond loopback: the
+//! resources wait for a plugin file that is not there, so nothing polls, and
+//! callbacks go to a loopback port nobody listens on.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::views::{InstanceId, ResourceState};
+use super::{Caller, ManageError, Management, OutboxPolicy};
+use crate::config::{ServerSettings, ServiceConfig, read_api_instance};
+use crate::service::{self, Service};
+use crate::store::{NewMessage, PollCommit};
+
+/// A loopback address nothing listens on: bound, then let go.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A Cloud Elements body for an instance whose Autotask and callback are on loopback.
+fn body(name: &str, callback_port: u16) -> Value {
+    json!({
+        "element": {"key": "autotaskcrm"},
+        "name": name,
+        "tags": ["unit"],
+        "configuration": {
+            "crm.autotask.username": "api@example.com",
+            "crm.autotask.password": "s3cret-password",
+            "crm.autotask.integration.code": "CODE",
+            "crm.autotask.server.url": format!("http://127.0.0.1:{}", closed_port()),
+            "event.notification.enabled": true,
+            "event.notification.callback.url": format!("http://127.0.0.1:{callback_port}/events"),
+            "event.poller.refresh_interval": "15",
+            "event.poller.configuration": {"incidents": {
+                "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'",
+                "idField": "id"
+            }}
+        }
+    })
+}
+
+/// An engine with one configuration-file instance (`acme`, events off) and
+/// an empty plugin directory.
+async fn engine(dir: &Path) -> Service {
+    let file_instance = read_api_instance(
+        "acme".into(),
+        &json!({"name": "Acme", "element": {"key": "autotaskcrm"},
+        "configuration": {"crm.autotask.username": "file@example.com", "crm.autotask.password": "p",
+            "crm.autotask.integration.code": "C", "crm.autotask.server.url": "http://127.0.0.1:1"}}),
+        false,
+        None,
+    )
+    .unwrap();
+    let config =
+        ServiceConfig { server: ServerSettings::defaults(dir), instances: vec![file_instance], files: Vec::new() };
+    service::start(config).await.unwrap()
+}
+
+/// Adds an instance as a create does once Autotask took its credentials.
+async fn add(management: &Management, body: &Value) -> String {
+    let checked = management.configured("new", body, false).unwrap();
+    let shown = management.add(body, checked).await.unwrap();
+    shown.id.to_string()
+}
+
+fn running(management: &Management, id: &str) -> bool {
+    management.snapshot().api_instances.contains_key(id) && !management.snapshot().resources(id).is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_instance_is_stored_running_and_listed_after_the_file_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+
+    let id = add(&management, &body("First", closed_port())).await;
+    assert_eq!(id, "1");
+    assert!(running(&management, &id), "the new instance runs");
+    let listed: Vec<InstanceId> = management.list().await.unwrap().into_iter().map(|view| view.id).collect();
+    assert_eq!(listed, [InstanceId::File("acme".into()), InstanceId::Api(1)]);
+
+    let shown = management.get(&id, &Caller::default()).await.unwrap();
+    assert_eq!(shown.configuration["crm.autotask.password"], "********", "secrets are masked");
+    assert_eq!(shown.settings.refresh_interval, "15");
+    let resources = management.resources(&id, &Caller::default()).await.unwrap();
+    assert_eq!(resources.resources[0].status, ResourceState::WaitingForPlugin);
+
+    let token = shown.token.clone().unwrap();
+    let own = Caller { element_token: Some(token) };
+    assert!(management.get(&id, &own).await.is_ok());
+    let other = Caller { element_token: Some("not-its-token".into()) };
+    assert!(matches!(management.get(&id, &other).await, Err(ManageError::WrongToken(_))));
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_restarts_the_instance_with_its_change_and_disable_stops_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    let id = add(&management, &body("Patched", closed_port())).await;
+
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "5"}, "tags": ["changed"]});
+    let shown = management.patch(&id, &Caller::default(), &patch).await.unwrap();
+    assert_eq!((shown.settings.refresh_interval.as_str(), shown.tags.clone()), ("5", vec!["changed".to_owned()]));
+    let running_config = management.snapshot().api_instances[&id].instance.refresh_interval;
+    assert_eq!(running_config, std::time::Duration::from_secs(300), "the running instance has the new interval");
+    assert!(!engine.store().api_instance(1).unwrap().unwrap().disabled);
+
+    let shown = management.set_disabled(&id, &Caller::default(), true).await.unwrap();
+    assert!(shown.disabled);
+    assert!(!running(&management, &id), "a disabled instance does not poll");
+    assert!(engine.store().api_instance(1).unwrap().unwrap().disabled, "and the row says so");
+    let refused = management.poll_now(&id, &Caller::default(), None).await.unwrap_err();
+    assert!(matches!(refused, ManageError::Conflict(ref message) if message.contains("is not polled")), "{refused}");
+
+    management.set_disabled(&id, &Caller::default(), false).await.unwrap();
+    assert!(running(&management, &id), "enabled again, it polls");
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_instances_are_read_only_and_unknown_ones_are_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    let shown = management.get("acme", &Caller::default()).await.unwrap();
+    assert!(shown.read_only && shown.token.is_none());
+    let patched = management.patch("acme", &Caller::default(), &json!({"name": "x"})).await.unwrap_err();
+    assert!(matches!(patched, ManageError::ReadOnly(_)), "{patched}");
+    let deleted = management.delete("acme", &Caller::default(), OutboxPolicy::Drop).await.unwrap_err();
+    assert!(matches!(deleted, ManageError::ReadOnly(_)), "{deleted}");
+    let missing = management.get("7", &Caller::default()).await.unwrap_err();
+    assert_eq!(missing, ManageError::NotFound("instance `7`".into()));
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_cannot_deliver_puts_the_instance_back_and_drop_removes_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    let id = add(&management, &body("Undeliverable", closed_port())).await;
+    let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
+    let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
+    engine.store().commit_poll(&id, "incidents", &commit, chrono::Utc::now()).unwrap();
+
+    let refused = management.delete(&id, &Caller::default(), OutboxPolicy::Flush).await.unwrap_err();
+    assert!(
+        matches!(refused, ManageError::Conflict(ref message) if message.contains("1 message(s) could not be delivered")),
+        "{refused}"
+    );
+    assert!(running(&management, &id), "the instance is put back running");
+    assert!(engine.store().api_instance(1).unwrap().is_some(), "and its row stays");
+
+    let deleted = management.delete(&id, &Caller::default(), OutboxPolicy::Drop).await.unwrap();
+    assert_eq!((deleted.id, deleted.delivered, deleted.dropped), (1, 0, 1));
+    assert!(!running(&management, &id));
+    assert!(engine.store().api_instance(1).unwrap().is_none());
+    assert_eq!(engine.store().undelivered(&id).unwrap(), (0, 0), "its outbox went with it");
+    assert_eq!(
+        management.get(&id, &Caller::default()).await.unwrap_err(),
+        ManageError::NotFound("instance `1`".into())
+    );
+    engine.stop().await;
+}
+
+#[test]
+fn the_outbox_policy_reads_as_the_query_says_it() {
+    assert_eq!(OutboxPolicy::parse(None), Ok(OutboxPolicy::Flush));
+    assert_eq!(OutboxPolicy::parse(Some("drop")), Ok(OutboxPolicy::Drop));
+    let wrong = OutboxPolicy::parse(Some("keep")).unwrap_err();
+    assert_eq!(wrong.field_problems()[0].field, "?outbox");
+}

@@ -1,0 +1,407 @@
+//! What the management calls answer, as Rust types. The API serializes them
+//! (to the JSON Cloud Elements users know: the field names and shapes here are
+//! the API's); the console renders their fields.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::service::poll::PollSummary;
+use crate::service::scheduler::PollResult;
+use crate::store::EventCounts;
+
+/// Dates as Cloud Elements writes them: ISO 8601, UTC, milliseconds.
+pub fn format_date(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// An instance's id: a number for instances created through the API, the
+/// file's text id for configuration file instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceId {
+    Api(i64),
+    File(String),
+}
+
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstanceId::Api(number) => write!(f, "{number}"),
+            InstanceId::File(id) => f.write_str(id),
+        }
+    }
+}
+
+impl Serialize for InstanceId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            InstanceId::Api(number) => serializer.serialize_i64(*number),
+            InstanceId::File(id) => serializer.serialize_str(id),
+        }
+    }
+}
+
+/// An instance as Cloud Elements shows one, with what this service adds.
+#[derive(Debug, Clone)]
+pub struct InstanceView {
+    pub id: InstanceId,
+    pub name: Option<String>,
+    pub element_key: Option<String>,
+    pub tags: Vec<String>,
+    pub events_enabled: bool,
+    /// Autotask took the credentials at the last poll (and the stored body reads).
+    pub valid: bool,
+    pub disabled: bool,
+    /// The body's `configuration`, every secret shown as `********`.
+    pub configuration: Map<String, Value>,
+    pub created: DateTime<Utc>,
+    /// API instances only.
+    pub token: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+    /// From the configuration file: changed there, not here.
+    pub read_only: bool,
+    /// Why the stored body no longer reads, if it does not.
+    pub problem: Option<String>,
+    /// Resources waiting for their plugin file (after a create or a change).
+    pub warnings: Vec<Warning>,
+    /// The settings a person edits, read from `configuration`.
+    pub settings: InstanceSettings,
+}
+
+/// Something about an instance that works, but not yet as intended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub field: String,
+    pub message: String,
+}
+
+impl Serialize for InstanceView {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("name", &self.name)?;
+        map.serialize_entry("element", &ElementKey { key: &self.element_key })?;
+        map.serialize_entry("tags", &self.tags)?;
+        map.serialize_entry("eventsEnabled", &self.events_enabled)?;
+        map.serialize_entry("valid", &self.valid)?;
+        map.serialize_entry("disabled", &self.disabled)?;
+        map.serialize_entry("configuration", &self.configuration)?;
+        map.serialize_entry("createdDate", &format_date(self.created))?;
+        if let Some(token) = &self.token {
+            map.serialize_entry("token", token)?;
+        }
+        if let Some(updated) = self.updated {
+            map.serialize_entry("updatedDate", &format_date(updated))?;
+        }
+        map.serialize_entry("readOnly", &self.read_only)?;
+        if let Some(problem) = &self.problem {
+            map.serialize_entry("problem", problem)?;
+        }
+        if !self.warnings.is_empty() {
+            map.serialize_entry("warnings", &self.warnings)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ElementKey<'a> {
+    key: &'a Option<String>,
+}
+
+/// An instance's settings as a person edits them; secrets are never here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceSettings {
+    pub username: String,
+    pub server_url: String,
+    pub callback_url: String,
+    /// `event.poller.refresh_interval`, in minutes, as written.
+    pub refresh_interval: String,
+    pub resources: Vec<ResourceSettings>,
+}
+
+/// One entry of `event.poller.configuration`, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceSettings {
+    pub name: String,
+    pub url: String,
+    pub id_field: String,
+    pub updated_date_field: String,
+    pub updated_date_format: String,
+    pub created_date_field: String,
+    pub created_date_format: String,
+}
+
+/// What deleting an instance did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    pub id: i64,
+    pub deleted: bool,
+    /// Messages delivered before it went (`outbox=flush`).
+    pub delivered: usize,
+    /// Messages dropped with it (`outbox=drop`).
+    pub dropped: u64,
+}
+
+/// What a retry put back on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retried {
+    /// Dead letters back in the outbox.
+    pub dead_lettered: usize,
+    /// Retries that were waiting for their time, due now.
+    pub retrying: usize,
+    /// Records the plugin failed, mapped again by the next poll.
+    pub failed_records: usize,
+}
+
+/// What a poll now did, resource by resource.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Polled {
+    pub instance_id: String,
+    pub resources: Vec<ResourcePolled>,
+}
+
+/// One resource's poll: its summary, or why it stored nothing.
+#[derive(Debug, Clone)]
+pub struct ResourcePolled {
+    pub name: String,
+    pub result: PollResult,
+}
+
+impl Serialize for ResourcePolled {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        serialize_result(&mut map, &self.result)?;
+        map.end()
+    }
+}
+
+/// `"ok": true, "summary": {...}` or `"ok": false, "error": "..."`.
+fn serialize_result<M: SerializeMap>(map: &mut M, result: &Result<PollSummary, String>) -> Result<(), M::Error> {
+    match result {
+        Ok(summary) => {
+            map.serialize_entry("ok", &true)?;
+            map.serialize_entry("summary", summary)
+        }
+        Err(error) => {
+            map.serialize_entry("ok", &false)?;
+            map.serialize_entry("error", error)
+        }
+    }
+}
+
+/// An instance's resources and how each is doing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    pub instance_id: String,
+    pub resources: Vec<ResourceView>,
+}
+
+/// Where a resource's polling stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceState {
+    NotPolled,
+    WaitingForPlugin,
+    Polling,
+    Scheduled,
+}
+
+impl ResourceState {
+    /// The words the API and the console use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceState::NotPolled => "not polled",
+            ResourceState::WaitingForPlugin => "waiting for its plugin",
+            ResourceState::Polling => "polling",
+            ResourceState::Scheduled => "scheduled",
+        }
+    }
+}
+
+impl Serialize for ResourceState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One resource: its plugin, watermark, last and next poll.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceView {
+    pub name: String,
+    pub entity: String,
+    pub url: String,
+    pub status: ResourceState,
+    pub plugin: ResourcePlugin,
+    #[serde(serialize_with = "optional_date")]
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_poll: Option<LastPollView>,
+    #[serde(rename = "nextPollDate", serialize_with = "optional_date")]
+    pub next_poll: Option<DateTime<Utc>>,
+}
+
+/// The plugin file a resource uses, and the version serving.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcePlugin {
+    pub path: PathBuf,
+    pub version: Option<String>,
+    /// Why the resource waits, while it does.
+    pub waiting_reason: Option<String>,
+}
+
+/// A resource's last poll.
+#[derive(Debug, Clone)]
+pub struct LastPollView {
+    pub started: DateTime<Utc>,
+    /// Milliseconds, rounded.
+    pub took_ms: f64,
+    pub result: PollResult,
+}
+
+impl Serialize for LastPollView {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        serialize_result(&mut map, &self.result)?;
+        map.serialize_entry("startedDate", &format_date(self.started))?;
+        map.serialize_entry("tookMs", &self.took_ms)?;
+        map.end()
+    }
+}
+
+fn optional_date<S: Serializer>(date: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match date {
+        Some(date) => serializer.serialize_str(&format_date(*date)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A message with its delivery history and the events in it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// The message's `Elements-Webhook-Id`.
+    pub id: String,
+    pub resource: String,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_date: String,
+    pub delivered_date: Option<String>,
+    /// The short version of the plugin that mapped its events.
+    pub plugin_version: Option<String>,
+    pub event_count: usize,
+    pub events: Vec<EventSummary>,
+}
+
+/// Where a message's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    Delivered,
+    /// Not attempted yet.
+    Pending,
+    /// Failed, with a retry scheduled.
+    Retrying,
+    /// Dead-lettered.
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Pending => "pending",
+            MessageStatus::Retrying => "retrying",
+            MessageStatus::Failed => "failed",
+        }
+    }
+}
+
+impl Serialize for MessageStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One event of a message, as the message carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    pub event_type: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub event_date: Option<String>,
+}
+
+/// How an instance's deliveries have gone lately, for the console's list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryHealth {
+    /// Events of the last 24 hours.
+    pub counts: EventCounts,
+    /// The last error of a message not yet delivered.
+    pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_instance_serializes_as_cloud_elements_shows_it() {
+        let created = Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).single().unwrap();
+        let view = InstanceView {
+            id: InstanceId::Api(7),
+            name: Some("Acme".into()),
+            element_key: Some("autotaskcrm".into()),
+            tags: vec!["prod".into()],
+            events_enabled: true,
+            valid: true,
+            disabled: false,
+            configuration: json!({"crm.autotask.password": "********"}).as_object().unwrap().clone(),
+            created,
+            token: Some("t0k".into()),
+            updated: Some(created),
+            read_only: false,
+            problem: None,
+            warnings: Vec::new(),
+            settings: InstanceSettings::default(),
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            json!({"id": 7, "name": "Acme", "element": {"key": "autotaskcrm"}, "tags": ["prod"],
+                   "eventsEnabled": true, "valid": true, "disabled": false,
+                   "configuration": {"crm.autotask.password": "********"},
+                   "createdDate": "2024-06-01T12:00:00.000Z", "token": "t0k",
+                   "updatedDate": "2024-06-01T12:00:00.000Z", "readOnly": false})
+        );
+        let file =
+            InstanceView { id: InstanceId::File("acme".into()), token: None, updated: None, read_only: true, ..view };
+        let shown = serde_json::to_value(&file).unwrap();
+        assert_eq!(shown["id"], "acme");
+        assert!(shown.get("token").is_none() && shown.get("updatedDate").is_none());
+    }
+
+    #[test]
+    fn a_last_poll_says_ok_or_its_error() {
+        let started = Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).single().unwrap();
+        let failed = LastPollView { started, took_ms: 12.0, result: Err("HTTP 500".into()) };
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            json!({"ok": false, "error": "HTTP 500", "startedDate": "2024-06-01T12:00:00.000Z", "tookMs": 12.0})
+        );
+        let polled = ResourcePolled { name: "incidents".into(), result: Ok(PollSummary::default()) };
+        let shown = serde_json::to_value(&polled).unwrap();
+        assert_eq!((shown["name"].as_str(), shown["ok"].as_bool()), (Some("incidents"), Some(true)));
+        assert_eq!(shown["summary"]["records"], 0);
+    }
+}

@@ -1,0 +1,223 @@
+//! The running engine: a scheduler task per (instance, resource), a delivery
+//! worker per instance, the plugin registry and the watcher, all sharing one
+//! state store, one plugin runtime and one Autotask client per API user
+//! (Autotask's limits are per integration user). The web side reaches it only
+//! through [`crate::manage::Management`].
+
+pub mod metrics;
+pub mod plugins;
+pub mod poll;
+mod reload;
+pub mod scheduler;
+mod supervisor;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use plugin_runtime::PluginRuntime;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{InstanceConfig, ServerSettings, ServiceConfig};
+use crate::manage::Management;
+use crate::records::RecordReader;
+use crate::store::Store;
+use metrics::Metrics;
+use plugins::{PluginRegistry, PluginStatus};
+pub use supervisor::Changes;
+pub(crate) use supervisor::{Snapshot, Supervisor};
+
+/// The state file inside the data directory.
+pub const STATE_FILE: &str = "state.sqlite";
+
+/// How long seen keys and delivered messages are kept: seen keys far longer
+/// than any overlap window re-reads; delivered messages to be looked at.
+const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long stopping may take before unfinished tasks are abandoned.
+const STOP_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// What every task shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) settings: ServerSettings,
+    pub(crate) plugins: Arc<PluginRegistry>,
+}
+
+/// One running instance.
+pub(crate) struct InstanceHandle {
+    pub(crate) id: String,
+    pub(crate) config: InstanceConfig,
+    /// One reader per resource, in `config.resources` order.
+    pub(crate) readers: Vec<RecordReader>,
+    /// Where the first poll reads from: `since`, or when the service first saw the instance.
+    pub(crate) first_poll_from: DateTime<Utc>,
+    /// Woken when a poll writes to the outbox.
+    pub(crate) outbox_ready: Arc<Notify>,
+}
+
+/// Why the engine could not start, or a new configuration was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("plugin directory {path}: {source}")]
+    PluginDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Plugin(#[from] plugin_runtime::PluginError),
+    #[error("instance `{instance}`: {message}")]
+    Instance { instance: String, message: String },
+    #[error("cannot watch {path} for changes: {message}")]
+    Watch { path: std::path::PathBuf, message: String },
+}
+
+/// A started engine; [`Service::stop`] ends it cleanly.
+pub struct Service {
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    shared: Arc<Shared>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+    management: Management,
+}
+
+impl Service {
+    /// The settings the engine runs with (the plugin directory made absolute).
+    pub fn settings(&self) -> &ServerSettings {
+        &self.shared.settings
+    }
+
+    /// The typed service layer: what the management API and the console call.
+    pub fn management(&self) -> Management {
+        self.management.clone()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Every plugin file the service knows, as `GET /plugins` lists them.
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        self.shared.plugins.list()
+    }
+
+    /// The latest plugin loads, rejections and removals, newest first.
+    pub fn plugin_reloads(&self) -> Vec<plugins::Reload> {
+        self.shared.plugins.history()
+    }
+
+    /// Applies a new set of instances, as a changed configuration file does:
+    /// started, stopped or restarted as they were added, removed or changed.
+    pub async fn apply(&self, config: ServiceConfig) -> Result<Changes, StartError> {
+        reload::apply(&self.shared, &self.supervisor, config).await
+    }
+
+    /// Stops polling, lets deliveries on the wire finish briefly, and waits
+    /// for every task. Nothing is lost: what was not delivered stays in the outbox.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        // Instances get the stop timeout as a whole; the watcher and
+        // housekeeping end as soon as they see the cancellation.
+        let instances = async { self.supervisor.lock().await.stop_all().await };
+        let instances_in_time = tokio::time::timeout(STOP_TIMEOUT, instances).await.is_ok();
+        if !(join_or_abort(&mut self.tasks).await && instances_in_time) {
+            tracing::warn!("some tasks did not stop in time; abandoning them (their work is still in the outbox)");
+        }
+    }
+}
+
+/// Starts everything `config` describes: the instances of the file and those
+/// created through the management API in earlier runs. When `config.files`
+/// names the file it came from, changes to it are applied while it runs.
+pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+    let settings = running_settings(&config.server);
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|source| StartError::DataDir { path: settings.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&settings.plugin_dir)
+        .map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
+    let store = Arc::new(Store::open(&settings.data_dir.join(STATE_FILE))?);
+    let metrics = Arc::new(Metrics::new());
+    let runtime =
+        Arc::new(PluginRuntime::with_artifact_cache(settings.limits, settings.data_dir.join(PLUGIN_CACHE_DIR))?);
+    let shutdown = CancellationToken::new();
+    let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
+    plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
+    let shared = Arc::new(Shared { store, metrics, settings, plugins });
+    let mut tasks = JoinSet::new();
+
+    let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
+    let snapshot = supervisor.snapshot();
+    let supervisor = Arc::new(tokio::sync::Mutex::new(supervisor));
+    let files = watched_files(&config);
+    supervisor.lock().await.apply_file(config.instances).await?;
+    let management = Management::new(shared.clone(), supervisor.clone(), snapshot);
+    management.start_stored_instances().await?;
+
+    let watcher = reload::Watcher::start(shared.clone(), supervisor.clone(), files)?;
+    tasks.spawn(watcher.run(shutdown.clone()));
+    tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
+    Ok(Service { shutdown, tasks, shared, supervisor, management })
+}
+
+/// Where compiled plugins are kept, inside the data directory.
+const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+
+/// `path` made absolute against the working directory, symlinks left alone.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The settings as the running service holds them: the plugin directory
+/// absolute, so the watcher's paths and the configured ones compare equal.
+fn running_settings(server: &ServerSettings) -> ServerSettings {
+    ServerSettings { plugin_dir: absolute(&server.plugin_dir), ..server.clone() }
+}
+
+/// The configuration's files, absolute, as the watcher reports them.
+fn watched_files(config: &ServiceConfig) -> Vec<PathBuf> {
+    config.files.iter().map(|file| absolute(file)).collect()
+}
+
+/// Waits for `tasks` to end, at most [`STOP_TIMEOUT`]; aborts the rest.
+/// Returns whether all ended in time.
+async fn join_or_abort(tasks: &mut JoinSet<()>) -> bool {
+    let all = async { while tasks.join_next().await.is_some() {} };
+    let in_time = tokio::time::timeout(STOP_TIMEOUT, all).await.is_ok();
+    if !in_time {
+        tasks.abort_all();
+    }
+    in_time
+}
+
+/// Once an hour, forgets seen keys and delivered messages older than a week.
+async fn housekeeping(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every_hour.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let store = shared.store.clone();
+        let before = Utc::now() - chrono::TimeDelta::from_std(RETENTION).expect("a week fits");
+        let pruned = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((store.prune_seen(before)?, store.prune_delivered(before)?))
+        })
+        .await;
+        match pruned {
+            Ok(Ok((keys, messages))) if keys + messages > 0 => {
+                tracing::debug!("forgot {keys} seen key(s) and {messages} delivered message(s) older than a week")
+            }
+            Ok(Err(error)) => tracing::warn!("could not prune old state: {error}"),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! One poll of one resource: read what changed since the watermark, map it
+//! through the resource's plugin, and store the events and the new watermark.
+//!
+//! Each page's messages are committed together with the seen keys of the
+//! records they came from, as soon as the page is mapped, so delivery starts
+//! while a long poll goes on. The watermark moves only in the poll's last
+//! commit. A crash in between re-polls from the old watermark, and the seen
+//! keys make the records already committed drop out: nothing is lost, and
+//! nothing is produced twice.
+//!
+//! The window starts at the previous poll's time, minus `pollDelay`, minus
+//! the overlap (records Autotask commits late carry an updated time from
+//! before the previous poll finished). Records an earlier poll already turned
+//! into events, by `(objectId, updated)`, are dropped, so the overlap costs
+//! reading, not duplicate events.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::metrics::{PluginLabels, ResourceLabels};
+use super::plugins::{PluginSlot, short_version};
+use super::{InstanceHandle, Shared};
+use crate::config::{EventFormat, ResourceConfig};
+use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
+use crate::delivery::message::{InstanceInfo, SourcedEvent};
+use crate::delivery::{cloudevents, message};
+use crate::source::filter::{Filter, Op, QueryBody};
+use crate::source::hub::autotask_query;
+use crate::source::{AutotaskClient, SourceError};
+use crate::store::{FailedRecord, PollCommit, StoreError};
+use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, RawRecord, Sample};
+
+/// What a poll did, for logs and the management API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollSummary {
+    pub from: String,
+    pub until: String,
+    pub pages: usize,
+    pub records: usize,
+    /// Records dropped because an earlier poll already turned them into events.
+    pub already_seen: usize,
+    pub events: usize,
+    pub messages: usize,
+    pub failed: usize,
+    pub deleted: usize,
+    /// The plugin versions (short) that mapped this poll's records: two when a new one came in mid-poll.
+    pub plugin_versions: Vec<String>,
+    /// Where the time went: waiting for Autotask's pages, in the plugin, in the
+    /// state database (commits overlap the mapping of the next page).
+    pub waiting_ms: f64,
+    pub mapping_ms: f64,
+    pub storing_ms: f64,
+}
+
+/// Adds the time since `started` to `total` (milliseconds).
+fn add_elapsed(total: &mut f64, started: Instant) {
+    *total += started.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Why a poll stored nothing; the next poll starts from the same watermark.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Url(String),
+    #[error("the poll was stopped")]
+    Stopped,
+    #[error("{0}")]
+    NoPlugin(String),
+}
+
+/// Everything needed to poll one resource of one instance.
+pub(crate) struct ResourcePoller {
+    pub(crate) instance: Arc<InstanceHandle>,
+    pub(crate) resource: usize,
+    /// The resource's plugin file; each batch takes the version serving when it starts.
+    pub(crate) plugin: Arc<PluginSlot>,
+    pub(crate) client: AutotaskClient,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// A poll's work so far: what the next commit writes, and the summary.
+#[derive(Default)]
+struct Collected {
+    commit: PollCommit,
+    summary: PollSummary,
+    /// Keys handled by this poll, or by earlier ones inside this poll's window.
+    seen_now: HashSet<(String, String)>,
+    /// The window's start as seen keys write it: keys from here on are in `seen_now`.
+    window_start: String,
+    /// The commit being written, with how long it took.
+    storing: Option<tokio::task::JoinHandle<Result<std::time::Duration, StoreError>>>,
+}
+
+/// How the failure of a deletion log row starts, so a replay reads it as one again.
+const DELETION_LOG_FAILURE: &str = "a DeletedTicketLogs row";
+
+/// The Autotask entity whose deletions are logged, and the log that holds them.
+const DELETION_LOGS: [(&str, &str); 1] = [("tickets", "DeletedTicketLogs")];
+
+impl ResourcePoller {
+    fn config(&self) -> &ResourceConfig {
+        &self.instance.config.resources[self.resource]
+    }
+
+    pub fn resource_name(&self) -> &str {
+        &self.config().name
+    }
+
+    /// Polls once. On success the events are in the outbox and the watermark moved.
+    pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
+        // The version serving now maps this poll's batches unless a newer one
+        // comes in; if the file is removed mid-poll, this one finishes the poll.
+        let Some(plugin) = self.plugin.current() else {
+            return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
+        };
+        let resource = self.config();
+        let (store, instance_id) = (self.shared.store.clone(), self.instance.id.clone());
+        let name = resource.name.clone();
+        let watermark = blocking(move || store.watermark(&instance_id, &name)).await?;
+        let this_poll = Utc::now();
+        let Window { previous_poll, from } =
+            window(watermark, self.instance.first_poll_from, self.shared.settings.overlap, resource.poll_delay);
+
+        let url = resource.template.render(from, &simple_date_format::Zone::Utc);
+        let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
+        query.body.max_records = resource.page_size.or(query.body.max_records);
+
+        let mut collected = Collected { window_start: format_instant(from), ..Collected::default() };
+        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
+        let since = collected.window_start.clone();
+        collected.seen_now = blocking(move || store.seen_since(&instance_id, &name, &since)).await?;
+        collected.summary.from = format_instant(from);
+        collected.summary.until = format_instant(this_poll);
+        let ctx = self.context(previous_poll, this_poll);
+        let mapper = Mapper { fallback: plugin, ctx };
+
+        let window_start = collected.window_start.clone();
+        let mut pages = read_ahead(&self.client, &query.entity, &query.body);
+        loop {
+            let waiting = Instant::now();
+            let Some(page) = pages.recv().await else { break };
+            add_elapsed(&mut collected.summary.waiting_ms, waiting);
+            let page = page?;
+            collected.summary.pages += 1;
+            collected.summary.records += page.len();
+            let records = self.read_records(&page, previous_poll, Some(&window_start), &mut collected);
+            self.map(&mapper, &page, records, true, &mut collected).await?;
+            self.commit(&mut collected).await?;
+        }
+
+        if let Some((_, log)) = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity)) {
+            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", format_instant(from))]);
+            let mut pages = read_ahead(&self.client, log, &body);
+            loop {
+                let waiting = Instant::now();
+                let Some(page) = pages.recv().await else { break };
+                add_elapsed(&mut collected.summary.waiting_ms, waiting);
+                let page = page?;
+                collected.summary.pages += 1;
+                collected.summary.deleted += page.len();
+                let records = read_deletions(&page, &mut collected);
+                self.map(&mapper, &page, records, true, &mut collected).await?;
+                self.commit(&mut collected).await?;
+            }
+        }
+        self.replay_failures(&mapper, previous_poll, &mut collected).await?;
+
+        collected.commit.watermark = Some(this_poll);
+        self.commit(&mut collected).await?;
+        self.finish(&mut collected).await?;
+        Ok(collected.summary)
+    }
+
+    /// Starts storing what `collected` holds so far, on a blocking thread, and
+    /// wakes the delivery worker when it is stored. Commits stay in order: this
+    /// one first waits for the one before. Mapping the next page goes on
+    /// meanwhile; `finish` waits for the last.
+    async fn commit(&self, collected: &mut Collected) -> Result<(), PollError> {
+        self.finish(collected).await?;
+        let commit = std::mem::take(&mut collected.commit);
+        collected.summary.messages += commit.messages.len();
+        collected.summary.failed += commit.failed.len();
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
+        collected.storing = Some(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            store.commit_poll(&instance_id, &name, &commit, Utc::now())?;
+            if let Some(outbox_ready) = outbox_ready {
+                outbox_ready.notify_one();
+            }
+            Ok(started.elapsed())
+        }));
+        Ok(())
+    }
+
+    /// Waits for the commit in progress, if any.
+    async fn finish(&self, collected: &mut Collected) -> Result<(), PollError> {
+        if let Some(storing) = collected.storing.take() {
+            let took = storing.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            collected.summary.storing_ms += took.as_secs_f64() * 1000.0;
+        }
+        Ok(())
+    }
+
+    /// A configured sample record as this resource reads it, to try new plugin
+    /// versions on. The configuration checked it is readable.
+    pub fn sample(&self, json: &str) -> Option<Sample> {
+        let now = Utc::now();
+        let previous_poll = now - chrono::TimeDelta::minutes(1);
+        let record = self.instance.readers[self.resource].read(json, previous_poll).ok()?;
+        Some(Sample { ctx: self.context(previous_poll, now), record })
+    }
+
+    fn context(&self, previous_poll: DateTime<Utc>, this_poll: DateTime<Utc>) -> Context {
+        let config = &self.instance.config;
+        Context {
+            instance_id: self.instance.id.clone(),
+            instance_name: config.name.clone(),
+            element_key: config.element_key.clone(),
+            resource: self.config().name.clone(),
+            poll: self.config().poll_configuration(),
+            previous_poll: format_instant(previous_poll),
+            this_poll: format_instant(this_poll),
+        }
+    }
+
+    /// Maps again the failed records someone asked to replay (`events replay
+    /// --failed-records`): their old rows go, and a record that fails again is
+    /// stored as a new failure.
+    async fn replay_failures(
+        &self,
+        mapper: &Mapper,
+        previous_poll: DateTime<Utc>,
+        collected: &mut Collected,
+    ) -> Result<(), PollError> {
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let failures = blocking(move || store.failures(&instance_id, Some(&name), true)).await?;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let (mut records, mut deletions) = (Vec::new(), Vec::new());
+        for failure in failures {
+            collected.commit.replayed.push(failure.id);
+            let Ok(raw) = RawValue::from_string(failure.record.record.clone()) else {
+                collected.commit.failed.push(failure.record);
+                continue;
+            };
+            if failure.record.error.starts_with(DELETION_LOG_FAILURE) { deletions.push(raw) } else { records.push(raw) }
+        }
+        tracing::info!("mapping {} failed record(s) again, as asked", records.len() + deletions.len());
+        let read = self.read_records(&records, previous_poll, None, collected);
+        self.map(mapper, &records, read, false, collected).await?;
+        let read = read_deletions(&deletions, collected);
+        self.map(mapper, &deletions, read, false, collected).await
+    }
+
+    /// Reads a page's records; returns them with their index in the page.
+    /// Unreadable records become failed records; records not changed since
+    /// `from` (when given and the resource filters by updated date) are dropped.
+    fn read_records(
+        &self,
+        page: &[Box<RawValue>],
+        previous_poll: DateTime<Utc>,
+        from: Option<&str>,
+        collected: &mut Collected,
+    ) -> Vec<(usize, RawRecord)> {
+        let resource = self.config();
+        let reader = &self.instance.readers[self.resource];
+        let mut records = Vec::with_capacity(page.len());
+        for (index, raw) in page.iter().enumerate() {
+            match reader.read(raw.get(), previous_poll) {
+                Ok(record) => {
+                    // Both are `format_instant` text, whose order is time order: no parsing again.
+                    let too_old = resource.filter_by_updated_date
+                        && matches!((from, record.updated.as_deref()), (Some(from), Some(updated)) if updated < from);
+                    if !too_old {
+                        records.push((index, record));
+                    }
+                }
+                Err(error) => collected.commit.failed.push(FailedRecord {
+                    object_id: None,
+                    record: raw.get().to_owned(),
+                    error: error.to_string(),
+                }),
+            }
+        }
+        records
+    }
+
+    /// Maps `records` (indices into `page`) and adds their events and failures
+    /// to `collected`; with `drop_seen`, records already handled are skipped first.
+    async fn map(
+        &self,
+        mapper: &Mapper,
+        page: &[Box<RawValue>],
+        records: Vec<(usize, RawRecord)>,
+        drop_seen: bool,
+        collected: &mut Collected,
+    ) -> Result<(), PollError> {
+        let storing = Instant::now();
+        let records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
+        add_elapsed(&mut collected.summary.storing_ms, storing);
+        let mapping = Instant::now();
+        let labels = ResourceLabels::new(&self.instance.id, &self.config().name);
+        let metrics = &self.shared.metrics;
+        metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
+
+        let mut events: Vec<(usize, Event)> = Vec::new();
+        // Runs of `events` mapped by one version: (version, end index in `events`).
+        let mut versions: Vec<(Arc<Plugin>, usize)> = Vec::new();
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let batch_size = self.shared.settings.batch_size.max(1);
+            let (indices, batch): (Vec<usize>, Vec<RawRecord>) = records.by_ref().take(batch_size).unzip();
+            let batch: Arc<[RawRecord]> = batch.into();
+            let (plugin, results) = self.transform(mapper, &batch).await;
+            let version = short_version(plugin.version());
+            if collected.summary.plugin_versions.last().map(String::as_str) != Some(version) {
+                collected.summary.plugin_versions.push(version.to_owned());
+            }
+            if let Some(position) = results.iter().position(Result::is_ok) {
+                self.plugin.mapped(Sample { ctx: mapper.ctx.clone(), record: batch[position].clone() });
+            }
+            for ((index, record), result) in indices.into_iter().zip(batch.iter()).zip(results) {
+                collected.commit.seen.push(seen_key(record));
+                match result {
+                    Ok(record_events) => events.extend(record_events.into_iter().map(|e| (index, e))),
+                    Err(error) => {
+                        metrics.records_failed.get_or_create(&labels).inc();
+                        tracing::warn!(object_id = %record.object_id, "record not mapped: {error}");
+                        collected.commit.failed.push(FailedRecord {
+                            object_id: Some(record.object_id.clone()),
+                            record: record.json.clone(),
+                            error,
+                        });
+                    }
+                }
+            }
+            match versions.last_mut() {
+                Some((last, end)) if Arc::ptr_eq(last, &plugin) => *end = events.len(),
+                _ => versions.push((plugin, events.len())),
+            }
+        }
+        add_elapsed(&mut collected.summary.mapping_ms, mapping);
+        metrics.events_produced.get_or_create(&labels).inc_by(events.len() as u64);
+        collected.summary.events += events.len();
+
+        let sourced: Vec<SourcedEvent<'_>> =
+            events.iter().map(|(index, event)| SourcedEvent { event, raw: &page[*index] }).collect();
+        let config = &self.instance.config;
+        let info = InstanceInfo {
+            id: &self.instance.id,
+            name: &config.name,
+            element_key: &config.element_key,
+            tags: &config.tags,
+        };
+        let max = self.shared.settings.delivery.max_events_per_message;
+        // A message holds the events of one version, so each says which version mapped it.
+        let mut start = 0;
+        for (plugin, end) in versions {
+            let run = &sourced[start..end];
+            start = end;
+            let mut messages = match config.format {
+                EventFormat::CloudElements => message::messages(info, &self.config().name, run, max),
+                EventFormat::CloudEvents => cloudevents::messages(info, &self.config().name, run, max),
+            };
+            for message in &mut messages {
+                message.plugin_version = Some(plugin.version().to_owned());
+            }
+            collected.commit.messages.extend(messages);
+        }
+        Ok(())
+    }
+
+    /// Drops records whose `(objectId, updated)` an earlier poll, or this one, already handled.
+    async fn drop_seen(
+        &self,
+        records: Vec<(usize, RawRecord)>,
+        collected: &mut Collected,
+    ) -> Result<Vec<(usize, RawRecord)>, PollError> {
+        let keys: Vec<(String, String)> = records.iter().map(|(_, record)| seen_key(record)).collect();
+        // Keys updated inside the window were loaded when the poll began; only
+        // older ones (a resource that does not filter by date) are looked up.
+        let outside: Vec<(usize, (String, String))> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.1 < collected.window_start)
+            .map(|(index, key)| (index, key.clone()))
+            .collect();
+        let mut stored = HashSet::new();
+        if !outside.is_empty() {
+            let (store, instance_id, name) =
+                (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+            let (indices, lookups): (Vec<usize>, Vec<(String, String)>) = outside.into_iter().unzip();
+            let found = blocking(move || store.seen(&instance_id, &name, &lookups)).await?;
+            stored.extend(found.into_iter().map(|position| indices[position]));
+        }
+        let mut fresh = Vec::with_capacity(records.len());
+        for ((position, record), key) in records.into_iter().enumerate().zip(keys) {
+            if stored.contains(&position) || !collected.seen_now.insert(key) {
+                collected.summary.already_seen += 1;
+            } else {
+                fresh.push(record);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Runs the plugin over a batch: one result per record, and the version
+    /// that mapped them. When the whole batch fails (a trap, the memory limit),
+    /// each record is tried alone so that one bad record fails only itself; a
+    /// batch that ran out of time is not retried.
+    async fn transform(
+        &self,
+        mapper: &Mapper,
+        records: &Arc<[RawRecord]>,
+    ) -> (Arc<Plugin>, Vec<Result<Vec<Event>, String>>) {
+        let plugin = self.plugin.current().unwrap_or_else(|| mapper.fallback.clone());
+        let results = self.transform_with(&plugin, &mapper.ctx, records).await;
+        (plugin, results)
+    }
+
+    async fn transform_with(
+        &self,
+        plugin: &Arc<Plugin>,
+        ctx: &Context,
+        records: &Arc<[RawRecord]>,
+    ) -> Vec<Result<Vec<Event>, String>> {
+        let count = records.len();
+        match self.call_plugin(plugin, ctx, records.clone()).await {
+            Ok(results) => results,
+            Err(error @ PluginError::Timeout { .. }) => vec![Err(error.to_string()); count],
+            Err(error) if count == 1 => vec![Err(error.to_string())],
+            Err(error) => {
+                tracing::warn!("a batch of {count} records failed as a whole, mapping them one by one: {error}");
+                let mut results = Vec::with_capacity(count);
+                for record in records.iter() {
+                    let result = match self.call_plugin(plugin, ctx, vec![record.clone()]).await {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| Err("the plugin returned no result".into())),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    results.push(result);
+                }
+                results
+            }
+        }
+    }
+
+    async fn call_plugin(
+        &self,
+        plugin: &Arc<Plugin>,
+        ctx: &Context,
+        records: impl Into<Arc<[RawRecord]>>,
+    ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
+        let labels = PluginLabels { plugin: self.plugin.label().to_owned() };
+        let started = Instant::now();
+        let outcome = plugin.transform(ctx.clone(), records).await;
+        let took = started.elapsed();
+        self.plugin.record_call(took, outcome.is_err());
+        let metrics = &self.shared.metrics;
+        metrics.plugin_call_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+        if outcome.is_err() {
+            metrics.plugin_errors.get_or_create(&labels).inc();
+        }
+        outcome
+    }
+}
+
+/// Where a poll's reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// The previous poll's time, as plugins are told it: the watermark, or
+    /// for the very first poll where it reads from.
+    pub(crate) previous_poll: DateTime<Utc>,
+    /// The earliest change the poll reads: the previous poll, minus the
+    /// resource's `pollDelay`, minus the overlap for records Autotask commits late.
+    pub(crate) from: DateTime<Utc>,
+}
+
+/// The window of a poll whose resource's watermark is `watermark`. The very
+/// first poll (no watermark) starts at `first_poll_from`, without overlap: it
+/// has no earlier poll whose late records it could miss.
+pub(crate) fn window(
+    watermark: Option<DateTime<Utc>>,
+    first_poll_from: DateTime<Utc>,
+    overlap: std::time::Duration,
+    poll_delay: std::time::Duration,
+) -> Window {
+    let previous_poll = watermark.unwrap_or(first_poll_from);
+    let overlap = if watermark.is_some() { overlap } else { std::time::Duration::ZERO };
+    Window { previous_poll, from: previous_poll - overlap - poll_delay }
+}
+
+/// What maps a poll's batches: the context, and the version to use if the
+/// plugin's file is removed mid-poll.
+struct Mapper {
+    fallback: Arc<Plugin>,
+    ctx: Context,
+}
+
+/// The key that says a record's current version was handled: `(objectId, updated)`.
+fn seen_key(record: &RawRecord) -> (String, String) {
+    let updated = record.updated.clone().unwrap_or_default();
+    match record.default_event_type {
+        // A deletion of a record is a different thing from its last update.
+        EventType::Deleted => (format!("deleted:{}", record.object_id), updated),
+        _ => (record.object_id.clone(), updated),
+    }
+}
+
+/// DeletedTicketLogs rows as records of the deleted tickets: the ticket's id,
+/// the deletion time as the updated date, and DELETED as the suggested type.
+fn read_deletions(page: &[Box<RawValue>], collected: &mut Collected) -> Vec<(usize, RawRecord)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Log {
+        #[serde(rename = "ticketID")]
+        ticket_id: Option<i64>,
+        deleted_date_time: Option<String>,
+    }
+    let format = DateFormat::new(AUTOTASK_DATE_PATTERN, None).expect("the Autotask date pattern is valid");
+    let mut records = Vec::with_capacity(page.len());
+    for (index, raw) in page.iter().enumerate() {
+        let log = serde_json::from_str::<Log>(raw.get()).map_err(|e| e.to_string()).and_then(|log| {
+            let id = log.ticket_id.ok_or("the deletion log has no ticketID")?;
+            let deleted = log.deleted_date_time.ok_or("the deletion log has no deletedDateTime")?;
+            let deleted = format.parse(&deleted).map_err(|e| format!("deletedDateTime: {e}"))?;
+            Ok((id, deleted))
+        });
+        match log {
+            Ok((id, deleted)) => records.push((
+                index,
+                RawRecord {
+                    json: raw.get().to_owned(),
+                    object_id: id.to_string(),
+                    created: None,
+                    updated: Some(format_instant(deleted)),
+                    default_event_type: EventType::Deleted,
+                },
+            )),
+            Err(error) => collected.commit.failed.push(FailedRecord {
+                object_id: None,
+                record: raw.get().to_owned(),
+                error: format!("{DELETION_LOG_FAILURE}: {error}"),
+            }),
+        }
+    }
+    records
+}
+
+/// Reads a query's pages on their own task, at most two pages ahead, so the
+/// next page is on its way while this one is mapped.
+fn read_ahead(
+    client: &AutotaskClient,
+    entity: &str,
+    body: &QueryBody,
+) -> mpsc::Receiver<Result<Vec<Box<RawValue>>, SourceError>> {
+    let (sender, receiver) = mpsc::channel(2);
+    let mut pages = client.query_pages(entity, body);
+    tokio::spawn(async move {
+        loop {
+            let page = pages.next().await;
+            let done = !matches!(page, Ok(Some(_)));
+            let send = match page {
+                Ok(Some(records)) => sender.send(Ok(records)).await,
+                Ok(None) => break,
+                Err(error) => sender.send(Err(error)).await,
+            };
+            // A closed channel means the poll was abandoned.
+            if done || send.is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Runs a store call on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 6, 1, hour, minute, second).single().unwrap()
+    }
+
+    #[test]
+    fn the_first_poll_reads_from_where_the_instance_starts_without_overlap() {
+        let window = window(None, at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(window, Window { previous_poll: at(12, 0, 0), from: at(12, 0, 0) });
+    }
+
+    #[test]
+    fn later_polls_read_from_the_watermark_minus_the_overlap() {
+        let window = window(Some(at(12, 15, 0)), at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(window, Window { previous_poll: at(12, 15, 0), from: at(12, 14, 0) });
+    }
+
+    #[test]
+    fn poll_delay_is_taken_off_every_window_even_the_first() {
+        let delay = Duration::from_secs(30);
+        let first = window(None, at(12, 0, 0), Duration::from_secs(60), delay);
+        assert_eq!(first.from, at(11, 59, 30));
+        let later = window(Some(at(12, 15, 0)), at(12, 0, 0), Duration::from_secs(60), delay);
+        assert_eq!(later, Window { previous_poll: at(12, 15, 0), from: at(12, 13, 30) });
+    }
+}

@@ -1,0 +1,196 @@
+//! When each resource is polled: once at start, then every refresh interval,
+//! each (instance, resource) on its own task so one slow poll delays only
+//! itself. A poll that runs past the interval is never overlapped by the next:
+//! the next starts when it ends. A resource whose plugin file is missing (or
+//! was removed) waits for it, and polls as soon as a version is loaded.
+//! "Poll now" (the management API) is a request to the same loop, so it
+//! never overlaps a scheduled poll either.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::{POLL_ERROR, POLL_OK, PollLabels};
+use super::plugins::PluginSlot;
+use super::poll::{PollError, PollSummary, ResourcePoller};
+use crate::source::SourceError;
+
+/// What one poll came to: its summary, or why it stored nothing.
+pub type PollResult = Result<PollSummary, String>;
+
+/// How a resource's poll loop is seen and asked to poll from outside.
+#[derive(Clone)]
+pub struct ResourceHandle {
+    pub name: String,
+    pub plugin: Arc<PluginSlot>,
+    status: Arc<Mutex<ResourceStatus>>,
+    poll_now: mpsc::Sender<oneshot::Sender<PollResult>>,
+}
+
+impl ResourceHandle {
+    /// The loop's latest status.
+    pub fn status(&self) -> ResourceStatus {
+        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Asks for a poll as soon as the one running (if any) ends; the answer
+    /// comes when it is done. `None` when the loop has stopped.
+    pub async fn poll_now(&self) -> Option<oneshot::Receiver<PollResult>> {
+        let (reply, answer) = oneshot::channel();
+        self.poll_now.send(reply).await.ok()?;
+        Some(answer)
+    }
+}
+
+/// Where a resource's poll loop stands.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceStatus {
+    pub last_poll: Option<LastPoll>,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Set while the loop waits for its plugin file: why.
+    pub waiting_for_plugin: Option<String>,
+}
+
+/// The last poll that ran.
+#[derive(Debug, Clone)]
+pub struct LastPoll {
+    pub started: DateTime<Utc>,
+    pub took: Duration,
+    pub result: PollResult,
+    /// Autotask refused the instance's credentials (or found no zone for its user).
+    pub credentials_refused: bool,
+}
+
+/// The loop's side of a [`ResourceHandle`].
+pub struct Control {
+    status: Arc<Mutex<ResourceStatus>>,
+    requests: mpsc::Receiver<oneshot::Sender<PollResult>>,
+}
+
+impl Control {
+    fn update(&self, change: impl FnOnce(&mut ResourceStatus)) {
+        change(&mut self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    }
+}
+
+/// A connected control and handle for one resource's loop.
+pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, ResourceHandle) {
+    let status = Arc::new(Mutex::new(ResourceStatus::default()));
+    // Requests beyond a few wait in the API call, not in memory.
+    let (poll_now, requests) = mpsc::channel(4);
+    (Control { status: status.clone(), requests }, ResourceHandle { name: name.to_owned(), plugin, status, poll_now })
+}
+
+/// At most this much random delay is added to each wait, so that many
+/// instances started together do not poll Autotask in lockstep.
+const MAX_JITTER: Duration = Duration::from_secs(2);
+
+/// Polls `poller` every `interval`, and when `control` asks, until `shutdown`.
+pub(crate) async fn run(poller: ResourcePoller, interval: Duration, mut control: Control, shutdown: CancellationToken) {
+    let instance = poller.instance.id.clone();
+    let resource = poller.resource_name().to_owned();
+    let mut next = Instant::now() + jitter(interval);
+    loop {
+        let at = Utc::now()
+            + chrono::TimeDelta::from_std(next.saturating_duration_since(Instant::now())).unwrap_or_default();
+        control.update(|status| status.next_poll = Some(at));
+        let mut asked = None;
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            Some(reply) = control.requests.recv() => asked = Some(reply),
+            () = shutdown.cancelled() => return,
+        }
+        if poller.plugin.current().is_none() {
+            let reason = poller.plugin.waiting_reason();
+            if let Some(reply) = asked {
+                let _ = reply.send(Err(format!("not polled: {reason}")));
+                continue;
+            }
+            tracing::warn!("not polling until the plugin is loaded: {reason}");
+            control.update(|status| {
+                status.next_poll = None;
+                status.waiting_for_plugin = Some(reason);
+            });
+            loop {
+                tokio::select! {
+                    _ = poller.plugin.wait_until_loaded() => break,
+                    Some(reply) = control.requests.recv() => {
+                        let _ = reply.send(Err(format!("not polled: {}", poller.plugin.waiting_reason())));
+                    }
+                    () = shutdown.cancelled() => return,
+                }
+            }
+            tracing::info!("the plugin is loaded; polling again");
+            control.update(|status| status.waiting_for_plugin = None);
+        }
+        let started = Instant::now();
+        let started_at = Utc::now();
+        control.update(|status| status.next_poll = None);
+        // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
+        let outcome = tokio::select! {
+            outcome = poller.poll_once() => outcome,
+            () = shutdown.cancelled() => Err(PollError::Stopped),
+        };
+        if !matches!(outcome, Err(PollError::Stopped)) {
+            let result = outcome.as_ref().map(Clone::clone).map_err(ToString::to_string);
+            let credentials_refused = matches!(
+                outcome,
+                Err(PollError::Source(SourceError::Unauthorized { .. } | SourceError::ZoneLookup { .. }))
+            );
+            if let Some(reply) = asked {
+                let _ = reply.send(result.clone());
+            }
+            let took = started.elapsed();
+            control.update(|status| {
+                status.last_poll = Some(LastPoll { started: started_at, took, result, credentials_refused })
+            });
+        }
+        let labels = |outcome| PollLabels { instance: instance.clone(), resource: resource.clone(), outcome };
+        match outcome {
+            Ok(summary) => {
+                poller.shared.metrics.polls.get_or_create(&labels(POLL_OK)).inc();
+                let level_info = summary.events > 0 || summary.failed > 0;
+                let versions = match summary.plugin_versions.as_slice() {
+                    [] => String::new(),
+                    versions => format!(", mapped by version {}", versions.join(" then ")),
+                };
+                let line = format!(
+                    "read {} record(s) and {} deletion log row(s) in {} page(s) since {}: {} event(s) in {} message(s), {} already seen, {} failed{versions}; {:.0} ms (waiting for Autotask {:.0}, mapping {:.0}, storing {:.0})",
+                    summary.records,
+                    summary.deleted,
+                    summary.pages,
+                    summary.from,
+                    summary.events,
+                    summary.messages,
+                    summary.already_seen,
+                    summary.failed,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    summary.waiting_ms,
+                    summary.mapping_ms,
+                    summary.storing_ms,
+                );
+                if level_info {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::debug!("{line}");
+                }
+            }
+            Err(PollError::Stopped) => return,
+            // Removed between the check and the poll: the next round waits for it.
+            Err(PollError::NoPlugin(_)) => {}
+            Err(error) => {
+                poller.shared.metrics.polls.get_or_create(&labels(POLL_ERROR)).inc();
+                tracing::error!("poll failed, the next one starts from the same point: {error}");
+            }
+        }
+        next = (started + interval).max(Instant::now()) + jitter(interval);
+    }
+}
+
+/// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
+fn jitter(interval: Duration) -> Duration {
+    (interval / 20).min(MAX_JITTER).mul_f64(crate::random::unit())
+}

@@ -1,0 +1,375 @@
+//! The running instances: started, stopped and restarted as the
+//! configuration file and the management API change them. Instances come
+//! from two places, the file and the API's store; the running set is always
+//! both, so a file reload never touches API instances and the other way round.
+//!
+//! Changes are made one at a time (the supervisor sits behind an async mutex),
+//! but nobody waits for that lock just to look: after every change the
+//! supervisor publishes a [`Snapshot`] that readers load without locking.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::metrics::{AutotaskLabels, DEAD_LETTER, DELIVERED, DeliveryLabels, InstanceLabels, Metrics, RETRY};
+use super::plugins::{PluginSlot, plugin_path};
+use super::poll::{self, ResourcePoller};
+use super::scheduler::{self, ResourceHandle};
+use super::{InstanceHandle, Shared, StartError, absolute, join_or_abort};
+use crate::config::ConfiguredInstance;
+use crate::delivery::worker::{DeliveryObserver, Destination, Outcome, Worker};
+use crate::source::{AutotaskClient, ClientOptions, ResponseObserver, ZoneCache};
+use crate::store::OutboxMessage;
+
+/// What applying a configuration changed, by instance id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The running instances, started and stopped as the configuration and the API say.
+pub(crate) struct Supervisor {
+    shared: Arc<Shared>,
+    clients: Clients,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    /// The configuration file's instances, and the API's, by id.
+    from_file: Vec<ConfiguredInstance>,
+    from_api: BTreeMap<String, ConfiguredInstance>,
+    running: BTreeMap<String, RunningInstance>,
+    /// What readers see: published after every change.
+    published: Arc<ArcSwap<Snapshot>>,
+}
+
+/// The instances as the last change left them, for readers that must not wait
+/// for a change in progress (listing instances, a resource's status, a poll now).
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    /// The configuration file's instances, in file order.
+    pub(crate) file_instances: Vec<ConfiguredInstance>,
+    /// The API's instances, running or kept disabled, by id.
+    pub(crate) api_instances: BTreeMap<String, ConfiguredInstance>,
+    /// The polled resources of each running instance, by instance id.
+    pub(crate) resources: BTreeMap<String, Vec<ResourceHandle>>,
+}
+
+impl Snapshot {
+    /// The running resources of instance `id` (none when it is not polled).
+    pub(crate) fn resources(&self, id: &str) -> &[ResourceHandle] {
+        self.resources.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+struct RunningInstance {
+    configured: ConfiguredInstance,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+    /// The plugin slots its resources use, with the name it is listed under.
+    users: Vec<(Arc<PluginSlot>, String)>,
+    /// Each polled resource's status and poll-now channel.
+    resources: Vec<ResourceHandle>,
+}
+
+impl RunningInstance {
+    async fn stop(mut self) {
+        self.stop.cancel();
+        join_or_abort(&mut self.tasks).await;
+        for (slot, user) in &self.users {
+            slot.detach(user);
+        }
+    }
+}
+
+impl Supervisor {
+    pub(super) fn new(shared: Arc<Shared>, shutdown: CancellationToken) -> Self {
+        Supervisor {
+            clients: Clients::new(shared.metrics.clone()),
+            shared,
+            http: delivery_client(),
+            shutdown,
+            from_file: Vec::new(),
+            from_api: BTreeMap::new(),
+            running: BTreeMap::new(),
+            published: Arc::default(),
+        }
+    }
+
+    /// Where the supervisor publishes its [`Snapshot`] after every change.
+    pub(crate) fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.published.clone()
+    }
+
+    /// Publishes what is running now, whether the change that ends here
+    /// succeeded or stopped half way.
+    fn publish(&self) {
+        let resources = self.running.iter().map(|(id, running)| (id.clone(), running.resources.clone())).collect();
+        self.published.store(Arc::new(Snapshot {
+            file_instances: self.from_file.clone(),
+            api_instances: self.from_api.clone(),
+            resources,
+        }));
+    }
+
+    /// Makes the file's instances `instances`; the API's stay as they are.
+    pub(crate) async fn apply_file(&mut self, instances: Vec<ConfiguredInstance>) -> Result<Changes, StartError> {
+        let wanted = instances.iter().cloned().chain(self.from_api.values().cloned()).collect();
+        let changes = self.reconcile(wanted).await;
+        if changes.is_ok() {
+            self.from_file = instances;
+        }
+        self.publish();
+        changes
+    }
+
+    /// Adds, replaces (`Some`) or removes (`None`) API instance `id`.
+    pub(crate) async fn apply_api(
+        &mut self,
+        id: &str,
+        instance: Option<ConfiguredInstance>,
+    ) -> Result<Changes, StartError> {
+        let mut from_api = self.from_api.clone();
+        match instance {
+            Some(instance) => from_api.insert(id.to_owned(), instance),
+            None => from_api.remove(id),
+        };
+        let wanted = self.from_file.iter().cloned().chain(from_api.values().cloned()).collect();
+        let changes = self.reconcile(wanted).await;
+        if changes.is_ok() {
+            self.from_api = from_api;
+        }
+        self.publish();
+        changes
+    }
+
+    /// Makes the running instances those of `instances`. Every instance is
+    /// checked before anything changes: one that cannot start rejects them all.
+    async fn reconcile(&mut self, instances: Vec<ConfiguredInstance>) -> Result<Changes, StartError> {
+        for configured in &instances {
+            self.check(configured)?;
+        }
+        let mut changes = Changes::default();
+        let mut wanted: BTreeMap<String, ConfiguredInstance> =
+            instances.into_iter().map(|configured| (configured.id.clone(), configured)).collect();
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        for id in ids {
+            match wanted.get(&id) {
+                Some(configured) if *configured == self.running[&id].configured => {
+                    wanted.remove(&id);
+                }
+                Some(_) => {
+                    changes.changed.push(id.clone());
+                    self.running.remove(&id).expect("listed").stop().await;
+                }
+                None => {
+                    changes.removed.push(id.clone());
+                    self.running.remove(&id).expect("listed").stop().await;
+                }
+            }
+        }
+        for (id, configured) in wanted {
+            if !changes.changed.contains(&id) {
+                changes.added.push(id.clone());
+            }
+            let running = self.start_instance(configured).await?;
+            self.running.insert(id, running);
+        }
+        Ok(changes)
+    }
+
+    /// What would stop `configured` from starting.
+    fn check(&mut self, configured: &ConfiguredInstance) -> Result<(), StartError> {
+        let config = &configured.instance;
+        if !config.events_enabled || configured.disabled {
+            return Ok(());
+        }
+        if config.callback_url.is_none() {
+            return Err(StartError::Instance {
+                instance: configured.id.clone(),
+                message: "events are enabled but there is no callback URL".into(),
+            });
+        }
+        self.clients
+            .get(configured)
+            .map(drop)
+            .map_err(|e| StartError::Instance { instance: configured.id.clone(), message: e.to_string() })
+    }
+
+    /// A worker for `configured`'s outbox, to deliver its pending messages
+    /// once with [`Worker::flush`] (outside the supervisor's lock: it is
+    /// network I/O). `None` when the instance has no callback URL.
+    pub(crate) fn flusher(&self, configured: &ConfiguredInstance) -> Option<Worker> {
+        let callback_url = configured.instance.callback_url.clone()?;
+        Some(Worker {
+            destination: Destination {
+                instance_id: configured.id.clone(),
+                callback_url,
+                signature_key: configured.instance.signature_key.clone(),
+            },
+            store: self.shared.store.clone(),
+            http: self.http.clone(),
+            settings: self.shared.settings.delivery.clone(),
+            outbox_ready: Arc::new(Notify::new()),
+            observer: Arc::new(MetricsObserver(self.shared.metrics.clone())),
+            shutdown: self.shutdown.child_token(),
+        })
+    }
+
+    pub(super) async fn stop_all(&mut self) {
+        for (_, running) in std::mem::take(&mut self.running) {
+            running.stop().await;
+        }
+        self.publish();
+    }
+
+    async fn start_instance(&mut self, configured: ConfiguredInstance) -> Result<RunningInstance, StartError> {
+        let shared = &self.shared;
+        let stop = self.shutdown.child_token();
+        let mut running = RunningInstance {
+            configured,
+            stop: stop.clone(),
+            tasks: JoinSet::new(),
+            users: Vec::new(),
+            resources: Vec::new(),
+        };
+        let configured = &running.configured;
+        let id = configured.id.clone();
+        let config = &configured.instance;
+        if configured.disabled {
+            tracing::info!(instance = %id, "the instance is disabled; not polling it");
+            return Ok(running);
+        }
+        if !config.events_enabled {
+            tracing::info!(instance = %id, "events are disabled for this instance (event.notification.enabled); not polling it");
+            return Ok(running);
+        }
+        let callback_url = config.callback_url.clone().expect("checked");
+        let (store, instance_id, name) = (shared.store.clone(), id.clone(), config.name.clone());
+        let created = poll::blocking(move || store.instance_created_at(&instance_id, &name, Utc::now())).await?;
+        let client = self
+            .clients
+            .get(configured)
+            .map_err(|e| StartError::Instance { instance: id.clone(), message: e.to_string() })?;
+
+        let outbox_ready = Arc::new(Notify::new());
+        let handle = Arc::new(InstanceHandle {
+            id: id.clone(),
+            readers: config.resources.iter().map(|r| r.reader()).collect(),
+            first_poll_from: configured.since.unwrap_or(created),
+            outbox_ready: outbox_ready.clone(),
+            config: configured.instance.clone(),
+        });
+        let interval = handle.config.refresh_interval;
+        for (index, resource) in handle.config.resources.iter().enumerate() {
+            let path = absolute(&plugin_path(&shared.settings.plugin_dir, configured, &resource.name));
+            let slot = shared.plugins.slot(&path).await;
+            let poller = ResourcePoller {
+                instance: handle.clone(),
+                resource: index,
+                plugin: slot.clone(),
+                client: client.clone(),
+                shared: shared.clone(),
+            };
+            let user = format!("{id}/{}", resource.name);
+            let sample = configured.sample_records.get(&resource.name).and_then(|json| poller.sample(json));
+            slot.attach(&user, sample);
+            running.users.push((slot.clone(), user));
+            let span = tracing::info_span!("poll", instance = %id, resource = %resource.name, plugin = %slot.label());
+            let (control, handle) = scheduler::control(&resource.name, slot.clone());
+            running.resources.push(handle);
+            running.tasks.spawn(scheduler::run(poller, interval, control, stop.clone()).instrument(span));
+        }
+
+        let worker = Worker {
+            destination: Destination {
+                instance_id: id.clone(),
+                callback_url,
+                signature_key: handle.config.signature_key.clone(),
+            },
+            store: shared.store.clone(),
+            http: self.http.clone(),
+            settings: shared.settings.delivery.clone(),
+            outbox_ready,
+            observer: Arc::new(MetricsObserver(shared.metrics.clone())),
+            shutdown: stop,
+        };
+        running.tasks.spawn(worker.run().instrument(tracing::info_span!("delivery", instance = %id)));
+        Ok(running)
+    }
+}
+
+/// One Autotask client per API user and server, shared by that user's instances.
+struct Clients {
+    zones: ZoneCache,
+    metrics: Arc<Metrics>,
+    by_user: HashMap<(String, String), AutotaskClient>,
+}
+
+impl Clients {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        Clients { zones: ZoneCache::default(), metrics, by_user: HashMap::new() }
+    }
+
+    fn get(&mut self, configured: &ConfiguredInstance) -> Result<AutotaskClient, crate::source::SourceError> {
+        let connection = &configured.instance.connection;
+        let key = (connection.server_url.clone(), connection.credentials.username.clone());
+        if let Some(client) = self.by_user.get(&key) {
+            return Ok(client.clone());
+        }
+        let metrics = self.metrics.clone();
+        let observer = ResponseObserver(Arc::new(move |entity: &str, status: u16| {
+            metrics.autotask_requests.get_or_create(&AutotaskLabels { entity: entity.to_owned(), status }).inc();
+        }));
+        let options = ClientOptions { observer: Some(observer), ..ClientOptions::default() };
+        let client = AutotaskClient::new(connection.clone(), options, self.zones.clone())?;
+        self.by_user.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The HTTP client for callbacks. Redirects are not followed: a signed message
+/// goes only where the instance says.
+fn delivery_client() -> reqwest::Client {
+    crate::use_ring_for_tls();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the delivery HTTP client builds")
+}
+
+struct MetricsObserver(Arc<Metrics>);
+
+impl DeliveryObserver for MetricsObserver {
+    fn attempted(&self, message: &OutboxMessage, outcome: Outcome, _error: Option<&str>, _took: Duration) {
+        let outcome = match outcome {
+            Outcome::Delivered => DELIVERED,
+            Outcome::Retry => RETRY,
+            Outcome::DeadLetter => DEAD_LETTER,
+        };
+        let instance = message.instance_id.clone();
+        if outcome == DELIVERED {
+            let latency = (Utc::now() - message.created_at).to_std().unwrap_or_default();
+            self.0
+                .delivery_latency
+                .get_or_create(&InstanceLabels { instance: instance.clone() })
+                .observe(latency.as_secs_f64());
+        }
+        self.0.deliveries.get_or_create(&DeliveryLabels { instance, outcome }).inc();
+    }
+}

@@ -1,0 +1,382 @@
+//! Runs mapping plugins: WebAssembly components implementing the
+//! `autotask-events:plugin` world, in any of its released versions. This is
+//! the only crate that uses wasmtime; what goes in and out of a plugin is in
+//! the host's own types ([`Context`], [`RawRecord`], [`Event`], ...).
+//!
+//! One [`PluginRuntime`] holds the engine. A [`Plugin`] is compiled and
+//! pre-instantiated once when loaded; every batch then gets a fresh, short-lived
+//! store and instance, so nothing a plugin does in one batch (leaked memory, a
+//! trap half way) can reach the next, and a fresh instance costs microseconds.
+
+mod cache;
+mod error;
+mod host_state;
+mod interface;
+mod limits;
+pub mod priority;
+mod ticker;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use error::PluginError;
+pub use limits::Limits;
+pub use types::{
+    Context, DatesConfiguration, Description, Event, EventType, PollConfiguration, RawRecord, RecordResult,
+};
+
+use cache::{ArtifactCache, FunctionCache};
+use host_state::HostState;
+use interface::Interface;
+use ticker::EpochTicker;
+
+/// How much compiled code the in-memory function cache holds before starting over.
+const FUNCTION_CACHE_BYTES: usize = 512 << 20;
+
+/// A record to try a plugin on before it replaces another, with the context it came in.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub ctx: Context,
+    pub record: RawRecord,
+}
+
+/// Compiles, links and runs plugins with shared limits.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    ticker: Arc<EpochTicker>,
+    artifacts: Option<Arc<ArtifactCache>>,
+}
+
+impl PluginRuntime {
+    /// A runtime whose plugins run under `limits`.
+    pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        Self::build(limits, None)
+    }
+
+    /// A runtime that also keeps compiled plugins in `dir`, so a file loaded
+    /// before (by this process or an earlier one) loads without compiling.
+    pub fn with_artifact_cache(limits: Limits, dir: PathBuf) -> Result<Self, PluginError> {
+        Self::build(limits, Some(dir))
+    }
+
+    fn build(limits: Limits, artifact_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let fail = |e: wasmtime::Error| PluginError::Runtime { plugin: "(runtime)".into(), reason: e.to_string() };
+        priority::lower_compile_pool();
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&limits)));
+        config.enable_incremental_compilation(Arc::new(FunctionCache::new(FUNCTION_CACHE_BYTES))).map_err(fail)?;
+        let engine = Engine::new(&config).map_err(fail)?;
+        let artifacts = artifact_dir.map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
+
+        let mut linker = Linker::new(&engine);
+        // Rust-std and Python guests import WASI even when they use none of it; it
+        // is linked so they load, and each store's context grants nothing.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+        interface::add_to_linker(&mut linker).map_err(fail)?;
+
+        let ticker = Arc::new(EpochTicker::start(&engine));
+        Ok(PluginRuntime { engine, linker, limits, ticker, artifacts })
+    }
+
+    /// The limits every batch runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Loads the plugin in `path`. The file is read whole (never mapped: it may be
+    /// overwritten while in use), and the plugin is named after it in logs and errors.
+    pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads a plugin from its bytes: compiles it, checks it implements the world,
+    /// asks it to describe itself and runs it once on an empty batch.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        self.load_checked(name, bytes, &[])
+    }
+
+    /// Like [`load_bytes`](Self::load_bytes), and then maps each sample record,
+    /// which must map without error: the check a new version of a plugin
+    /// passes before it replaces the one in use.
+    pub fn load_checked(&self, name: &str, bytes: &[u8], samples: &[Sample]) -> Result<Plugin, PluginError> {
+        if !bytes.starts_with(b"\0asm") {
+            let reason = if bytes.is_empty() {
+                "the file is empty".to_owned()
+            } else {
+                "the file does not start with the WebAssembly magic bytes (\\0asm)".to_owned()
+            };
+            return Err(PluginError::NotAComponent { plugin: name.into(), reason });
+        }
+        let version = version_of(bytes);
+        let component = self.compile(name, &version, bytes)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::WrongWorld {
+            plugin: name.into(),
+            missing: format!("it needs an import the host does not offer ({})", e.root_cause()),
+        })?;
+        let wrong_world = |missing: String| PluginError::WrongWorld { plugin: name.into(), missing };
+        let interface = interface::version_of(&component, &self.engine).map_err(wrong_world)?;
+        let exports = interface::bind(interface, &pre).map_err(|_| {
+            wrong_world(format!("it does not export `{}` with a `transform` function", interface.mapper_export))
+        })?;
+
+        let mut plugin = Plugin {
+            name: name.into(),
+            version: version.into(),
+            engine: self.engine.clone(),
+            pre,
+            exports,
+            limits: self.limits,
+            description: None,
+            peak_memory: AtomicUsize::new(0),
+            _ticker: self.ticker.clone(),
+        };
+        plugin.description = plugin.self_test(samples)?;
+        Ok(plugin)
+    }
+
+    /// The compiled component: from the artifact cache, or compiled (and cached).
+    fn compile(&self, name: &str, version: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        if let Some(component) = self.artifacts.as_ref().and_then(|cache| cache.get(&self.engine, version)) {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::NotAComponent { plugin: name.into(), reason: e.root_cause().to_string() })?;
+        if let Some(cache) = &self.artifacts {
+            // Off the load's path: a JavaScript plugin's artifact is 30+ MB to
+            // serialize and write, and the new version should serve first.
+            let (cache, component, version) = (cache.clone(), component.clone(), version.to_owned());
+            std::thread::spawn(move || {
+                priority::lower_this_thread();
+                cache.put(&version, &component);
+            });
+        }
+        Ok(component)
+    }
+}
+
+/// A plugin's version: the SHA-256 of its file, in hex.
+pub fn version_of(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// How many plugin instances may be alive at once across all plugins: the most
+/// batches that can run in parallel.
+pub const MAX_CONCURRENT_BATCHES: u32 = 128;
+
+/// Instances come from a pool of pre-reserved slots rather than fresh mappings:
+/// a batch's instance then costs no mmap/munmap, and its memory pages stay
+/// resident between batches (cleared, not faulted in again), which is most of
+/// the fixed cost of a fresh instance per batch.
+fn pooling(limits: &Limits) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_BATCHES)
+        // Components built by componentize-js/-py hold a dozen core instances or more.
+        .total_core_instances(MAX_CONCURRENT_BATCHES * 16)
+        .total_memories(MAX_CONCURRENT_BATCHES * 4)
+        .total_tables(MAX_CONCURRENT_BATCHES * 8)
+        .max_tables_per_module(4)
+        // Interpreters compiled to wasm (CPython, SpiderMonkey) have large function tables.
+        .table_elements(200_000)
+        .max_memory_size(limits.memory_bytes)
+        .linear_memory_keep_resident(16 << 20)
+        .table_keep_resident(1 << 20);
+    pool
+}
+
+/// A loaded plugin, ready to map batches from any thread.
+pub struct Plugin {
+    name: Arc<str>,
+    version: Arc<str>,
+    engine: Engine,
+    pre: InstancePre<HostState>,
+    /// The component's exports, through the bindings of the interface version it implements.
+    exports: Box<dyn Interface>,
+    limits: Limits,
+    description: Option<Description>,
+    /// The most linear memory one batch's instance grew to so far, in bytes.
+    peak_memory: AtomicUsize,
+    // Keeps the epoch advancing for as long as any plugin may run.
+    _ticker: Arc<EpochTicker>,
+}
+
+impl Plugin {
+    /// The name used in logs and errors: the file it was loaded from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SHA-256 of the plugin's bytes, in hex.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The version of the plugin interface it implements (`0.1.0`), read from its exports.
+    pub fn interface_version(&self) -> &'static str {
+        self.exports.version()
+    }
+
+    /// What the plugin said about itself, if it exports `describe`.
+    pub fn description(&self) -> Option<&Description> {
+        self.description.as_ref()
+    }
+
+    /// The most linear memory one batch's instance has grown to so far, in
+    /// bytes: what a language runtime costs per instance, against the limit.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.peak_memory.load(Ordering::Relaxed)
+    }
+
+    /// Maps a batch on the blocking pool, off the async reactor.
+    pub fn transform(
+        self: &Arc<Self>,
+        ctx: Context,
+        records: impl Into<Arc<[RawRecord]>>,
+    ) -> impl Future<Output = Result<Vec<RecordResult>, PluginError>> + Send + 'static {
+        let plugin = self.clone();
+        let records = records.into();
+        async move {
+            let name = plugin.name.to_string();
+            tokio::task::spawn_blocking(move || plugin.transform_blocking(&ctx, &records))
+                .await
+                .unwrap_or_else(|e| Err(PluginError::Runtime { plugin: name, reason: e.to_string() }))
+        }
+    }
+
+    /// Maps a batch on this thread: one result per record, in order.
+    ///
+    /// A trap, the time or memory limit, or a malformed answer fails the whole
+    /// batch; a record the plugin rejects fails only itself.
+    pub fn transform_blocking(&self, ctx: &Context, records: &[RawRecord]) -> Result<Vec<RecordResult>, PluginError> {
+        let mut store = self.new_store();
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| self.exports.transform(&mut store, &instance, ctx, records));
+        store.data().flush_output_to_log();
+        self.peak_memory.fetch_max(store.data().peak_memory, Ordering::Relaxed);
+        let results = outcome.map_err(|e| self.call_error(e, store.data()))?;
+        self.check_results(&results, records.len())?;
+        Ok(results)
+    }
+
+    /// Instantiates once to prove the exports have the right types, reads the
+    /// description, maps an empty batch and then each sample record.
+    fn self_test(&self, samples: &[Sample]) -> Result<Option<Description>, PluginError> {
+        let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+            plugin: self.name.to_string(),
+            missing: format!("its exports do not match the world: {}", e.root_cause()),
+        };
+        let mut store = self.new_store();
+        let instance = self.pre.instantiate(&mut store).map_err(|e| self.call_error(e, store.data()))?;
+        self.exports.check(&mut store, &instance).map_err(wrong_world)?;
+        let description = match self.exports.describe(&mut store, &instance) {
+            Some(described) => Some(described.map_err(|e| self.call_error(e, store.data()))?),
+            None => None,
+        };
+        store.data().flush_output_to_log();
+        self.transform_blocking(&empty_context(), &[])?;
+        for sample in samples {
+            let results = self.transform_blocking(&sample.ctx, std::slice::from_ref(&sample.record))?;
+            if let Some(Err(reason)) = results.into_iter().next() {
+                return Err(PluginError::SampleRejected {
+                    plugin: self.name.to_string(),
+                    object_id: sample.record.object_id.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(description)
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let state = HostState::new(self.name.clone(), self.limits.memory_bytes, self.limits.output_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        store.set_epoch_deadline(ticker::ticks_for(self.limits.batch_time));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn call_error(&self, error: wasmtime::Error, state: &HostState) -> PluginError {
+        let plugin = self.name.to_string();
+        if state.memory_limit_hit {
+            return PluginError::MemoryLimit { plugin, limit_mib: self.limits.memory_bytes >> 20 };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Timeout { plugin, limit: self.limits.batch_time },
+            Some(trap) => PluginError::Trap { plugin, reason: trap_reason(trap, &error) },
+            None => PluginError::Trap { plugin, reason: error.root_cause().to_string() },
+        }
+    }
+
+    /// A plugin's answer is trusted no further than its shape: one result per
+    /// record, and every event with an id, an RFC 3339 date and a JSON payload.
+    fn check_results(&self, results: &[RecordResult], expected: usize) -> Result<(), PluginError> {
+        let malformed = |reason: String| PluginError::MalformedResult { plugin: self.name.to_string(), reason };
+        if results.len() != expected {
+            return Err(malformed(format!("{} results for {expected} records", results.len())));
+        }
+        for (index, events) in results.iter().enumerate() {
+            for event in events.iter().flatten() {
+                if event.object_id.is_empty() {
+                    return Err(malformed(format!("record {index}: an event has an empty object-id")));
+                }
+                if chrono::DateTime::parse_from_rfc3339(&event.event_date).is_err() {
+                    return Err(malformed(format!(
+                        "record {index}: event-date `{}` is not an RFC 3339 date",
+                        event.event_date
+                    )));
+                }
+                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.payload) {
+                    return Err(malformed(format!("record {index}: the event payload is not JSON ({e})")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn trap_reason(trap: &Trap, error: &wasmtime::Error) -> String {
+    // Panicking Rust guests trap with `unreachable`; the message they printed went to
+    // stderr, which is in the log just before this error.
+    let detail = error.to_string();
+    if detail.is_empty() || detail == trap.to_string() { trap.to_string() } else { format!("{trap} ({detail})") }
+}
+
+/// The context for the load-time self test: an empty batch of no instance.
+fn empty_context() -> Context {
+    Context {
+        instance_id: String::new(),
+        instance_name: String::new(),
+        element_key: String::new(),
+        resource: String::new(),
+        poll: PollConfiguration {
+            id_field: "id".into(),
+            dates: DatesConfiguration {
+                updated_date_field: None,
+                updated_date_format: None,
+                updated_date_timezone: None,
+                created_date_field: None,
+                created_date_format: None,
+                created_date_timezone: None,
+            },
+            created_check_tolerance_seconds: 0,
+        },
+        previous_poll: "1970-01-01T00:00:00.000Z".into(),
+        this_poll: "1970-01-01T00:00:00.000Z".into(),
+    }
+}

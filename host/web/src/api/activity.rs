@@ -1,0 +1,73 @@
+//! What an instance is doing: its recent events and their delivery, replays,
+//! a poll on demand, and each resource's plugin, watermark and schedule; and
+//! the service's plugins.
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use engine::manage::Caller;
+use engine::manage::views::{MessageView, Polled, Resources, Retried};
+use engine::service::plugins::{PluginStatus, Reload};
+use serde::Deserialize;
+
+use super::Api;
+use super::error::ApiError;
+
+/// `?status=delivered|pending|failed&limit=N`.
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+/// How many messages `events` lists when the caller does not say.
+const DEFAULT_EVENTS_LIMIT: usize = 50;
+
+pub(super) async fn events(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Vec<MessageView>>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_EVENTS_LIMIT);
+    Ok(Json(api.management.events(&id, &caller, query.status.as_deref(), limit).await?))
+}
+
+pub(super) async fn retry(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Retried>, ApiError> {
+    Ok(Json(api.management.retry(&id, &caller).await?))
+}
+
+/// `?resource=NAME` polls one resource only.
+#[derive(Deserialize)]
+pub(super) struct PollQuery {
+    resource: Option<String>,
+}
+
+pub(super) async fn poll(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<PollQuery>,
+) -> Result<Json<Polled>, ApiError> {
+    Ok(Json(api.management.poll_now(&id, &caller, query.resource.as_deref()).await?))
+}
+
+pub(super) async fn resources(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Resources>, ApiError> {
+    Ok(Json(api.management.resources(&id, &caller).await?))
+}
+
+pub(super) async fn plugins(State(api): State<Api>) -> Json<Vec<PluginStatus>> {
+    Json(api.management.plugins())
+}
+
+/// The latest plugin loads, rejections and removals, newest first.
+pub(super) async fn reloads(State(api): State<Api>) -> Json<Vec<Reload>> {
+    Json(api.management.plugin_reloads())
+}

@@ -1,0 +1,213 @@
+//! Who is signed in to the console, and that a form really came from one of
+//! its pages.
+//!
+//! Signing in with the API's User and Organization secrets starts a session:
+//! a random id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` over
+//! TLS), kept in memory only, so a restart signs everyone out. Every session
+//! has its own CSRF token, which each form carries in a hidden field and each
+//! htmx request in the `X-CSRF-Token` header; a `POST` without it is refused.
+//! The sign-in form, before there is a session, uses a double-submit cookie.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
+
+use super::Console;
+use engine::manage::body::{new_token, same_secret};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "autotask_events_session";
+/// The sign-in form's double-submit cookie.
+pub const SIGN_IN_COOKIE: &str = "autotask_events_sign_in";
+/// The form field and header carrying the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// A session ends after this long without a request.
+const IDLE_LIMIT: Duration = Duration::from_secs(8 * 3600);
+/// Forms are read whole to find their token; none of the console's is near this.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// A signed-in browser, as the pages see it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub csrf: String,
+}
+
+/// The sessions in memory, by the SHA-256 of their id (so a lookup's timing
+/// says nothing about the ids themselves).
+#[derive(Default)]
+pub struct Sessions {
+    by_digest: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+struct Entry {
+    csrf: String,
+    last_used: Instant,
+}
+
+impl Sessions {
+    /// Starts a session; returns its id, for the cookie.
+    pub fn start(&self) -> String {
+        let id = new_token();
+        let mut sessions = self.lock();
+        sessions.retain(|_, entry| entry.last_used.elapsed() < IDLE_LIMIT);
+        sessions.insert(digest(&id), Entry { csrf: new_token(), last_used: Instant::now() });
+        id
+    }
+
+    /// The live session with this id, if any; using it keeps it alive.
+    pub fn find(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.lock();
+        let key = digest(id);
+        let entry = sessions.get_mut(&key)?;
+        if entry.last_used.elapsed() >= IDLE_LIMIT {
+            sessions.remove(&key);
+            return None;
+        }
+        entry.last_used = Instant::now();
+        Some(Session { csrf: entry.csrf.clone() })
+    }
+
+    pub fn end(&self, id: &str) {
+        self.lock().remove(&digest(id));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+        self.by_digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn digest(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+/// The value of cookie `name` in a request, if it sent one.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` value for the console: whole site, not readable by scripts,
+/// never sent by other sites; `Secure` when served over TLS.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<Duration>) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        text.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={}", age.as_secs()));
+    }
+    HeaderValue::from_str(&text).expect("cookie values are base64url")
+}
+
+/// Lets a request through to the console's pages only with a live session,
+/// and a `POST` only with that session's CSRF token. Without a session, a
+/// page load goes to the sign-in page and an htmx request is told to.
+pub async fn require(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
+    let found = cookie(request.headers(), SESSION_COOKIE).and_then(|id| console.sessions.find(id));
+    let Some(session) = found else {
+        return sign_in_first(&request);
+    };
+    let mut request = if request.method() == Method::GET || request.method() == Method::HEAD {
+        request
+    } else {
+        match with_csrf_checked(request, &session.csrf).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        }
+    };
+    request.extensions_mut().insert(session);
+    next.run(request).await
+}
+
+fn sign_in_first(request: &Request) -> Response {
+    let target = "/console/sign-in";
+    if request.headers().contains_key("hx-request") {
+        // htmx follows `HX-Redirect` with a full page load.
+        return (StatusCode::UNAUTHORIZED, [("hx-redirect", target)]).into_response();
+    }
+    if request.method() == Method::GET {
+        return Redirect::to(target).into_response();
+    }
+    (StatusCode::UNAUTHORIZED, "sign in to the console first").into_response()
+}
+
+/// The request, when its header or form field carries `expected`; 403 otherwise.
+async fn with_csrf_checked(request: Request, expected: &str) -> Result<Request, Response> {
+    let what = format!("{} {}", request.method(), request.uri().path());
+    let refused = || {
+        tracing::warn!(request = %what, "refused a console form without its CSRF token");
+        (
+            StatusCode::FORBIDDEN,
+            "this form is out of date or did not come from the console; reload the page and try again",
+        )
+            .into_response()
+    };
+    if let Some(token) = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok()) {
+        return if same_secret(token, expected) { Ok(request) } else { Err(refused()) };
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response())?;
+    let request = Request::from_parts(parts, Body::from(bytes.clone()));
+    let presented = form_urlencoded_value(&bytes, CSRF_FIELD);
+    match presented {
+        Some(token) if same_secret(&token, expected) => Ok(request),
+        _ => Err(refused()),
+    }
+}
+
+/// The first value of `name` in a URL-encoded form.
+pub fn form_urlencoded_value(bytes: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+        .ok()?
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_found_by_id_and_end() {
+        let sessions = Sessions::default();
+        let id = sessions.start();
+        let session = sessions.find(&id).expect("a live session");
+        assert_eq!(session.csrf.len(), 43, "32 random bytes, base64url");
+        assert!(sessions.find("not-a-session").is_none());
+        sessions.end(&id);
+        assert!(sessions.find(&id).is_none());
+    }
+
+    #[test]
+    fn reads_cookies_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; autotask_events_session=xyz; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_same_site_strict() {
+        let value = set_cookie(SESSION_COOKIE, "abc", true, None);
+        assert_eq!(value, "autotask_events_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure");
+        let value = set_cookie(SESSION_COOKIE, "", false, Some(Duration::ZERO));
+        assert_eq!(value, "autotask_events_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    }
+}

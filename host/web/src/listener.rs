@@ -1,0 +1,64 @@
+//! The management listener: `GET /health`, `GET /metrics` (Prometheus text)
+//! and `GET /plugins` (every plugin file, its version and how it is doing),
+//! open for probes and scrapers; the management API under its prefix (see
+//! [`crate::api`]), behind its secrets; and the web console at `/` (see
+//! [`crate::console`]), behind a sign-in with the same secrets. Over TLS when configured.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use engine::config::ServerSettings;
+use engine::manage::Management;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Every route the listener serves, over `management`.
+pub fn router(management: Management, settings: &ServerSettings) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/plugins", get(plugins))
+        .with_state(management.clone())
+        .merge(crate::api::router(management.clone(), &settings.api))
+        .merge(crate::console::router(management, &settings.api, settings.tls.is_some()))
+}
+
+/// Serves `router` until `shutdown`, over TLS when `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
+    if let Some(tls) = tls {
+        return crate::tls::serve(listener, router, tls, shutdown).await;
+    }
+    let stopped = async move { shutdown.cancelled().await };
+    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+        tracing::error!("the management listener stopped: {error}");
+    }
+}
+
+/// 200 when the state store answers, 503 otherwise.
+async fn health(State(management): State<Management>) -> impl IntoResponse {
+    match management.health().await {
+        Ok(depth) => (StatusCode::OK, axum::Json(json!({"status": "ok", "outboxDepth": depth}))),
+        Err(message) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "error", "message": message}))),
+    }
+}
+
+async fn metrics(State(management): State<Management>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        management.metrics_text().await,
+    )
+}
+
+async fn plugins(State(management): State<Management>) -> impl IntoResponse {
+    axum::Json(management.plugins())
+}

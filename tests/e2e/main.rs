@@ -1,0 +1,24 @@
+//! The end-to-end tests: the running service, its API and console, the plugin
+//! runtime and the Autotask client, against the simulator and real compiled
+//! components, all over loopback HTTP. One binary, so a test run links once;
+//! what the modules share is in this crate's library (`support/`).
+//!
+//! The console's browser test is opted in (it needs Chromium):
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`.
+
+mod api;
+mod autotask_client;
+mod console;
+mod plugin_runtime;
+mod reload;
+mod service;
+
+use std::path::Path;
+
+use autotask_events::app::{self, RunningService};
+
+/// Loads `path` as `serve` would and starts the service.
+async fn start(path: &Path) -> RunningService {
+    let config = engine::config::load(path).unwrap_or_else(|problems| panic!("config problems:\n{problems}"));
+    app::start(config).await.expect("the service starts")
+}
