@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use super::body::same_secret;
 use super::body::{instance_body, masked_configuration, merge_patch, new_token};
 use super::views::{Deleted, InstanceId, InstanceSettings, InstanceView, ResourceSettings, Warning};
-use super::{Caller, ManageError, Management, stored_body};
+use super::{Caller, ManageError, Management};
 use crate::config::ConfiguredInstance;
 use crate::service::plugins::plugin_path;
 use crate::service::poll::blocking;
+use crate::service::stored_body;
 use crate::source::credentials::key_prefix;
 use crate::source::retry::RetryPolicy;
 use crate::source::{AutotaskClient, ClientOptions, SourceError, ZoneCache};
@@ -133,7 +134,7 @@ impl Management {
     /// start, its row goes again.
     pub(super) async fn add(&self, body: &Value, checked: ConfiguredInstance) -> Result<InstanceView, ManageError> {
         let disabled = checked.disabled;
-        let mut supervisor = self.inner.supervisor.lock().await;
+        let mut supervisor = self.supervisor.lock().await;
         let (store, text, token) = (self.shared().store.clone(), body.to_string(), new_token());
         let number = blocking(move || store.insert_api_instance(&token, &text, disabled, Utc::now())).await?;
         let id = number.to_string();
@@ -165,7 +166,7 @@ impl Management {
             check_credentials(&checked).await?;
         }
 
-        let mut supervisor = self.inner.supervisor.lock().await;
+        let mut supervisor = self.supervisor.lock().await;
         let (store, number, text) = (self.shared().store.clone(), stored.id, body.to_string());
         blocking(move || store.update_api_instance(number, &text, disabled, Utc::now())).await?;
         if let Err(error) = supervisor.apply_api(id, Some(checked.clone())).await {
@@ -193,7 +194,7 @@ impl Management {
         let _changing = self.changing(id).await;
         let stored = self.find_writable(id, caller).await?;
         let (running, flusher) = {
-            let mut supervisor = self.inner.supervisor.lock().await;
+            let mut supervisor = self.supervisor.lock().await;
             let running = self.snapshot().api_instances.get(id).cloned();
             supervisor.apply_api(id, None).await.map_err(ManageError::internal)?;
             let flusher = running.as_ref().and_then(|configured| supervisor.flusher(configured));
@@ -211,7 +212,7 @@ impl Management {
                 let (store, instance) = (self.shared().store.clone(), id.to_owned());
                 let (pending, _) = blocking(move || store.undelivered(&instance)).await?;
                 if let (Err(stopped), Some(configured)) = (&outcome, running) {
-                    let mut supervisor = self.inner.supervisor.lock().await;
+                    let mut supervisor = self.supervisor.lock().await;
                     supervisor.apply_api(id, Some(configured)).await.map_err(ManageError::internal)?;
                     return Err(ManageError::Conflict(format!(
                         "instance `{id}` was not deleted: {pending} message(s) could not be delivered ({}); it keeps running. \

@@ -18,15 +18,13 @@ mod instances;
 mod tests;
 pub mod views;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use serde_json::Value;
 
-use crate::config::{ConfiguredInstance, Problems, read_api_instance};
-use crate::service::poll::blocking;
-use crate::service::{Shared, Snapshot, StartError, Supervisor};
+use crate::config::{ConfiguredInstance, Problems};
+use crate::service::{Service, Shared, Snapshot, Supervisor};
 use crate::store::StoredInstance;
 pub use error::{FieldProblem, ManageError, json_path};
 pub use instances::OutboxPolicy;
@@ -41,83 +39,44 @@ pub struct Caller {
 /// The handle the API and the console hold: cheap to clone, narrow on purpose.
 #[derive(Clone)]
 pub struct Management {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     shared: Arc<Shared>,
     /// Changes to the running set, one at a time.
     supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
     /// The running set as the last change left it.
     snapshot: Arc<ArcSwap<Snapshot>>,
-    /// One change at a time per instance, so a delete delivering its outbox
-    /// and a change to the same instance cannot interleave.
-    changing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Service {
+    /// The typed service layer over this engine: what the management API and
+    /// the console call.
+    pub fn management(&self) -> Management {
+        let (shared, supervisor, snapshot) = self.parts();
+        Management { shared, supervisor, snapshot }
+    }
 }
 
 impl Management {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
-        snapshot: Arc<ArcSwap<Snapshot>>,
-    ) -> Self {
-        Management { inner: Arc::new(Inner { shared, supervisor, snapshot, changing: Mutex::default() }) }
-    }
-
     fn shared(&self) -> &Shared {
-        &self.inner.shared
+        &self.shared
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        self.inner.snapshot.load_full()
+        self.snapshot.load_full()
     }
 
     /// Waits for other changes to instance `id` to finish; the change goes on
     /// while the guard lives.
     async fn changing(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let gate = {
-            let mut gates = self.inner.changing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // A gate nobody holds (only the map refers to it) is forgotten.
-            gates.retain(|_, gate| Arc::strong_count(gate) > 1);
-            gates.entry(id.to_owned()).or_default().clone()
-        };
-        gate.lock_owned().await
-    }
-
-    /// Starts the instances created through the API in earlier runs. One that
-    /// no longer reads (say, the host lost its integration code) is logged and
-    /// left stopped; the others start.
-    pub(crate) async fn start_stored_instances(&self) -> Result<(), StartError> {
-        let store = self.shared().store.clone();
-        for stored in blocking(move || store.api_instances()).await? {
-            let id = stored.id.to_string();
-            match self.configured_stored(&stored) {
-                Ok(configured) => {
-                    if let Err(error) = self.inner.supervisor.lock().await.apply_api(&id, Some(configured)).await {
-                        tracing::error!(instance = %id, "the instance created through the API cannot start: {error}");
-                    }
-                }
-                Err(problems) => {
-                    tracing::error!(instance = %id, "the instance created through the API no longer reads, not started: {problems}")
-                }
-            }
-        }
-        Ok(())
+        self.shared.changing.enter(id).await
     }
 
     /// A body read as the service runs it.
     fn configured(&self, id: &str, body: &Value, disabled: bool) -> Result<ConfiguredInstance, Problems> {
-        let code = self.shared().settings.integration_code.as_ref().map(|code| code.expose());
-        read_api_instance(id.to_owned(), body, disabled, code)
+        self.shared.configured(id, body, disabled)
     }
 
     /// A stored instance read as the service runs it.
     fn configured_stored(&self, stored: &StoredInstance) -> Result<ConfiguredInstance, Problems> {
-        self.configured(&stored.id.to_string(), &stored_body(stored), stored.disabled)
+        self.shared.configured_stored(stored)
     }
-}
-
-/// The body a stored instance was created with (the store only holds JSON this layer wrote).
-fn stored_body(stored: &StoredInstance) -> Value {
-    serde_json::from_str(&stored.body).unwrap_or(Value::Null)
 }

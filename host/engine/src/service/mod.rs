@@ -2,8 +2,9 @@
 //! worker per instance, the plugin registry and the watcher, all sharing one
 //! state store, one plugin runtime and one Autotask client per API user
 //! (Autotask's limits are per integration user). The web side reaches it only
-//! through [`crate::manage::Management`].
+//! through the typed service layer, `crate::manage`, which is built on it.
 
+mod gates;
 pub mod metrics;
 pub mod plugins;
 pub mod poll;
@@ -15,16 +16,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use plugin_runtime::PluginRuntime;
+use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{InstanceConfig, ServerSettings, ServiceConfig};
-use crate::manage::Management;
+use crate::config::{ConfiguredInstance, InstanceConfig, Problems, ServerSettings, ServiceConfig, read_api_instance};
 use crate::records::RecordReader;
-use crate::store::Store;
+use crate::store::{Store, StoredInstance};
+pub(crate) use gates::InstanceGates;
 use metrics::Metrics;
 use plugins::{PluginRegistry, PluginStatus};
 pub use supervisor::Changes;
@@ -46,6 +49,27 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: ServerSettings,
     pub(crate) plugins: Arc<PluginRegistry>,
+    /// One change at a time per instance (see [`InstanceGates`]).
+    pub(crate) changing: InstanceGates,
+}
+
+impl Shared {
+    /// An instance body from the API read as the service runs it, with the
+    /// host's integration code for bodies that have none.
+    pub(crate) fn configured(&self, id: &str, body: &Value, disabled: bool) -> Result<ConfiguredInstance, Problems> {
+        let code = self.settings.integration_code.as_ref().map(|code| code.expose());
+        read_api_instance(id.to_owned(), body, disabled, code)
+    }
+
+    /// A stored API instance read as the service runs it.
+    pub(crate) fn configured_stored(&self, stored: &StoredInstance) -> Result<ConfiguredInstance, Problems> {
+        self.configured(&stored.id.to_string(), &stored_body(stored), stored.disabled)
+    }
+}
+
+/// The body a stored instance was created with (the store only holds JSON the service layer wrote).
+pub(crate) fn stored_body(stored: &StoredInstance) -> Value {
+    serde_json::from_str(&stored.body).unwrap_or(Value::Null)
 }
 
 /// One running instance.
@@ -83,18 +107,19 @@ pub struct Service {
     tasks: JoinSet<()>,
     shared: Arc<Shared>,
     supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
-    management: Management,
+    snapshot: Arc<ArcSwap<Snapshot>>,
 }
 
 impl Service {
+    /// What the typed service layer is built on: the shared parts, the
+    /// supervisor that makes changes, and the snapshot readers look at.
+    pub(crate) fn parts(&self) -> (Arc<Shared>, Arc<tokio::sync::Mutex<Supervisor>>, Arc<ArcSwap<Snapshot>>) {
+        (self.shared.clone(), self.supervisor.clone(), self.snapshot.clone())
+    }
+
     /// The settings the engine runs with (the plugin directory made absolute).
     pub fn settings(&self) -> &ServerSettings {
         &self.shared.settings
-    }
-
-    /// The typed service layer: what the management API and the console call.
-    pub fn management(&self) -> Management {
-        self.management.clone()
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -151,7 +176,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let shutdown = CancellationToken::new();
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
     plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
-    let shared = Arc::new(Shared { store, metrics, settings, plugins });
+    let shared = Arc::new(Shared { store, metrics, settings, plugins, changing: InstanceGates::default() });
     let mut tasks = JoinSet::new();
 
     let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
@@ -159,13 +184,36 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let supervisor = Arc::new(tokio::sync::Mutex::new(supervisor));
     let files = watched_files(&config);
     supervisor.lock().await.apply_file(config.instances).await?;
-    let management = Management::new(shared.clone(), supervisor.clone(), snapshot);
-    management.start_stored_instances().await?;
+    start_stored_instances(&shared, &supervisor).await?;
 
     let watcher = reload::Watcher::start(shared.clone(), supervisor.clone(), files)?;
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
-    Ok(Service { shutdown, tasks, shared, supervisor, management })
+    Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
+}
+
+/// Starts the instances created through the management API in earlier runs.
+/// One that no longer reads (say, the host lost its integration code) is
+/// logged and left stopped; the others start.
+async fn start_stored_instances(
+    shared: &Shared,
+    supervisor: &tokio::sync::Mutex<Supervisor>,
+) -> Result<(), StartError> {
+    let store = shared.store.clone();
+    for stored in poll::blocking(move || store.api_instances()).await? {
+        let id = stored.id.to_string();
+        match shared.configured_stored(&stored) {
+            Ok(configured) => {
+                if let Err(error) = supervisor.lock().await.apply_api(&id, Some(configured)).await {
+                    tracing::error!(instance = %id, "the instance created through the API cannot start: {error}");
+                }
+            }
+            Err(problems) => {
+                tracing::error!(instance = %id, "the instance created through the API no longer reads, not started: {problems}")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where compiled plugins are kept, inside the data directory.
