@@ -108,7 +108,7 @@ impl Setup {
         self.service = Some(service);
     }
 
-    /// The README's `POST /instances` body, pointed at the simulator and the receiver.
+    /// The documented `POST /instances` body, pointed at the simulator and the receiver.
     fn readme_body(&self) -> Value {
         let mut body = readme_instance_body();
         let configuration = &mut body["configuration"];
@@ -121,7 +121,7 @@ impl Setup {
         body
     }
 
-    /// Creates the README's instance; returns its answer.
+    /// Creates the documented instance; returns its answer.
     async fn create(&self) -> Value {
         let (status, created) = self.api.call(Method::POST, "/instances", Some(self.readme_body())).await;
         assert_eq!(status, StatusCode::OK, "{created}");
@@ -432,7 +432,7 @@ async fn api_instances_and_their_watermarks_survive_a_restart() {
     setup.assert_no_secret_logged();
 }
 
-/// `(mutation of the README body, status, field, words the message must have)`.
+/// `(mutation of the documented body, status, field, words the message must have)`.
 type BadCase = (fn(&mut Value), u16, &'static str, &'static [&'static str]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -429,7 +429,7 @@ async fn an_instance_created_edited_retried_and_deleted_in_chromium() {
         })
         .await;
 
-    // The whole form in one picture, for the README.
+    // The whole form in one picture, for the docs.
     browser.set_window_size(1280, 2300).await;
     browser.save_screenshot("create-form").await;
     browser.set_window_size(1280, 1000).await;

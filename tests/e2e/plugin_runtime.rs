@@ -28,6 +28,25 @@ fn payload(json: &str) -> Value {
 }
 
 #[test]
+fn a_0_1_0_component_loads_and_maps_through_that_version_s_bindings() {
+    let runtime = runtime();
+    let plugin = incidents(&runtime);
+    assert_eq!(plugin.interface_version(), "0.1.0", "read from its `mapper@0.1.0` export");
+    let description = plugin.description().expect("the incidents plugin describes itself");
+    assert_eq!((description.resource.as_str(), description.entity.as_str()), ("incidents", "Tickets"));
+    assert_eq!(description.id_field, "id");
+    // The batch goes in and comes out as the host's own types, converted by the 0.1.0 module.
+    let results = plugin.transform_blocking(&context("incidents"), &ticket_batch(3, 5)).unwrap();
+    assert_eq!(results.len(), 5);
+    for events in &results {
+        let events = events.as_ref().unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(matches!(events[0].event_type, EventType::Created | EventType::Updated));
+        assert_eq!(events[0].object_type, "incidents");
+    }
+}
+
+#[test]
 fn the_incidents_component_maps_a_ticket_field_by_field() {
     let runtime = runtime();
     let plugin = incidents(&runtime);

@@ -10,7 +10,7 @@
 //!
 //! Besides the Autotask endpoints under `/atservicesrest/`, it serves a
 //! test-control API under `/sim/` (create, change and delete records, inject
-//! faults, read request statistics); see the README.
+//! faults, read request statistics); see docs/autotask.md.
 
 // Request helpers return the finished error `Response` (128 bytes) as their `Err`:
 // it is the answer the handler sends, on a cold path, so boxing it buys nothing.

@@ -496,6 +496,7 @@ impl PluginSlot {
             name: self.label.clone(),
             path: self.path.display().to_string(),
             version: current.as_ref().map(|plugin| plugin.version().to_owned()),
+            interface_version: current.as_ref().map(|plugin| plugin.interface_version().to_owned()),
             loaded_at: state.loaded_at.map(crate::dates::format_instant),
             status: state.status,
             error: state.error.clone(),
@@ -516,6 +517,9 @@ pub struct PluginStatus {
     pub path: String,
     /// The SHA-256 of the version serving, if one is.
     pub version: Option<String>,
+    /// The plugin interface version it implements (`0.1.0`), read from its exports.
+    #[serde(default)]
+    pub interface_version: Option<String>,
     pub loaded_at: Option<String>,
     pub status: Status,
     pub error: Option<String>,
