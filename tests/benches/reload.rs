@@ -31,7 +31,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_runtime::{Limits, PluginRuntime, version_of};
 use serde_json::json;
 use support::receiver::counting_receiver;
-use support::service::{incidents_resource, instance_toml};
+use support::service::{LOOPBACK_RULES, incidents_resource, instance_toml};
 
 /// Swaps per latency measurement (`RELOAD_BENCH_SWAPS` overrides it, to look into one).
 fn swaps() -> usize {
@@ -100,7 +100,7 @@ impl Live {
         std::fs::write(dir.path().join("plugins/incidents.wasm"), plugin).unwrap();
         let path = dir.path().join("service.toml");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\n{}",
+            "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\n{}",
             instance_toml(
                 "bench",
                 &sim,

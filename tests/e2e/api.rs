@@ -15,7 +15,7 @@ use autotask_sim::{SimConfig, Simulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::receiver::{Answer, Receiver};
-use support::service::{SimControl, incidents_resource, instance_toml, resource};
+use support::service::{LOOPBACK_RULES, SimControl, incidents_resource, instance_toml, resource};
 use support::wait_until;
 
 const USER_SECRET: &str = "user-secret-0123456789abcdef";
@@ -84,10 +84,11 @@ impl Setup {
         std::fs::create_dir_all(&plugins).unwrap();
         std::fs::write(plugins.join("contacts.wasm"), support::INCIDENTS_WASM).unwrap();
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\nintegration_code = \"{}\"\n{server_lines}\n\
+            "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\nintegration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n{server_lines}\n\
              [api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
              [delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 30\ntimeout_seconds = 1\n\n{}",
             sim.config().integration_code,
+            sim.url().trim_start_matches("http://").trim_end_matches('/'),
             file_instances.join("\n")
         );
         let config = dir.path().join("service.toml");

@@ -43,9 +43,10 @@ impl Setup {
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         // Two retries, then dead-lettered: "Retry failed" has something to do.
         let settings = format!(
-            "integration_code = \"{}\"\n\n[api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
+            "integration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n\n[api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
              [delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 2\ntimeout_seconds = 1\n",
-            sim.config().integration_code
+            sim.config().integration_code,
+            sim.url().trim_start_matches("http://").trim_end_matches('/'),
         );
         // `write_config` starts with `[server]`; the integration code belongs there.
         let config = write_config(dir.path(), &settings, &[]);

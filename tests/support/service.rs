@@ -67,11 +67,17 @@ fn toml_value(value: &Value) -> String {
     }
 }
 
+/// The `[egress]` and `[limits]` tables of a test host: loopback addresses
+/// allowed (every test's traffic stays there) and polls as often as a test likes.
+pub const LOOPBACK_RULES: &str = "[egress]\nallow = [\"loopback\"]\n\n[limits]\nmin_refresh_interval_seconds = 0.001\n\n";
+
 /// Writes `service.toml` in `dir`: fast polling and fast retries unless
 /// `settings` (more TOML, e.g. a `[delivery]` table) says otherwise.
 pub fn write_config(dir: &Path, settings: &str, instances: &[String]) -> PathBuf {
     let path = dir.join("service.toml");
-    let mut text = String::from(
+    // Everything a test runs is on loopback, and tests poll fast.
+    let mut text = String::from(LOOPBACK_RULES);
+    text.push_str(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\n\n",
     );
     text.push_str(settings);

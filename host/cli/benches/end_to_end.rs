@@ -74,7 +74,10 @@ fn instance(bench: &Bench, id: &str, interval: f64, backfill: bool) -> String {
 
 /// `backfill`: the first poll reads everything (`since`), else only what changes after start.
 fn write_config(dir: &Path, bench: &Bench, instances: usize, backfill: bool) -> std::path::PathBuf {
-    let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n\n");
+    // Everything runs on loopback, and the benchmark polls fast.
+    let mut text = String::from(
+        "[egress]\nallow = [\"loopback\"]\n\n[limits]\nmin_refresh_interval_seconds = 0.001\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n",
+    );
     for index in 0..instances {
         text.push_str(&instance(bench, &format!("bench-{index}"), 3600.0, backfill));
     }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod dates;
 pub mod delivery;
+pub mod egress;
 pub mod manage;
 pub mod random;
 pub mod records;

@@ -24,7 +24,8 @@ use crate::app;
 use builtin_plugin::INCIDENTS_WASM;
 use engine::config::instance::{Source, read_instance};
 use engine::config::problems::Collector;
-use engine::config::{ConfiguredInstance, DEFAULT_API_PREFIX, Secret, ServerSettings, ServiceConfig};
+use engine::config::{ConfiguredInstance, DEFAULT_API_PREFIX, InstanceRules, Secret, ServerSettings, ServiceConfig};
+use engine::egress::{AutotaskHosts, Egress, Range};
 use engine::delivery::signature::{SIGNATURE_HEADER, verify};
 
 /// The demo's signature key: a demo value, printed so users can see it checked.
@@ -84,6 +85,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     settings.api.user_secret = Some(Secret::new(api_secrets.user));
     settings.api.organization_secret = Some(Secret::new(api_secrets.organization));
     settings.integration_code = Some(Secret::new(simulator.config().integration_code.clone()));
+    settings.rules = demo_rules(&simulator);
     if let Some(dir) = &args.plugin_dir {
         settings.plugin_dir = std::path::absolute(dir)?;
     }
@@ -95,7 +97,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         std::fs::write(contacts, INCIDENTS_WASM)?;
     }
     let plugin_dir = settings.plugin_dir.clone();
-    let instance = demo_instance(&simulator, receiver, args.interval, work.path())?;
+    let instance = demo_instance(&simulator, receiver, args.interval, work.path(), &settings.rules)?;
     let running = app::start(ServiceConfig { server: settings, instances: vec![instance], files: Vec::new() }).await?;
 
     println!("autotask-events demo");
@@ -161,12 +163,25 @@ fn demo_api_secrets(dir: &Path) -> std::io::Result<DemoSecrets> {
     })
 }
 
+/// What the demo host allows: everything runs on loopback (the simulator, the
+/// receiver), the simulator stands for Autotask, and polls may be a second apart.
+fn demo_rules(simulator: &Simulator) -> InstanceRules {
+    let sim_host = simulator.url().trim_start_matches("http://").trim_end_matches('/').to_owned();
+    InstanceRules {
+        egress: Egress::allowing([Range::Loopback]),
+        autotask_hosts: AutotaskHosts::with([sim_host]),
+        min_refresh_interval: Duration::from_secs(1),
+        ..InstanceRules::default()
+    }
+}
+
 /// The instance, written as the Cloud Elements body a user would post.
 fn demo_instance(
     simulator: &Simulator,
     receiver: SocketAddr,
     interval: f64,
     base: &Path,
+    rules: &InstanceRules,
 ) -> anyhow::Result<ConfiguredInstance> {
     let sim = simulator.config();
     let updated = |field: &str| {
@@ -202,7 +217,7 @@ fn demo_instance(
     let mut found = Vec::new();
     let demo_file = base.join("demo-instance.json");
     let source =
-        Source { base_dir: base, key_prefix: String::new(), host_integration_code: None, resolve_references: false };
+        Source { base_dir: base, key_prefix: String::new(), host_integration_code: None, resolve_references: false, rules };
     let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
     let Some(mut instance) = instance else {
         anyhow::bail!("the demo instance is invalid: {}", engine::config::Problems(found));

@@ -319,9 +319,13 @@ fn config_check_lists_instances_and_every_problem() {
     std::fs::write(
         &config,
         r#"
+[egress]
+allow = ["loopback"]
+
 [server]
 plugin_dir = "plugins"
 integration_code = "SIMCODE"
+allowed_autotask_hosts = ["127.0.0.1:8089"]
 
 [[instance]]
 name = "Acme"

@@ -67,7 +67,13 @@ fn write_config(dir: &Path, sim: &Simulator, callback: SocketAddr, delivery: &st
             "updatedDateField": "lastActivityDate", "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
             "createdDateField": "createDate", "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'"}}});
     let text = format!(
-        r#"[server]
+        r#"[egress]
+allow = ["loopback"]
+
+[limits]
+min_refresh_interval_seconds = 0.001
+
+[server]
 listen = "127.0.0.1:0"
 data_dir = "data"
 plugin_dir = "plugins"

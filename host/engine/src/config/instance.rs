@@ -14,6 +14,10 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::problems::Collector;
+use super::rules::{
+    InstanceRules, MAX_DELAY_SECONDS, MAX_FIELD_CHARS, MAX_NAME_CHARS, MAX_PATTERN_CHARS, MAX_TAG_CHARS, MAX_TAGS,
+    MAX_VALUE_CHARS, finite_number, too_long, type_name,
+};
 use super::secrets;
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat};
 use crate::records::{DateField, RecordReader};
@@ -126,6 +130,8 @@ pub struct Source<'a> {
     pub host_integration_code: Option<&'a str>,
     /// Whether `${env:...}` / `${file:...}` values are replaced (files yes, API bodies no).
     pub resolve_references: bool,
+    /// The host's limits, egress policy and Autotask hosts.
+    pub rules: &'a InstanceRules,
 }
 
 impl Source<'_> {
@@ -142,19 +148,25 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         problems.add(source.key(""), "an instance is a JSON object (`element`, `configuration`, `name`, `tags`)");
         return None;
     };
-    let name = match object.get("name").and_then(Value::as_str) {
-        Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => {
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => match too_long(name, MAX_NAME_CHARS) {
+            Some(message) => {
+                problems.add(source.key("name"), message);
+                String::new()
+            }
+            None => name.trim().to_owned(),
+        },
+        None | Some(Value::Null | Value::String(_)) => {
             problems.add(source.key("name"), "missing: every instance needs a name");
+            String::new()
+        }
+        Some(other) => {
+            problems.add(source.key("name"), format!("must be text, not {}", type_name(other)));
             String::new()
         }
     };
     let element_key = object.get("element").and_then(|e| e.get("key")).and_then(Value::as_str).unwrap_or_default();
-    let tags = object
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|tags| tags.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let tags = read_tags(object.get("tags"), &source.key("tags"), problems);
     let Some(raw_configuration) = object.get("configuration").and_then(Value::as_object) else {
         problems.add(source.key("configuration"), "missing: the instance needs a `configuration` object");
         return None;
@@ -165,19 +177,29 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         raw_configuration.clone()
     };
     let config_key = |key: &str| source.key(&format!("configuration.\"{key}\""));
+    for (key, value) in &configuration {
+        // The resources' own parts are held to limits of their own.
+        let resources = key == POLLER || key == "event.poller.urls";
+        if let Some(message) = value.as_str().filter(|_| !resources).and_then(|text| too_long(text, MAX_VALUE_CHARS)) {
+            problems.add(config_key(key), message);
+        }
+    }
 
-    let connection = match Connection::from_configuration(element_key, &configuration, source.host_integration_code) {
+    let connection = match connection(element_key, &configuration, source) {
         Ok(connection) => Some(connection),
-        Err(error @ ConnectionError::UnknownElement(_)) => {
+        Err(ConnectionProblem::At(key, message)) => {
+            problems.add(config_key(&key), message);
+            None
+        }
+        Err(ConnectionProblem::Connection(error @ ConnectionError::UnknownElement(_))) => {
             problems.add(source.key("element.key"), error.to_string());
             None
         }
-        Err(error) => {
+        Err(ConnectionProblem::Connection(error)) => {
             problems.add(source.key("configuration"), error.to_string());
             None
         }
     };
-
     let events_enabled = match configuration.get("event.notification.enabled") {
         None => false,
         Some(value) => flag(value).unwrap_or_else(|| {
@@ -188,7 +210,13 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
     let callback_url = configuration.get("event.notification.callback.url").and_then(Value::as_str).map(str::trim);
     let callback_url = match callback_url {
         Some(url) if !url.is_empty() => match reqwest::Url::parse(url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(url.to_owned()),
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => match source.rules.egress.check_url(&parsed) {
+                Ok(()) => Some(url.to_owned()),
+                Err(message) => {
+                    problems.add(config_key("event.notification.callback.url"), message);
+                    None
+                }
+            },
             Ok(parsed) => {
                 problems.add(
                     config_key("event.notification.callback.url"),
@@ -209,11 +237,17 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
             None
         }
     };
-    let signature_key = configuration
-        .get("event.notification.signature.key")
-        .and_then(Value::as_str)
-        .filter(|key| !key.is_empty())
-        .map(crate::source::Secret::new);
+    let signature_key = match configuration.get("event.notification.signature.key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) if key.is_empty() => None,
+        Some(Value::String(key)) => Some(crate::source::Secret::new(key.clone())),
+        Some(other) => {
+            // Ignoring it would send events unsigned while the key shows as set.
+            let message = format!("must be text, not {} (quote it)", type_name(other));
+            problems.add(config_key("event.notification.signature.key"), message);
+            None
+        }
+    };
     let format = match configuration.get("event.notification.format").and_then(Value::as_str) {
         None | Some("cloudelements") => EventFormat::CloudElements,
         Some("cloudevents") => EventFormat::CloudEvents,
@@ -227,12 +261,16 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
     };
     let refresh_interval = match configuration.get("event.poller.refresh_interval") {
         None => Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60),
-        Some(value) => match number(value) {
-            Some(minutes) if minutes > 0.0 => Duration::from_secs_f64(minutes * 60.0),
-            _ => {
+        Some(value) => match finite_number(value).map(|minutes| source.rules.refresh_interval(minutes)) {
+            Some(Ok(interval)) => interval,
+            Some(Err(message)) => {
+                problems.add(config_key("event.poller.refresh_interval"), format!("{} {message}", short(value)));
+                Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60)
+            }
+            None => {
                 problems.add(
                     config_key("event.poller.refresh_interval"),
-                    format!("{value} is not a positive number of minutes"),
+                    format!("{} is not a positive number of minutes", short(value)),
                 );
                 Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60)
             }
@@ -242,7 +280,7 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
     let mut resources = Vec::new();
     match (configuration.get("event.poller.configuration"), configuration.get("event.poller.urls")) {
         (Some(poller), _) => {
-            let key = config_key("event.poller.configuration");
+            let key = config_key(POLLER);
             let poller = match poller {
                 Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or_else(|error| {
                     problems.add(&key, format!("not valid JSON: {error}"));
@@ -251,6 +289,10 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
                 other => other.clone(),
             };
             match poller.as_object() {
+                Some(map) if map.len() > source.rules.max_resources => problems.add(
+                    &key,
+                    format!("{} resources: at most {} per instance (this host's limit)", map.len(), source.rules.max_resources),
+                ),
                 Some(map) => {
                     for (name, resource) in map {
                         let key = format!("{key}.{name}");
@@ -265,11 +307,24 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         }
         (None, Some(urls)) => {
             let key = config_key("event.poller.urls");
+            if !urls.is_string() && !urls.is_null() {
+                problems.add(&key, format!("must be text (one resource per line), not {}", type_name(urls)));
+            }
             let text = urls.as_str().unwrap_or_default();
-            for (line_number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+            let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
+            if lines.len() > source.rules.max_resources {
+                let message =
+                    format!("{} resources: at most {} per instance (this host's limit)", lines.len(), source.rules.max_resources);
+                problems.add(&key, message);
+            }
+            for (line_number, line) in lines.into_iter().take(source.rules.max_resources) {
                 let key = format!("{key} line {}", line_number + 1);
                 let resource = legacy_resource(line);
                 let name = resource.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if resources.iter().any(|known: &ResourceConfig| known.name == name) {
+                    problems.add(&key, format!("resource `{name}` is given twice"));
+                    continue;
+                }
                 if let Some(resource) = read_resource(&name, &resource, &key, problems) {
                     resources.push(resource);
                 }
@@ -278,7 +333,7 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         (None, None) => {}
     }
     if events_enabled && resources.is_empty() && problems.problems.len() == before {
-        problems.add(config_key("event.poller.configuration"), "missing: events are enabled but no resource is polled");
+        problems.add(config_key(POLLER), "missing: events are enabled but no resource is polled");
     }
     if problems.problems.len() > before {
         return None;
@@ -369,8 +424,21 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
         problems.add(key, "a resource is an object with at least `url`");
         return None;
     };
-    let text = |field: &str| object.get(field).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let url = text("url").unwrap_or_default().to_owned();
+    let text = |field: &str, max: usize, problems: &mut Collector<'_>| match object.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => match too_long(text, max) {
+            Some(message) => {
+                problems.add(format!("{key}.{field}"), message);
+                None
+            }
+            None => Some(text.trim()).filter(|text| !text.is_empty()),
+        },
+        Some(other) => {
+            problems.add(format!("{key}.{field}"), format!("must be text, not {}", type_name(other)));
+            None
+        }
+    };
+    let url = text("url", MAX_VALUE_CHARS, problems).unwrap_or_default().to_owned();
     let (template, entity) = if url.is_empty() {
         problems.add(format!("{key}.url"), "missing: the resource needs a poll URL");
         (None, String::new())
@@ -394,10 +462,10 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
             }
         }
     };
-    let id_field = text("idField").unwrap_or("id").to_owned();
+    let id_field = text("idField", MAX_FIELD_CHARS, problems).unwrap_or("id").to_owned();
     let page_size = match object.get("pageSize") {
         None | Some(Value::Null) => None,
-        Some(value) => match number(value) {
+        Some(value) => match finite_number(value) {
             Some(n) if (1.0..=500.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
             _ => {
                 problems.add(
@@ -410,10 +478,11 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
     };
     let seconds = |field: &str, problems: &mut Collector<'_>| match object.get(field) {
         None | Some(Value::Null) => 0.0,
-        Some(value) => match number(value) {
-            Some(n) if n >= 0.0 => n,
+        Some(value) => match finite_number(value) {
+            Some(n) if (0.0..=MAX_DELAY_SECONDS).contains(&n) => n,
             _ => {
-                problems.add(format!("{key}.{field}"), format!("{value} is not a number of seconds"));
+                let message = format!("{} is not a number of seconds from 0 to {MAX_DELAY_SECONDS}", short(value));
+                problems.add(format!("{key}.{field}"), message);
                 0.0
             }
         },
@@ -430,7 +499,7 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
             true
         }),
     };
-    let dates = object.get("datesConfiguration").and_then(Value::as_object).cloned().unwrap_or_default();
+    let dates = read_dates(object.get("datesConfiguration"), &format!("{key}.datesConfiguration"), problems);
     let defaults = default_date_fields(&entity);
     let date_field = |which: &str, default: Option<&str>, problems: &mut Collector<'_>| {
         let field_key = format!("{which}DateField");
@@ -481,11 +550,111 @@ fn flag(value: &Value) -> Option<bool> {
     }
 }
 
-/// A number, also written as a string (`"15"`).
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// The poller configuration key of a Cloud Elements body.
+const POLLER: &str = "event.poller.configuration";
+
+/// Why the connection settings cannot be read: a problem at one
+/// configuration key, or one the connection reader reports.
+enum ConnectionProblem {
+    At(String, String),
+    Connection(ConnectionError),
+}
+
+/// The Autotask connection of a configuration. The host's integration code
+/// fills in a missing one only for an Autotask host: it is the operator's
+/// credential, not to be sent where an API caller points. The server URL
+/// must be one the egress policy allows.
+fn connection(
+    element_key: &str,
+    configuration: &Map<String, Value>,
+    source: &Source<'_>,
+) -> Result<Connection, ConnectionProblem> {
+    let connection = match Connection::from_configuration(element_key, configuration, None) {
+        Err(ConnectionError::MissingIntegrationCode { key }) if source.host_integration_code.is_some() => {
+            let prefix = key.trim_end_matches(".integration.code");
+            let server_key = format!("{prefix}.server.url");
+            let server_url = configuration.get(&server_key).and_then(Value::as_str).unwrap_or_default();
+            if !source.rules.autotask_hosts.trusts_text(server_url) {
+                return Err(ConnectionProblem::At(
+                    key.clone(),
+                    format!(
+                        "missing: the host's integration code is only sent to Autotask (https://*.autotask.net) and                          the hosts in [server] allowed_autotask_hosts, and `{server_key}` is neither; give the                          instance its own `{key}`"
+                    ),
+                ));
+            }
+            Connection::from_configuration(element_key, configuration, source.host_integration_code)
+        }
+        other => other,
+    }
+    .map_err(ConnectionProblem::Connection)?;
+    let prefix = crate::source::credentials::key_prefix(element_key).map_err(ConnectionProblem::Connection)?;
+    let server_key = format!("{prefix}.server.url");
+    if let Ok(url) = reqwest::Url::parse(connection.server_url.trim()) {
+        source.rules.egress.check_url(&url).map_err(|message| ConnectionProblem::At(server_key, message))?;
+    }
+    Ok(connection)
+}
+
+/// An instance's tags: text, at most [`MAX_TAGS`] of at most [`MAX_TAG_CHARS`] characters.
+fn read_tags(value: Option<&Value>, key: &str, problems: &mut Collector<'_>) -> Vec<String> {
+    let tags = match value {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(tags)) => tags,
+        Some(other) => {
+            problems.add(key, format!("must be an array of text, not {}", type_name(other)));
+            return Vec::new();
+        }
+    };
+    if tags.len() > MAX_TAGS {
+        problems.add(key, format!("{} tags: at most {MAX_TAGS}", tags.len()));
+        return Vec::new();
+    }
+    let mut read = Vec::new();
+    for (index, tag) in tags.iter().enumerate() {
+        match tag.as_str().map(|text| (text, too_long(text, MAX_TAG_CHARS))) {
+            Some((text, None)) => read.push(text.to_owned()),
+            Some((_, Some(message))) => problems.add(format!("{key}[{index}]"), message),
+            None => problems.add(format!("{key}[{index}]"), format!("must be text, not {}", type_name(tag))),
+        }
+    }
+    read
+}
+
+/// A resource's `datesConfiguration`: an object of text values (field names,
+/// patterns, time zones), each of bounded length.
+fn read_dates(value: Option<&Value>, key: &str, problems: &mut Collector<'_>) -> Map<String, Value> {
+    let dates = match value {
+        None | Some(Value::Null) => return Map::new(),
+        Some(Value::Object(dates)) => dates,
+        Some(other) => {
+            problems.add(key, format!("must be an object (`updatedDateField`, ...), not {}", type_name(other)));
+            return Map::new();
+        }
+    };
+    let mut read = Map::new();
+    for (name, value) in dates {
+        let max = if name.ends_with("Format") { MAX_PATTERN_CHARS } else { MAX_FIELD_CHARS };
+        let problem = match value {
+            Value::Null => None,
+            Value::String(text) => too_long(text, max),
+            other => Some(format!("must be text, not {}", type_name(other))),
+        };
+        match problem {
+            // Left out, so nothing reads a value already refused.
+            Some(message) => problems.add(format!("{key}.{name}"), message),
+            None => {
+                read.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    read
+}
+
+/// A value as a problem quotes it: at most 40 characters of it.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod instance;
 pub mod problems;
+pub mod rules;
 pub mod secrets;
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,6 +31,7 @@ use serde_json::Value;
 pub use crate::source::Secret;
 pub use instance::{EventFormat, InstanceConfig, ResourceConfig, default_date_fields};
 pub use problems::{Problem, Problems};
+pub use rules::InstanceRules;
 
 use problems::Collector;
 
@@ -51,6 +53,8 @@ pub struct ServerSettings {
     /// Serve the management listener over TLS with these PEM files.
     pub tls: Option<TlsFiles>,
     pub api: ApiSettings,
+    /// Limits on instances, where they may send, and which hosts are Autotask.
+    pub rules: InstanceRules,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -98,6 +102,7 @@ impl ServerSettings {
             integration_code: None,
             tls: None,
             api: ApiSettings::default(),
+            rules: InstanceRules::default(),
         }
     }
 }
@@ -178,7 +183,17 @@ struct RawFile {
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
+    egress: RawEgress,
+    #[serde(default)]
     instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEgress {
+    /// Ranges requests may reach besides the public internet: `loopback`, `private`, `link-local`.
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -206,6 +221,9 @@ struct RawLimits {
     plugin_memory_mib: Option<usize>,
     plugin_output_mib: Option<usize>,
     batch_size: Option<usize>,
+    min_refresh_interval_seconds: Option<f64>,
+    max_refresh_interval_seconds: Option<f64>,
+    max_resources_per_instance: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,6 +236,8 @@ struct RawServer {
     overlap_seconds: Option<u64>,
     tls_certificate: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default)]
+    allowed_autotask_hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +290,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         }
     };
     let tls = read_tls(&raw.server, base, &mut problems);
+    let rules = read_rules(&raw, defaults.rules.clone(), &mut problems);
     let server = ServerSettings {
         listen: raw.server.listen.unwrap_or(defaults.listen),
         data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
@@ -286,6 +307,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         },
         integration_code: host_code.clone().map(Secret::new),
         tls,
+        rules,
         api: read_api(raw.api, base, &mut problems),
     };
 
@@ -296,7 +318,8 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         let key = format!("instance[{index}]");
         files.extend(raw.file.iter().map(|file| base.join(file)));
         files.extend(raw.sample_records.values().map(|file| base.join(file)));
-        let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &mut problems) else {
+        let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &server.rules, &mut problems)
+        else {
             continue;
         };
         if !ids.insert(configured.id.clone()) {
@@ -306,6 +329,52 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         instances.push(configured);
     }
     if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
+}
+
+/// The limits on instances, the egress policy and the Autotask hosts.
+fn read_rules(raw: &RawFile, defaults: InstanceRules, problems: &mut Collector<'_>) -> InstanceRules {
+    let mut ranges = Vec::new();
+    for name in &raw.egress.allow {
+        match crate::egress::Range::parse(name) {
+            Some(range) => ranges.push(range),
+            None => problems.add("egress.allow", format!("`{name}` is not `loopback`, `private` or `link-local`")),
+        }
+    }
+    for host in &raw.server.allowed_autotask_hosts {
+        if host.trim().is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+            problems.add("server.allowed_autotask_hosts", format!("`{host}` is not a host or host:port"));
+        }
+    }
+    let interval = |value: Option<f64>, key: &str, default: Duration, problems: &mut Collector<'_>| {
+        seconds(value, key, problems).unwrap_or(default)
+    };
+    let rules = InstanceRules {
+        egress: crate::egress::Egress::allowing(ranges),
+        autotask_hosts: crate::egress::AutotaskHosts::with(raw.server.allowed_autotask_hosts.iter().cloned()),
+        min_refresh_interval: interval(
+            raw.limits.min_refresh_interval_seconds,
+            "limits.min_refresh_interval_seconds",
+            defaults.min_refresh_interval,
+            problems,
+        ),
+        max_refresh_interval: interval(
+            raw.limits.max_refresh_interval_seconds,
+            "limits.max_refresh_interval_seconds",
+            defaults.max_refresh_interval,
+            problems,
+        ),
+        max_resources: match raw.limits.max_resources_per_instance {
+            Some(0) => {
+                problems.add("limits.max_resources_per_instance", "must be at least 1");
+                defaults.max_resources
+            }
+            max => max.unwrap_or(defaults.max_resources),
+        },
+    };
+    if rules.min_refresh_interval > rules.max_refresh_interval {
+        problems.add("limits.min_refresh_interval_seconds", "is more than `max_refresh_interval_seconds`");
+    }
+    rules
 }
 
 /// The listener's certificate and key: both or neither, and both readable.
@@ -373,11 +442,12 @@ fn read_api(raw: RawApi, base: &Path, problems: &mut Collector<'_>) -> ApiSettin
 /// A positive number of seconds from `value`, or a problem at `key`.
 fn seconds(value: Option<f64>, key: &str, problems: &mut Collector<'_>) -> Option<Duration> {
     let seconds = value?;
-    if seconds > 0.0 && seconds.is_finite() {
-        Some(Duration::from_secs_f64(seconds))
-    } else {
-        problems.add(key, "must be a positive number of seconds");
-        None
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if seconds > 0.0 => Some(duration),
+        _ => {
+            problems.add(key, "must be a positive number of seconds");
+            None
+        }
     }
 }
 
@@ -424,6 +494,7 @@ fn read_configured(
     key: &str,
     base: &Path,
     host_code: Option<&str>,
+    rules: &InstanceRules,
     problems: &mut Collector<'_>,
 ) -> Option<ConfiguredInstance> {
     let inline = raw.name.is_some() || raw.element.is_some() || raw.configuration.is_some() || raw.tags.is_some();
@@ -463,6 +534,7 @@ fn read_configured(
         key_prefix,
         host_integration_code: host_code,
         resolve_references: true,
+        rules,
     };
     let instance = match &file {
         Some(file) => {
@@ -473,10 +545,9 @@ fn read_configured(
     };
     let mut instance = instance?;
     if let Some(seconds) = raw.refresh_interval_seconds {
-        if seconds > 0.0 {
-            instance.refresh_interval = Duration::from_secs_f64(seconds);
-        } else {
-            problems.add(format!("{key}.refresh_interval_seconds"), "must be a positive number of seconds");
+        match rules.refresh_interval_seconds(seconds) {
+            Ok(interval) => instance.refresh_interval = interval,
+            Err(message) => problems.add(format!("{key}.refresh_interval_seconds"), message),
         }
     }
     let id = raw.id.unwrap_or_else(|| slug(&instance.name));
@@ -529,6 +600,7 @@ pub fn read_api_instance(
     body: &Value,
     disabled: bool,
     host_integration_code: Option<&str>,
+    rules: &InstanceRules,
 ) -> Result<ConfiguredInstance, Problems> {
     let mut found = Vec::new();
     let mut problems = Collector { file: Path::new(API_BODY), problems: &mut found };
@@ -537,6 +609,7 @@ pub fn read_api_instance(
         key_prefix: String::new(),
         host_integration_code,
         resolve_references: false,
+        rules,
     };
     match instance::read_instance(body, &source, &mut problems) {
         Some(instance) => Ok(ConfiguredInstance {

@@ -3,6 +3,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
+use crate::egress::{AutotaskHosts, Egress, Range};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -71,6 +72,9 @@ fn reads_inline_instances_with_host_settings() {
         dir.path(),
         "c.toml",
         r#"
+[egress]
+allow = ["loopback"]
+
 [server]
 listen = "127.0.0.1:9999"
 data_dir = "/var/lib/autotask-events"
@@ -269,11 +273,195 @@ fn ids_of_digits_only_are_left_to_api_instances() {
 fn api_bodies_take_secret_references_as_written() {
     let mut body = cloud_elements_body();
     body["configuration"]["crm.autotask.password"] = json!("${env:PATH}");
-    let configured = read_api_instance("7".into(), &body, false, Some("CODE")).unwrap();
+    let configured = read_api_instance("7".into(), &body, false, Some("CODE"), &InstanceRules::default()).unwrap();
     assert_eq!(configured.instance.connection.credentials.secret.expose(), "${env:PATH}");
     assert_eq!(configured.id, "7");
     body["element"]["key"] = json!("sfdc");
-    let problems = read_api_instance("7".into(), &body, false, Some("CODE")).unwrap_err();
+    let problems = read_api_instance("7".into(), &body, false, Some("CODE"), &InstanceRules::default()).unwrap_err();
     assert_eq!(problems.0[0].file, Path::new(API_BODY));
     assert_eq!(problems.0[0].key, "element.key");
+}
+
+/// Reads an API body under `rules`, answering the problems' keys and messages.
+fn problems_of(body: &Value, rules: &InstanceRules) -> Vec<(String, String)> {
+    match read_api_instance("7".into(), body, false, Some("HOSTCODE"), rules) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.0.into_iter().map(|problem| (problem.key, problem.message)).collect(),
+    }
+}
+
+fn first_problem(body: &Value, rules: &InstanceRules) -> (String, String) {
+    problems_of(body, rules).into_iter().next().unwrap_or_else(|| panic!("no problem with {body}"))
+}
+
+fn api_body() -> Value {
+    let mut body = cloud_elements_body();
+    body["configuration"]["crm.autotask.password"] = json!("s3cret");
+    body["configuration"]["crm.autotask.integration.code"] = json!("CODE");
+    body
+}
+
+#[test]
+fn numbers_must_be_finite_and_within_the_hosts_limits() {
+    let rules = InstanceRules::default();
+    assert!(problems_of(&api_body(), &rules).is_empty());
+    for interval in [json!("inf"), json!("NaN"), json!(1e300), json!(2.5e17), json!(1e-12), json!("0.0001"), json!(0)] {
+        let mut body = api_body();
+        body["configuration"]["event.poller.refresh_interval"] = interval.clone();
+        let (key, message) = first_problem(&body, &rules);
+        assert_eq!(key, "configuration.\"event.poller.refresh_interval\"", "{interval}");
+        assert!(message.contains("minutes"), "{interval}: {message}");
+    }
+    for (field, value) in [("pollDelay", json!(1e13)), ("pollDelay", json!("inf")), ("createdCheckTolerance", json!(-1))]
+    {
+        let mut body = api_body();
+        body["configuration"]["event.poller.configuration"]["incidents"][field] = value.clone();
+        let (key, message) = first_problem(&body, &rules);
+        assert_eq!(key, format!("configuration.\"event.poller.configuration\".incidents.{field}"), "{value}");
+        assert!(message.contains("seconds from 0 to 86400"), "{message}");
+    }
+    let floor = InstanceRules { min_refresh_interval: Duration::from_secs(60), ..InstanceRules::default() };
+    let mut body = api_body();
+    body["configuration"]["event.poller.refresh_interval"] = json!(0.5);
+    assert_eq!(first_problem(&body, &floor).1, "0.5 must be a number of minutes from 1 to 10080 (this host's limits)");
+}
+
+#[test]
+fn sizes_and_counts_are_bounded() {
+    let rules = InstanceRules { max_resources: 2, ..InstanceRules::default() };
+    let mut body = api_body();
+    body["name"] = json!("n".repeat(500_000));
+    assert_eq!(first_problem(&body, &rules), ("name".into(), "is too long: at most 200 characters".into()));
+
+    let mut body = api_body();
+    let resource = body["configuration"]["event.poller.configuration"]["incidents"].clone();
+    for name in ["a", "b", "c"] {
+        body["configuration"]["event.poller.configuration"][name] = resource.clone();
+    }
+    let (key, message) = first_problem(&body, &rules);
+    assert_eq!(key, "configuration.\"event.poller.configuration\"");
+    assert_eq!(message, "4 resources: at most 2 per instance (this host's limit)");
+
+    let mut body = api_body();
+    let dates = &mut body["configuration"]["event.poller.configuration"]["incidents"]["datesConfiguration"];
+    dates["updatedDateFormat"] = json!("y".repeat(300_000));
+    let (key, message) = first_problem(&body, &rules);
+    assert!(key.ends_with("datesConfiguration.updatedDateFormat"), "{key}");
+    assert_eq!(message, "is too long: at most 100 characters");
+
+    let mut body = api_body();
+    body["configuration"]["event.poller.configuration"]["incidents"]["url"] = json!("/Tickets?where=".repeat(1000));
+    assert!(first_problem(&body, &rules).0.ends_with("incidents.url"));
+}
+
+#[test]
+fn a_resource_line_may_be_given_once() {
+    let mut body = api_body();
+    let configuration = body["configuration"].as_object_mut().unwrap();
+    configuration.remove("event.poller.configuration");
+    let line = "incidents|/hubs/helpdesk/incidents?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'";
+    configuration.insert("event.poller.urls".into(), json!(format!("{line}\n{line}\n")));
+    let (key, message) = first_problem(&body, &InstanceRules::default());
+    assert_eq!(key, "configuration.\"event.poller.urls\" line 2");
+    assert_eq!(message, "resource `incidents` is given twice");
+    let many = vec![line; 3000].join("\n");
+    body["configuration"]["event.poller.urls"] = json!(many);
+    let (_, message) = first_problem(&body, &InstanceRules::default());
+    assert_eq!(message, "3000 resources: at most 20 per instance (this host's limit)");
+}
+
+#[test]
+fn wrong_types_are_refused_not_ignored() {
+    let rules = InstanceRules::default();
+    for (path, value, key, message) in [
+        ("tags", json!("x"), "tags", "must be an array of text, not text"),
+        ("tags", json!([1, {}]), "tags[0]", "must be text, not a number"),
+        ("name", json!(5), "name", "must be text, not a number"),
+        ("idField", json!(5), "configuration.\"event.poller.configuration\".incidents.idField", "must be text, not a number"),
+        (
+            "datesConfiguration",
+            json!("x"),
+            "configuration.\"event.poller.configuration\".incidents.datesConfiguration",
+            "must be an object (`updatedDateField`, ...), not text",
+        ),
+        (
+            "signature",
+            json!(12345),
+            "configuration.\"event.notification.signature.key\"",
+            "must be text, not a number (quote it)",
+        ),
+    ] {
+        let mut body = api_body();
+        match path {
+            "tags" | "name" => body[path] = value,
+            "signature" => body["configuration"]["event.notification.signature.key"] = value,
+            field => body["configuration"]["event.poller.configuration"]["incidents"][field] = value,
+        }
+        assert_eq!(first_problem(&body, &rules), (key.to_owned(), message.to_owned()), "{path}");
+    }
+}
+
+#[test]
+fn callbacks_and_servers_on_internal_addresses_are_refused_unless_allowed() {
+    let closed = InstanceRules::default();
+    for (key, url, range) in [
+        ("event.notification.callback.url", "http://127.0.0.1:9000/events", "loopback"),
+        ("event.notification.callback.url", "http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("event.notification.callback.url", "http://10.0.0.8/hook", "private"),
+        ("crm.autotask.server.url", "http://localhost:8080", "loopback"),
+        ("crm.autotask.server.url", "http://192.168.1.10", "private"),
+    ] {
+        let mut body = api_body();
+        body["configuration"][key] = json!(url);
+        let (found, message) = first_problem(&body, &closed);
+        assert_eq!(found, format!("configuration.\"{key}\""), "{url}");
+        assert!(message.contains(range) && message.contains("[egress] allow"), "{url}: {message}");
+    }
+    let loopback = InstanceRules { egress: Egress::allowing([Range::Loopback]), ..InstanceRules::default() };
+    let mut body = api_body();
+    body["configuration"]["event.notification.callback.url"] = json!("http://127.0.0.1:9000/events");
+    assert!(problems_of(&body, &loopback).is_empty());
+}
+
+#[test]
+fn the_hosts_integration_code_goes_only_to_autotask_hosts() {
+    let mut body = api_body();
+    body["configuration"].as_object_mut().unwrap().remove("crm.autotask.integration.code");
+    let rules = InstanceRules { egress: Egress::allowing([Range::Loopback]), ..InstanceRules::default() };
+    let configured = read_api_instance("7".into(), &body, false, Some("HOSTCODE"), &rules).unwrap();
+    assert_eq!(configured.instance.connection.credentials.integration_code.expose(), "HOSTCODE", "ww2.autotask.net");
+
+    body["configuration"]["crm.autotask.server.url"] = json!("https://attacker.example");
+    let (key, message) = first_problem(&body, &rules);
+    assert_eq!(key, "configuration.\"crm.autotask.integration.code\"");
+    assert!(message.contains("allowed_autotask_hosts"), "{message}");
+
+    body["configuration"]["crm.autotask.server.url"] = json!("http://127.0.0.1:8089");
+    assert!(!problems_of(&body, &rules).is_empty(), "a loopback simulator is not Autotask unless named");
+    let named = InstanceRules { autotask_hosts: AutotaskHosts::with(["127.0.0.1:8089".to_owned()]), ..rules };
+    assert!(problems_of(&body, &named).is_empty());
+}
+
+#[test]
+fn the_rules_are_read_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[egress]\nallow = [\"loopback\", \"private\"]\n\n[limits]\nmin_refresh_interval_seconds = 30\n\
+         max_refresh_interval_seconds = 3600\nmax_resources_per_instance = 3\n\n\
+         [server]\nallowed_autotask_hosts = [\"127.0.0.1:8089\"]\n",
+    );
+    let rules = load(&config).unwrap().server.rules;
+    assert_eq!(rules.egress.allowed().collect::<Vec<_>>(), ["loopback", "private"]);
+    assert_eq!((rules.min_refresh_interval, rules.max_refresh_interval), (Duration::from_secs(30), Duration::from_secs(3600)));
+    assert_eq!(rules.max_resources, 3);
+    assert!(rules.autotask_hosts.trusts_text("http://127.0.0.1:8089/"));
+    let defaults = ServerSettings::defaults(dir.path()).rules;
+    assert_eq!(defaults.egress.allowed().count(), 0, "safe by default");
+
+    let config = write(dir.path(), "bad.toml", "[egress]\nallow = [\"everything\"]\n[limits]\nmin_refresh_interval_seconds = 1e300\n");
+    let problems = load(&config).unwrap_err().to_string();
+    assert!(problems.contains("egress.allow") && problems.contains("`everything`"), "{problems}");
+    assert!(problems.contains("limits.min_refresh_interval_seconds"), "{problems}");
 }

@@ -77,6 +77,33 @@ fn merge(target: &mut Value, patch: &Value, in_configuration: bool) {
     }
 }
 
+/// The Autotask secrets (`*.password`, `*.integration.code`) that `merged`
+/// would take over from `stored` although its server URL is not the stored
+/// one: those the patch does not give again. A stored secret is only ever
+/// sent to the server it was stored with, so a new server URL needs them anew.
+pub fn secrets_for_new_server(stored: &Value, patch: &Value, merged: &Value) -> Vec<String> {
+    let configuration = |body: &Value| body.get("configuration").and_then(Value::as_object).cloned().unwrap_or_default();
+    let (before, given, after) = (configuration(stored), configuration(patch), configuration(merged));
+    let server_moved = after
+        .iter()
+        .filter(|(key, _)| key.ends_with(".server.url"))
+        .any(|(key, url)| before.get(key).and_then(Value::as_str).map(str::trim) != url.as_str().map(str::trim));
+    if !server_moved {
+        return Vec::new();
+    }
+    let given_anew = |key: &str| given.get(key).and_then(Value::as_str).is_some_and(|value| value != MASK);
+    after
+        .iter()
+        .filter(|(key, value)| {
+            (key.ends_with(".password") || key.ends_with(".integration.code"))
+                && !value.is_null()
+                && before.get(*key) == Some(*value)
+                && !given_anew(key)
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
 /// Whether `presented` is `expected`, in time that depends on neither: both
 /// are compared as SHA-256 digests, in constant time.
 pub fn same_secret(presented: &str, expected: &str) -> bool {

@@ -8,20 +8,25 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::body::same_secret;
-use super::body::{instance_body, masked_configuration, merge_patch, new_token};
+use super::body::{instance_body, masked_configuration, merge_patch, new_token, secrets_for_new_server};
 use super::views::{Deleted, InstanceId, InstanceSettings, InstanceView, ResourceSettings, Warning};
 use super::{Caller, ManageError, Management};
-use crate::config::ConfiguredInstance;
+use crate::config::{ConfiguredInstance, InstanceRules};
 use crate::service::plugins::plugin_path;
 use crate::service::poll::blocking;
 use crate::service::stored_body;
 use crate::source::credentials::key_prefix;
 use crate::source::retry::RetryPolicy;
+use crate::service::client_options;
 use crate::source::{AutotaskClient, ClientOptions, SourceError, ZoneCache};
 use crate::store::StoredInstance;
 
 /// The poller configuration key of a Cloud Elements body.
 const POLLER: &str = "event.poller.configuration";
+
+/// Why a PATCH that moves the server URL must give the secrets again.
+const SECRET_FOR_NEW_SERVER: &str = "give this secret again: the server URL changed, and a stored secret is only ever \
+     sent to the server it was stored with";
 
 /// An instance this layer knows: created through it, or from the configuration file.
 pub(super) enum Found {
@@ -65,6 +70,9 @@ impl Management {
     /// Instance `id`, checking the caller's `Element` token when one was presented.
     pub(super) async fn find(&self, id: &str, caller: &Caller) -> Result<Found, ManageError> {
         let found = match id.parse::<i64>() {
+            // `05` or `+5` is not instance 5's id: every running set, gate and
+            // log is keyed by the id's one spelling.
+            Ok(number) if number.to_string() != id => None,
             Ok(number) => {
                 let store = self.shared().store.clone();
                 blocking(move || store.api_instance(number)).await?.map(Found::Api)
@@ -126,7 +134,7 @@ impl Management {
         let body = instance_body(posted);
         let disabled = disabled_flag(posted, false)?;
         let checked = self.configured("new", &body, disabled).map_err(|p| ManageError::problems(&p))?;
-        check_credentials(&checked).await?;
+        check_credentials(&checked, &self.shared().settings.rules).await?;
         self.add(&body, checked).await
     }
 
@@ -159,11 +167,14 @@ impl Management {
         let stored = self.find_writable(id, caller).await?;
         let mut body = stored_body(&stored);
         merge_patch(&mut body, &instance_body(patch));
+        if let Some(key) = secrets_for_new_server(&stored_body(&stored), patch, &body).first() {
+            return Err(ManageError::field(format!("$.configuration['{key}']"), SECRET_FOR_NEW_SERVER));
+        }
         let disabled = disabled_flag(patch, stored.disabled)?;
         let checked = self.configured(id, &body, disabled).map_err(|p| ManageError::problems(&p))?;
         let connection_before = self.configured_stored(&stored).ok().map(|c| c.instance.connection);
         if connection_before.as_ref() != Some(&checked.instance.connection) {
-            check_credentials(&checked).await?;
+            check_credentials(&checked, &self.shared().settings.rules).await?;
         }
 
         let mut supervisor = self.supervisor.lock().await;
@@ -251,13 +262,16 @@ impl Management {
                 merged["configuration"][POLLER] = json!({});
                 merged["configuration"]["event.notification.enabled"] = json!(false);
                 merge_patch(&mut merged, &body);
+                if let Some(key) = secrets_for_new_server(&stored_body(&stored), &body, &merged).first() {
+                    return Err(format!("{key}: {SECRET_FOR_NEW_SERVER}"));
+                }
                 body = merged;
             }
         }
         let checked = self.configured("connection-test", &body, false).map_err(|problems| {
             problems.0.first().map(|problem| format!("{}: {}", problem.key, problem.message)).unwrap_or_default()
         })?;
-        check_credentials(&checked).await.map_err(|error| error.to_string())
+        check_credentials(&checked, &self.shared().settings.rules).await.map_err(|error| error.to_string())
     }
 
     /// One warning per resource whose plugin file is not there yet.
@@ -399,13 +413,13 @@ fn disabled_flag(body: &Value, default: bool) -> Result<bool, ManageError> {
 
 /// Asks Autotask whether it takes the instance's credentials: zone discovery,
 /// then one cheap call (`ThresholdInformation`). A refusal names the field.
-pub(super) async fn check_credentials(configured: &ConfiguredInstance) -> Result<(), ManageError> {
+pub(super) async fn check_credentials(configured: &ConfiguredInstance, rules: &InstanceRules) -> Result<(), ManageError> {
     let prefix = key_prefix(&configured.instance.element_key).unwrap_or("crm.autotask");
     let field = |suffix: &str| format!("$.configuration['{prefix}.{suffix}']");
     let options = ClientOptions {
         request_timeout: Duration::from_secs(15),
         retry: RetryPolicy { max_attempts: 2, ..RetryPolicy::default() },
-        ..ClientOptions::default()
+        ..client_options(rules)
     };
     let client = AutotaskClient::new(configured.instance.connection.clone(), options, ZoneCache::default())
         .map_err(|error| ManageError::field(field("server.url"), error.to_string()))?;

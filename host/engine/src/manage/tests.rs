@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use super::views::{InstanceId, ResourceState};
 use super::{Caller, ManageError, Management, OutboxPolicy};
-use crate::config::{ServerSettings, ServiceConfig, read_api_instance};
+use crate::config::{InstanceRules, ServerSettings, ServiceConfig, read_api_instance};
+use crate::egress::{Egress, Range};
 use crate::service::{self, Service};
 use crate::store::{NewMessage, PollCommit};
 
@@ -40,6 +41,11 @@ fn body(name: &str, callback_port: u16) -> Value {
     })
 }
 
+/// The rules of a test host: everything here runs on loopback.
+fn loopback_rules() -> InstanceRules {
+    InstanceRules { egress: Egress::allowing([Range::Loopback]), ..InstanceRules::default() }
+}
+
 /// An engine with one configuration-file instance (`acme`, events off) and
 /// an empty plugin directory.
 async fn engine(dir: &Path) -> Service {
@@ -50,10 +56,11 @@ async fn engine(dir: &Path) -> Service {
             "crm.autotask.integration.code": "C", "crm.autotask.server.url": "http://127.0.0.1:1"}}),
         false,
         None,
+        &loopback_rules(),
     )
     .unwrap();
-    let config =
-        ServiceConfig { server: ServerSettings::defaults(dir), instances: vec![file_instance], files: Vec::new() };
+    let server = ServerSettings { rules: loopback_rules(), ..ServerSettings::defaults(dir) };
+    let config = ServiceConfig { server, instances: vec![file_instance], files: Vec::new() };
     service::start(config).await.unwrap()
 }
 

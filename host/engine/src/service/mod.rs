@@ -31,7 +31,7 @@ pub(crate) use gates::InstanceGates;
 use metrics::Metrics;
 use plugins::{PluginRegistry, PluginStatus};
 pub use supervisor::Changes;
-pub(crate) use supervisor::{Snapshot, Supervisor};
+pub(crate) use supervisor::{Snapshot, Supervisor, client_options};
 
 /// The state file inside the data directory.
 pub const STATE_FILE: &str = "state.sqlite";
@@ -58,7 +58,7 @@ impl Shared {
     /// host's integration code for bodies that have none.
     pub(crate) fn configured(&self, id: &str, body: &Value, disabled: bool) -> Result<ConfiguredInstance, Problems> {
         let code = self.settings.integration_code.as_ref().map(|code| code.expose());
-        read_api_instance(id.to_owned(), body, disabled, code)
+        read_api_instance(id.to_owned(), body, disabled, code, &self.settings.rules)
     }
 
     /// A stored API instance read as the service runs it.

@@ -7,7 +7,7 @@
 //! but nobody waits for that lock just to look: after every change the
 //! supervisor publishes a [`Snapshot`] that readers load without locking.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use super::plugins::{PluginSlot, plugin_path};
 use super::poll::{self, ResourcePoller};
 use super::scheduler::{self, ResourceHandle};
 use super::{InstanceHandle, Shared, StartError, absolute, join_or_abort};
-use crate::config::ConfiguredInstance;
+use crate::config::{ConfiguredInstance, InstanceRules};
 use crate::delivery::worker::{DeliveryObserver, Destination, Outcome, Worker};
+use crate::egress::Egress;
+use crate::source::credentials::CredentialKey;
 use crate::source::{AutotaskClient, ClientOptions, ResponseObserver, ZoneCache};
 use crate::store::OutboxMessage;
 
@@ -98,9 +100,9 @@ impl RunningInstance {
 impl Supervisor {
     pub(super) fn new(shared: Arc<Shared>, shutdown: CancellationToken) -> Self {
         Supervisor {
-            clients: Clients::new(shared.metrics.clone()),
+            clients: Clients::new(shared.metrics.clone(), shared.settings.rules.clone()),
+            http: delivery_client(&shared.settings.rules.egress),
             shared,
-            http: delivery_client(),
             shutdown,
             from_file: Vec::new(),
             from_api: BTreeMap::new(),
@@ -188,6 +190,7 @@ impl Supervisor {
             let running = self.start_instance(configured).await?;
             self.running.insert(id, running);
         }
+        self.clients.retain(self.running.values().map(|running| &running.configured));
         Ok(changes)
     }
 
@@ -312,40 +315,61 @@ impl Supervisor {
     }
 }
 
-/// One Autotask client per API user and server, shared by that user's instances.
+/// One Autotask client per credential (server, user, secret and integration
+/// code), shared by the instances that use it: a changed secret gets a new
+/// client at once, and no instance ever polls with another's secret.
 struct Clients {
     zones: ZoneCache,
     metrics: Arc<Metrics>,
-    by_user: HashMap<(String, String), AutotaskClient>,
+    rules: InstanceRules,
+    by_credential: HashMap<CredentialKey, AutotaskClient>,
 }
 
 impl Clients {
-    fn new(metrics: Arc<Metrics>) -> Self {
-        Clients { zones: ZoneCache::default(), metrics, by_user: HashMap::new() }
+    fn new(metrics: Arc<Metrics>, rules: InstanceRules) -> Self {
+        Clients { zones: ZoneCache::default(), metrics, rules, by_credential: HashMap::new() }
     }
 
     fn get(&mut self, configured: &ConfiguredInstance) -> Result<AutotaskClient, crate::source::SourceError> {
         let connection = &configured.instance.connection;
-        let key = (connection.server_url.clone(), connection.credentials.username.clone());
-        if let Some(client) = self.by_user.get(&key) {
+        let key = connection.key();
+        if let Some(client) = self.by_credential.get(&key) {
             return Ok(client.clone());
         }
         let metrics = self.metrics.clone();
         let observer = ResponseObserver(Arc::new(move |entity: &str, status: u16| {
             metrics.autotask_requests.get_or_create(&AutotaskLabels { entity: entity.to_owned(), status }).inc();
         }));
-        let options = ClientOptions { observer: Some(observer), ..ClientOptions::default() };
+        let options = ClientOptions { observer: Some(observer), ..client_options(&self.rules) };
         let client = AutotaskClient::new(connection.clone(), options, self.zones.clone())?;
-        self.by_user.insert(key, client.clone());
+        self.by_credential.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// Drops the clients and zone answers no running instance uses any more
+    /// (a changed secret, a deleted instance).
+    fn retain<'a>(&mut self, running: impl Iterator<Item = &'a ConfiguredInstance>) {
+        let used: HashSet<CredentialKey> = running.map(|configured| configured.instance.connection.key()).collect();
+        self.by_credential.retain(|key, _| used.contains(key));
+        self.zones.retain(&used);
+    }
+}
+
+/// The Autotask client options of this host: its egress policy and Autotask hosts.
+pub(crate) fn client_options(rules: &InstanceRules) -> ClientOptions {
+    ClientOptions {
+        egress: Some(rules.egress.clone()),
+        autotask_hosts: Some(rules.autotask_hosts.clone()),
+        ..ClientOptions::default()
     }
 }
 
 /// The HTTP client for callbacks. Redirects are not followed: a signed message
-/// goes only where the instance says.
-fn delivery_client() -> reqwest::Client {
+/// goes only where the instance says, and only to addresses the egress policy allows.
+fn delivery_client(egress: &Egress) -> reqwest::Client {
     crate::use_ring_for_tls();
     reqwest::Client::builder()
+        .dns_resolver(egress.resolver())
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))

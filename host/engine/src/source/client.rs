@@ -1,7 +1,9 @@
 //! The Autotask REST client: reads every record a query matches, page by page,
 //! within Autotask's limits.
 //!
-//! - Zone discovery first (cached per user), then every request goes to the zone.
+//! - Zone discovery first (cached per credential), then every request goes to the zone.
+//! - With an egress policy, no request reaches an address it refuses, and an
+//!   error text is quoted (shortened) only from an Autotask host.
 //! - Pages are followed through `pageDetails.nextPageUrl`, POSTed with the same
 //!   body, and only on the zone's own origin: a link elsewhere is refused
 //!   before any credentials are sent.
@@ -24,11 +26,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use super::credentials::{Connection, Credentials};
+use super::credentials::{Connection, CredentialKey, Credentials};
 use super::error::{SourceError, autotask_error_text};
 use super::filter::QueryBody;
 use super::retry::{self, RetryPolicy};
 use super::zone::{self, ZoneCache, ZoneInfo};
+use crate::egress::{AutotaskHosts, Egress};
+
+/// The most of an Autotask error text an error message quotes.
+const QUOTED_ERROR_CHARS: usize = 200;
 
 /// How the client behaves; the defaults suit Autotask.
 #[derive(Debug, Clone)]
@@ -46,6 +52,12 @@ pub struct ClientOptions {
     pub max_spacing: Duration,
     /// Told the status of every answer Autotask gives (for metrics).
     pub observer: Option<ResponseObserver>,
+    /// Where requests may go; `None` sends wherever the server URL and the
+    /// zone say (for a caller that chose the server itself).
+    pub egress: Option<Egress>,
+    /// Which hosts are Autotask: the error texts of others are not quoted.
+    /// `None` quotes every host's.
+    pub autotask_hosts: Option<AutotaskHosts>,
 }
 
 /// A function told `(entity, HTTP status)` of an answer.
@@ -71,6 +83,8 @@ impl Default for ClientOptions {
             slow_down_above: 0.75,
             max_spacing: Duration::from_secs(60),
             observer: None,
+            egress: None,
+            autotask_hosts: None,
         }
     }
 }
@@ -134,6 +148,10 @@ struct Inner {
     http: reqwest::Client,
     server_url: String,
     credentials: Credentials,
+    /// What zone answers are cached under.
+    key: CredentialKey,
+    /// Whether the server is an Autotask host, whose error texts may be quoted.
+    quote_errors: bool,
     options: ClientOptions,
     zones: ZoneCache,
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -143,18 +161,30 @@ struct Inner {
 impl AutotaskClient {
     /// A client for `connection`, sharing zone answers through `zones`.
     pub fn new(connection: Connection, options: ClientOptions, zones: ZoneCache) -> Result<Self, SourceError> {
-        zone::lookup_base(&connection.server_url)
-            .map_err(|message| SourceError::ServerUrl { url: connection.server_url.clone(), message })?;
+        let server_error = |message| SourceError::ServerUrl { url: connection.server_url.clone(), message };
+        let lookup = zone::lookup_base(&connection.server_url).map_err(server_error)?;
+        if let Some(egress) = &options.egress {
+            let server = Url::parse(connection.server_url.trim()).map_err(|e| server_error(e.to_string()))?;
+            egress.check_url(&server).and_then(|()| egress.check_url(&lookup)).map_err(server_error)?;
+        }
         crate::use_ring_for_tls();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if let Some(egress) = &options.egress {
+            http = http.dns_resolver(egress.resolver());
+        }
+        let http = http
             .timeout(options.request_timeout)
             .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?;
+        let quote_errors =
+            options.autotask_hosts.as_ref().is_none_or(|hosts| hosts.trusts_text(&connection.server_url));
         let inner = Inner {
             http,
+            key: connection.key(),
+            quote_errors,
             server_url: connection.server_url,
             credentials: connection.credentials,
             options,
@@ -173,7 +203,7 @@ impl AutotaskClient {
     /// The user's zone, discovered once and then cached.
     pub async fn zone(&self) -> Result<ZoneInfo, SourceError> {
         let username = &self.inner.credentials.username;
-        if let Some(zone) = self.inner.zones.get(username) {
+        if let Some(zone) = self.inner.zones.get(&self.inner.key) {
             return Ok(zone);
         }
         let mut url = zone::lookup_base(&self.inner.server_url)
@@ -182,16 +212,19 @@ impl AutotaskClient {
         url.query_pairs_mut().append_pair("user", username);
         let (status, _, body) = self.send("zoneInformation", Method::GET, url, None, false).await?;
         if !status.is_success() {
-            let message = autotask_error_text(&body);
+            let message = self.shown(autotask_error_text(&body));
             return Err(SourceError::ZoneLookup { username: username.clone(), status: status.as_u16(), message });
         }
         let zone: ZoneInfo = serde_json::from_slice(&body)
             .map_err(|e| SourceError::Malformed { entity: "zoneInformation".into(), message: e.to_string() })?;
-        Url::parse(&zone.url).map_err(|e| SourceError::Malformed {
+        let zone_url = Url::parse(&zone.url).map_err(|e| SourceError::Malformed {
             entity: "zoneInformation".into(),
             message: format!("zone url `{}` is not a URL ({e})", zone.url),
         })?;
-        self.inner.zones.insert(username, zone.clone());
+        if let Some(egress) = &self.inner.options.egress {
+            egress.check_url(&zone_url).map_err(|message| SourceError::ServerUrl { url: zone.url.clone(), message })?;
+        }
+        self.inner.zones.insert(self.inner.key, zone.clone());
         Ok(zone)
     }
 
@@ -284,6 +317,19 @@ impl AutotaskClient {
         (timeframe / left as u32).min(self.inner.options.max_spacing)
     }
 
+    /// An error text as this client may show it: shortened from an Autotask
+    /// host, left out from any other (a server URL must not make the service
+    /// a reader of internal pages).
+    fn shown(&self, text: String) -> String {
+        if !self.inner.quote_errors {
+            return "(the answer is not quoted: the server is not an Autotask host)".into();
+        }
+        match text.char_indices().nth(QUOTED_ERROR_CHARS) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text,
+        }
+    }
+
     fn pacing(&self) -> std::sync::MutexGuard<'_, Pacing> {
         self.inner.pacing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -301,14 +347,15 @@ impl AutotaskClient {
             return Ok(bytes);
         }
         let message = autotask_error_text(&bytes);
+        let credentials_500 = retry::is_credentials_500(&message);
+        let message = self.shown(message);
         let username = self.username().to_owned();
         let entity = entity.to_owned();
         let status_code = status.as_u16();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || retry::is_credentials_500(&message)
-        {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || credentials_500 {
             if status != StatusCode::FORBIDDEN {
                 // The user may have moved zone; look it up again next time.
-                self.inner.zones.forget(&username);
+                self.inner.zones.forget(&self.inner.key);
             }
             return Err(SourceError::Unauthorized { username, entity, status: status_code, message });
         }
@@ -345,6 +392,7 @@ impl AutotaskClient {
                         return Ok((status, headers, bytes));
                     }
                     let retry_after = retry::retry_after(&headers);
+                    let text = self.shown(text);
                     if let Some(wait) = retry_after.filter(|wait| *wait > policy.max_retry_after) {
                         return Err(SourceError::RateLimited {
                             entity: entity.into(),

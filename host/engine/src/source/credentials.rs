@@ -11,6 +11,7 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 /// The environment variable that supplies an integration code to instances without one.
 pub const INTEGRATION_CODE_ENV: &str = "AUTOTASK_INTEGRATION_CODE";
@@ -54,6 +55,32 @@ pub struct Connection {
     /// Where zone discovery starts (`https://ww2.autotask.net`, or the simulator's address).
     pub server_url: String,
     pub credentials: Credentials,
+}
+
+/// A digest of everything that makes a credential: the server URL, the user,
+/// the secret and the integration code. Whatever is learnt with a credential
+/// (a client, a zone answer) is kept under it, so nothing learnt with one
+/// credential is ever used with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CredentialKey([u8; 32]);
+
+impl Connection {
+    /// This connection's [`CredentialKey`].
+    pub fn key(&self) -> CredentialKey {
+        let mut digest = Sha256::new();
+        let credentials = &self.credentials;
+        for part in [
+            self.server_url.trim(),
+            &credentials.username.to_ascii_lowercase(),
+            credentials.secret.expose(),
+            credentials.integration_code.expose(),
+        ] {
+            // Length-prefixed, so no two different tuples hash the same text.
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part.as_bytes());
+        }
+        CredentialKey(digest.finalize().into())
+    }
 }
 
 /// What is missing or wrong in an instance's Autotask settings.
@@ -149,6 +176,29 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("`helpdesk.autotask.integration.code`"), "{text}");
         assert!(text.contains(INTEGRATION_CODE_ENV), "{text}");
+    }
+
+    #[test]
+    fn every_part_of_a_credential_changes_its_key() {
+        let connection = |server: &str, user: &str, secret: &str, code: &str| Connection {
+            server_url: server.into(),
+            credentials: Credentials {
+                username: user.into(),
+                secret: Secret::new(secret),
+                integration_code: Secret::new(code),
+            },
+        };
+        let key = connection("https://ww2.autotask.net", "api@example.com", "s", "C").key();
+        assert_eq!(key, connection("https://ww2.autotask.net", "API@example.com", "s", "C").key());
+        for other in [
+            connection("https://evil.example", "api@example.com", "s", "C"),
+            connection("https://ww2.autotask.net", "other@example.com", "s", "C"),
+            connection("https://ww2.autotask.net", "api@example.com", "t", "C"),
+            connection("https://ww2.autotask.net", "api@example.com", "s", "D"),
+            connection("https://ww2.autotask.net", "api@example.com", "sC", ""),
+        ] {
+            assert_ne!(other.key(), key, "{other:?}");
+        }
     }
 
     #[test]

@@ -6,14 +6,17 @@
 //! derived from the instance's `server.url`: a web address of Autotask's own
 //! (`https://ww2.autotask.net`, anything under `autotask.net`) means Autotask's
 //! global lookup host; any other address (the simulator, a proxy) is asked
-//! itself. Answers are cached per user name: zones change only when Autotask
-//! moves a database.
+//! itself. Answers are cached per credential ([`CredentialKey`]: server, user,
+//! secret and integration code), never per user name alone: an answer one
+//! server gave must never send another instance's secret anywhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use reqwest::Url;
 use serde::Deserialize;
+
+use super::credentials::CredentialKey;
 
 /// Autotask's global zone lookup host.
 pub const AUTOTASK_LOOKUP_URL: &str = "https://webservices.autotask.net/atservicesrest/";
@@ -50,27 +53,32 @@ pub fn lookup_base(server_url: &str) -> Result<Url, String> {
     Ok(base)
 }
 
-/// Zone answers shared by every client of the process, by user name.
+/// Zone answers shared by the clients of a process, by credential.
 #[derive(Debug, Clone, Default)]
-pub struct ZoneCache(Arc<Mutex<HashMap<String, ZoneInfo>>>);
+pub struct ZoneCache(Arc<Mutex<HashMap<CredentialKey, ZoneInfo>>>);
 
 impl ZoneCache {
-    /// The cached zone of `username`, if any.
-    pub fn get(&self, username: &str) -> Option<ZoneInfo> {
-        self.lock().get(&username.to_ascii_lowercase()).cloned()
+    /// The cached zone of a credential, if any.
+    pub fn get(&self, key: &CredentialKey) -> Option<ZoneInfo> {
+        self.lock().get(key).cloned()
     }
 
-    /// Remembers `username`'s zone.
-    pub fn insert(&self, username: &str, zone: ZoneInfo) {
-        self.lock().insert(username.to_ascii_lowercase(), zone);
+    /// Remembers a credential's zone.
+    pub fn insert(&self, key: CredentialKey, zone: ZoneInfo) {
+        self.lock().insert(key, zone);
     }
 
-    /// Forgets `username`'s zone (after the zone refuses to know the user).
-    pub fn forget(&self, username: &str) {
-        self.lock().remove(&username.to_ascii_lowercase());
+    /// Forgets a credential's zone (after the zone refuses it).
+    pub fn forget(&self, key: &CredentialKey) {
+        self.lock().remove(key);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ZoneInfo>> {
+    /// Keeps only the zones of `keys` (the credentials still in use).
+    pub fn retain(&self, keys: &std::collections::HashSet<CredentialKey>) {
+        self.lock().retain(|key, _| keys.contains(key));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CredentialKey, ZoneInfo>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -97,12 +105,23 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_ignores_user_name_case() {
+    fn the_cache_keeps_each_credentials_answer_apart() {
+        use super::super::credentials::{Connection, Credentials, Secret};
+        let connection = |server: &str, secret: &str| Connection {
+            server_url: server.into(),
+            credentials: Credentials {
+                username: "api@example.com".into(),
+                secret: Secret::new(secret),
+                integration_code: Secret::new("C"),
+            },
+        };
+        let (victim, attacker) = (connection("http://127.0.0.1:1", "real"), connection("http://127.0.0.1:2", "any"));
         let cache = ZoneCache::default();
-        let zone = ZoneInfo { zone_name: "z".into(), url: "u".into(), web_url: "w".into(), ci: 1 };
-        cache.insert("Api@Example.com", zone.clone());
-        assert_eq!(cache.get("api@example.com"), Some(zone));
-        cache.forget("API@EXAMPLE.COM");
-        assert_eq!(cache.get("api@example.com"), None);
+        let zone = ZoneInfo { zone_name: "z".into(), url: "http://127.0.0.1:2/".into(), web_url: "w".into(), ci: 1 };
+        cache.insert(attacker.key(), zone.clone());
+        assert_eq!(cache.get(&victim.key()), None, "an answer to one credential is not another's");
+        assert_eq!(cache.get(&attacker.key()), Some(zone));
+        cache.forget(&attacker.key());
+        assert_eq!(cache.get(&attacker.key()), None);
     }
 }
