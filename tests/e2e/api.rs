@@ -18,6 +18,8 @@ use support::receiver::{Answer, Receiver};
 use support::service::{LOOPBACK_RULES, SimControl, incidents_resource, instance_toml, resource};
 use support::wait_until;
 
+mod hardening;
+
 const USER_SECRET: &str = "user-secret-0123456789abcdef";
 const ORGANIZATION_SECRET: &str = "organization-secret-0123456789";
 const SIGNATURE_KEY: &str = "signature-key-for-the-api-test";
@@ -68,6 +70,15 @@ impl Setup {
 
     /// With `[[instance]]` tables from the file and more `[server]` lines.
     async fn with(file_instances: &[String], server_lines: &str) -> Setup {
+        Setup::build(LOOPBACK_RULES, file_instances, server_lines).await
+    }
+
+    /// On a host whose `[egress]` and `[limits]` tables are `rules`.
+    async fn with_rules(rules: &str, file_instances: &[String]) -> Setup {
+        Setup::build(rules, file_instances, "").await
+    }
+
+    async fn build(rules: &str, file_instances: &[String], server_lines: &str) -> Setup {
         capture_logs();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim = Simulator::start(SimConfig {
@@ -84,7 +95,7 @@ impl Setup {
         std::fs::create_dir_all(&plugins).unwrap();
         std::fs::write(plugins.join("contacts.wasm"), support::INCIDENTS_WASM).unwrap();
         let text = format!(
-            "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\nintegration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n{server_lines}\n\
+            "{rules}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\nintegration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n{server_lines}\n\
              [api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
              [delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 30\ntimeout_seconds = 1\n\n{}",
             sim.config().integration_code,

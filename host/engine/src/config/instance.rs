@@ -569,30 +569,27 @@ fn connection(
     configuration: &Map<String, Value>,
     source: &Source<'_>,
 ) -> Result<Connection, ConnectionProblem> {
-    let connection = match Connection::from_configuration(element_key, configuration, None) {
+    let prefix = crate::source::credentials::key_prefix(element_key).map_err(ConnectionProblem::Connection)?;
+    let server_key = format!("{prefix}.server.url");
+    let server_url = configuration.get(&server_key).and_then(Value::as_str).unwrap_or_default().trim();
+    if let Ok(url) = reqwest::Url::parse(server_url) {
+        source.rules.egress.check_url(&url).map_err(|message| ConnectionProblem::At(server_key.clone(), message))?;
+    }
+    match Connection::from_configuration(element_key, configuration, None) {
         Err(ConnectionError::MissingIntegrationCode { key }) if source.host_integration_code.is_some() => {
-            let prefix = key.trim_end_matches(".integration.code");
-            let server_key = format!("{prefix}.server.url");
-            let server_url = configuration.get(&server_key).and_then(Value::as_str).unwrap_or_default();
             if !source.rules.autotask_hosts.trusts_text(server_url) {
-                return Err(ConnectionProblem::At(
-                    key.clone(),
-                    format!(
-                        "missing: the host's integration code is only sent to Autotask (https://*.autotask.net) and                          the hosts in [server] allowed_autotask_hosts, and `{server_key}` is neither; give the                          instance its own `{key}`"
-                    ),
-                ));
+                let message = format!(
+                    "missing: the host's integration code is only sent to Autotask (https://*.autotask.net) and \
+                     the hosts in [server] allowed_autotask_hosts, and `{server_key}` is neither; give the instance \
+                     its own `{key}`"
+                );
+                return Err(ConnectionProblem::At(key, message));
             }
             Connection::from_configuration(element_key, configuration, source.host_integration_code)
         }
         other => other,
     }
-    .map_err(ConnectionProblem::Connection)?;
-    let prefix = crate::source::credentials::key_prefix(element_key).map_err(ConnectionProblem::Connection)?;
-    let server_key = format!("{prefix}.server.url");
-    if let Ok(url) = reqwest::Url::parse(connection.server_url.trim()) {
-        source.rules.egress.check_url(&url).map_err(|message| ConnectionProblem::At(server_key, message))?;
-    }
-    Ok(connection)
+    .map_err(ConnectionProblem::Connection)
 }
 
 /// An instance's tags: text, at most [`MAX_TAGS`] of at most [`MAX_TAG_CHARS`] characters.

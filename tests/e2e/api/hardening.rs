@@ -1,0 +1,235 @@
+//! What a hostile or careless API caller must not be able to do: reach
+//! another instance's secret, send the host's integration code or a stored
+//! secret to a server of their choosing, reach internal addresses, or crash
+//! or stall the service with numbers and sizes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::response::{IntoResponse, Response};
+
+use super::*;
+
+/// A server an attacker points an instance at: it plays Autotask (a zone
+/// lookup naming itself, a threshold answer) for the attacker's own secret,
+/// refuses every query with 401 (which used to make the service forget the
+/// zone of the user name), and counts every `Secret` and `ApiIntegrationCode`
+/// header it is sent.
+#[derive(Clone, Default)]
+struct Attacker {
+    requests: Arc<AtomicUsize>,
+    headers_seen: Arc<Mutex<HashMap<String, usize>>>,
+    addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Attacker {
+    async fn start() -> Attacker {
+        let attacker = Attacker::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        *attacker.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
+        let router = Router::new().fallback(Self::answer).with_state(attacker.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        attacker
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr.lock().unwrap().unwrap())
+    }
+
+    /// How many requests carried `value` in a credential header.
+    fn seen(&self, value: &str) -> usize {
+        self.headers_seen.lock().unwrap().get(value).copied().unwrap_or(0)
+    }
+
+    async fn answer(State(attacker): State<Attacker>, headers: HeaderMap, request: Request) -> Response {
+        attacker.requests.fetch_add(1, Ordering::SeqCst);
+        for name in ["Secret", "ApiIntegrationCode"] {
+            if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                *attacker.headers_seen.lock().unwrap().entry(value.to_owned()).or_default() += 1;
+            }
+        }
+        let path = request.uri().path().to_owned();
+        if path.ends_with("/zoneInformation") {
+            let url = format!("{}/atservicesrest/", attacker.url());
+            return axum::Json(json!({"zoneName": "Attacker", "url": url, "webUrl": url, "ci": 1})).into_response();
+        }
+        if path.ends_with("/ThresholdInformation") {
+            let answer = json!({"externalRequestThreshold": 10000, "requestThresholdTimeframe": 60,
+                                "currentTimeframeRequestCount": 0});
+            return axum::Json(answer).into_response();
+        }
+        (AxumStatus::UNAUTHORIZED, axum::Json(json!({"errors": ["Unauthorized"]}))).into_response()
+    }
+}
+
+/// The documented body pointed at `server` with the simulator's user name
+/// and the caller's own password and integration code.
+fn attackers_body(setup: &Setup, server: &str) -> Value {
+    let mut body = setup.readme_body();
+    body["name"] = json!("attacker");
+    body["configuration"]["crm.autotask.password"] = json!("attackers-own-password");
+    body["configuration"]["crm.autotask.integration.code"] = json!("ATTACKERCODE");
+    body["configuration"]["crm.autotask.server.url"] = json!(server);
+    body["configuration"]["event.poller.refresh_interval"] = json!("0.00002");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_with_anothers_user_name_never_receives_its_secret() {
+    let attacker = Attacker::start().await;
+    let setup = Setup::new().await;
+    let victim = setup.create().await;
+    let victim_id = victim["id"].as_i64().unwrap();
+    let (status, created) =
+        setup.api.call(Method::POST, "/instances", Some(attackers_body(&setup, &attacker.url()))).await;
+    assert_eq!(status, StatusCode::OK, "the attacker's own credentials pass at their own server: {created}");
+    let attackers_id = created["id"].as_i64().unwrap();
+
+    // Both poll, the attacker's every few milliseconds, failing with 401.
+    let polled = wait_until(WAIT, "the attacker's instance to poll its server 30 times", || {
+        std::future::ready((attacker.requests.load(Ordering::SeqCst) >= 30).then_some(()))
+    });
+    polled.await;
+    let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "after the attack"})).await;
+    setup.receiver.wait_for(WAIT, "the victim's new ticket", |events| has(events, "CREATED", "incidents", ticket)).await;
+    let (status, _) = setup.api.call(Method::DELETE, &format!("/instances/{attackers_id}?outbox=drop"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let later = SimControl::new(&setup.sim).create("Tickets", json!({"title": "after the delete"})).await;
+    setup.receiver.wait_for(WAIT, "the next ticket", |events| has(events, "CREATED", "incidents", later)).await;
+
+    let sim = setup.sim.config();
+    assert_eq!(attacker.seen(&sim.secret), 0, "the victim's secret went to the attacker");
+    assert_eq!(attacker.seen(&sim.integration_code), 0, "the host's integration code went to the attacker");
+    assert!(attacker.seen("attackers-own-password") > 0, "the attacker's instance polled its own server");
+    let (_, shown) = setup.api.call(Method::GET, &format!("/instances/{victim_id}"), None).await;
+    assert_eq!(shown["valid"], true, "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_of_one_user_each_poll_with_their_own_password() {
+    let setup = Setup::new().await;
+    let sim = setup.sim.config();
+    let instance = |id: &str, password: &str| {
+        instance_toml(
+            id,
+            &setup.sim,
+            &setup.receiver.url(),
+            json!({"incidents": incidents_resource()}),
+            json!({"helpdesk.autotask.password": password}),
+            "refresh_interval_seconds = 0.1",
+        )
+    };
+    let right = instance("right", &sim.secret);
+    let wrong = instance("wrong", "not-the-password");
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(&setup.config, format!("{config}\n{right}\n{wrong}")).unwrap();
+    let valid = |id: &'static str| {
+        let api = &setup.api;
+        async move {
+            let (_, shown) = api.call(Method::GET, &format!("/instances/{id}"), None).await;
+            shown["valid"].as_bool()
+        }
+    };
+    wait_until(WAIT, "the wrong password to be refused", || async {
+        (valid("wrong").await == Some(false)).then_some(())
+    })
+    .await;
+    assert_eq!(valid("right").await, Some(true));
+
+    // Corrected in the file, the new password is used without a restart.
+    let config = std::fs::read_to_string(&setup.config).unwrap().replace("not-the-password", &sim.secret);
+    std::fs::write(&setup.config, config).unwrap();
+    wait_until(WAIT, "the corrected password to be used", || async {
+        (valid("wrong").await == Some(true)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_secret_goes_only_to_the_server_it_was_stored_with() {
+    let attacker = Attacker::start().await;
+    let setup = Setup::new().await;
+    let id = setup.create().await["id"].as_i64().unwrap();
+
+    // Moved to another server with the password masked or left out: refused.
+    for password in [Some(json!("********")), None] {
+        let mut configuration = json!({"crm.autotask.server.url": attacker.url()});
+        if let Some(password) = password {
+            configuration["crm.autotask.password"] = password;
+        }
+        let patch = json!({ "configuration": configuration });
+        let (status, answer) = setup.api.call(Method::PATCH, &format!("/instances/{id}"), Some(patch)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["field"], "$.configuration['crm.autotask.password']", "{answer}");
+        assert!(answer["message"].as_str().unwrap().contains("server URL changed"), "{answer}");
+    }
+    // The host's integration code is not sent to a server an API caller picks.
+    let mut body = attackers_body(&setup, &attacker.url());
+    body["configuration"].as_object_mut().unwrap().remove("crm.autotask.integration.code");
+    let (status, answer) = setup.api.call(Method::POST, "/instances", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "$.configuration['crm.autotask.integration.code']", "{answer}");
+    assert_eq!(attacker.requests.load(Ordering::SeqCst), 0, "nothing was sent to the other server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_has_one_spelling() {
+    let setup = Setup::new().await;
+    let id = setup.create().await["id"].as_i64().unwrap();
+    for spelling in [format!("0{id}"), format!("+{id}"), format!("00{id}")] {
+        for method in [Method::GET, Method::PATCH, Method::DELETE] {
+            let body = (method == Method::PATCH).then(|| json!({"name": "renamed"}));
+            let (status, answer) = setup.api.call(method.clone(), &format!("/instances/{spelling}"), body).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} /instances/{spelling}: {answer}");
+        }
+    }
+    let (status, shown) = setup.api.call(Method::GET, &format!("/instances/{id}"), None).await;
+    assert_eq!((status, shown["name"].clone()), (StatusCode::OK, json!("API Instance with Polling")));
+    let running = setup.service.as_ref().unwrap().management().resources(&id.to_string(), &Default::default()).await;
+    assert!(running.is_ok(), "instance {id} still runs under its own id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_before_anything_is_sent() {
+    let listener = Attacker::start().await;
+    // A host with the default policy: loopback, private and link-local refused.
+    let setup = Setup::with_rules("", &[]).await;
+    for (field, url) in [
+        ("event.notification.callback.url", format!("{}/events", listener.url())),
+        ("event.notification.callback.url", "http://169.254.169.254/latest/meta-data/".to_owned()),
+        ("event.notification.callback.url", "http://10.0.0.1/hook".to_owned()),
+        ("event.notification.callback.url", "http://localhost:9/hook".to_owned()),
+        ("crm.autotask.server.url", listener.url()),
+    ] {
+        let mut body = setup.readme_body();
+        body["configuration"][field] = json!(url);
+        let (status, answer) = setup.api.call(Method::POST, "/instances", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        let problems = answer.get("problems").cloned().unwrap_or_else(|| json!([answer.clone()]));
+        let named = problems.as_array().unwrap().iter().any(|problem| {
+            problem["field"] == format!("$.configuration['{field}']")
+                && problem["message"].as_str().unwrap().contains("[egress] allow")
+        });
+        assert!(named, "{url}: {answer}");
+    }
+    assert_eq!(listener.requests.load(Ordering::SeqCst), 0, "nothing reached the loopback listener");
+    let (_, listed) = setup.api.call(Method::GET, "/instances", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 0, "nothing was created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_short_interval_is_refused_by_the_hosts_floor() {
+    let setup = Setup::with_rules("[egress]\nallow = [\"loopback\"]\n\n", &[]).await;
+    let mut body = setup.readme_body();
+    body["configuration"]["event.poller.refresh_interval"] = json!(1e-12);
+    let (status, answer) = setup.api.call(Method::POST, "/instances", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "$.configuration['event.poller.refresh_interval']");
+    assert!(answer["message"].as_str().unwrap().contains("from 0.083 to 10080"), "{answer}");
+    assert_eq!(setup.sim.stats().total, 0, "nothing reached Autotask");
+}
