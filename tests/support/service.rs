@@ -69,7 +69,8 @@ fn toml_value(value: &Value) -> String {
 
 /// The `[egress]` and `[limits]` tables of a test host: loopback addresses
 /// allowed (every test's traffic stays there) and polls as often as a test likes.
-pub const LOOPBACK_RULES: &str = "[egress]\nallow = [\"loopback\"]\n\n[limits]\nmin_refresh_interval_seconds = 0.001\n\n";
+pub const LOOPBACK_RULES: &str =
+    "[egress]\nallow = [\"loopback\"]\n\n[limits]\nmin_refresh_interval_seconds = 0.001\n\n";
 
 /// Writes `service.toml` in `dir`: fast polling and fast retries unless
 /// `settings` (more TOML, e.g. a `[delivery]` table) says otherwise.

@@ -274,8 +274,12 @@ mod tests {
             Err(error) => error.to_string(),
         };
         assert!(error.contains("loopback"), "{error}");
-        let addrs: Vec<SocketAddr> =
-            Egress::allowing([Range::Loopback]).resolver().resolve("localhost".parse().unwrap()).await.unwrap().collect();
+        let addrs: Vec<SocketAddr> = Egress::allowing([Range::Loopback])
+            .resolver()
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
         assert!(!addrs.is_empty() && addrs.iter().all(|addr| addr.ip().is_loopback()), "{addrs:?}");
     }
 

@@ -96,7 +96,10 @@ async fn an_instance_with_anothers_user_name_never_receives_its_secret() {
     });
     polled.await;
     let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "after the attack"})).await;
-    setup.receiver.wait_for(WAIT, "the victim's new ticket", |events| has(events, "CREATED", "incidents", ticket)).await;
+    setup
+        .receiver
+        .wait_for(WAIT, "the victim's new ticket", |events| has(events, "CREATED", "incidents", ticket))
+        .await;
     let (status, _) = setup.api.call(Method::DELETE, &format!("/instances/{attackers_id}?outbox=drop"), None).await;
     assert_eq!(status, StatusCode::OK);
     let later = SimControl::new(&setup.sim).create("Tickets", json!({"title": "after the delete"})).await;
@@ -232,4 +235,176 @@ async fn a_too_short_interval_is_refused_by_the_hosts_floor() {
     assert_eq!(answer["field"], "$.configuration['event.poller.refresh_interval']");
     assert!(answer["message"].as_str().unwrap().contains("from 0.083 to 10080"), "{answer}");
     assert_eq!(setup.sim.stats().total, 0, "nothing reached Autotask");
+}
+
+/// Every leaf of `value` with its path of keys.
+fn leaves(value: &Value, path: &mut Vec<String>, found: &mut Vec<Vec<String>>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                path.push(key.clone());
+                leaves(child, path, found);
+                path.pop();
+            }
+        }
+        _ => found.push(path.clone()),
+    }
+}
+
+fn set(body: &mut Value, path: &[String], value: Value) {
+    let mut target = body;
+    for key in path {
+        target = &mut target[key.as_str()];
+    }
+    *target = value;
+}
+
+/// A small deterministic generator (xorshift), so a failure can be replayed from its seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// A JSON value of any type, often extreme.
+    fn value(&mut self, depth: usize) -> Value {
+        match self.below(if depth > 2 { 7 } else { 9 }) {
+            0 => Value::Null,
+            1 => json!(self.below(2) == 0),
+            2 => [json!(1e308), json!(-1e308), json!(2.5e17), json!(1e-12), json!(-1.0), json!(0), json!(u64::MAX)]
+                [self.below(7)]
+            .clone(),
+            3 => json!(["inf", "-inf", "NaN", "1e300", "-0", "", " "][self.below(7)]),
+            4 => json!("y".repeat([1, 100, 5_000, 300_000][self.below(4)])),
+            5 => json!("${dateTimeZone:".to_owned() + &":".repeat(self.below(2000))),
+            6 => json!(format!("http://{}/x", ["127.0.0.1", "169.254.169.254", "10.0.0.1", "[::1]"][self.below(4)])),
+            7 => Value::Array((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            _ => Value::Object((0..self.below(4)).map(|i| (format!("k{i}"), self.value(depth + 1))).collect()),
+        }
+    }
+}
+
+/// The management API's body reader, fuzzed: every field of the documented
+/// body replaced by values of every type (huge, non-finite, nested), and
+/// bodies that are not JSON numbers at all. Every answer is an answer (no
+/// dropped connection, no 500), every refusal a 400 naming a field, and a
+/// refused body stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_reader_answers_every_mutation_with_a_400_naming_a_field() {
+    let setup = Setup::new().await;
+    let base = setup.readme_body();
+    let mut paths = Vec::new();
+    leaves(&base, &mut Vec::new(), &mut paths);
+    let mut random = Random(0x5eed_cafe);
+    let (mut refused, mut accepted) = (0, 0);
+    for round in 0..8 {
+        for path in &paths {
+            let value = random.value(0);
+            let mut body = base.clone();
+            set(&mut body, path, value.clone());
+            let text = body.to_string();
+            let (status, answer) = setup.api.call_as(&authorization(), Method::POST, "/instances", Some(text)).await;
+            let shown =
+                format!("round {round}, {path:?} = {}", &value.to_string().chars().take(80).collect::<String>());
+            match status {
+                StatusCode::OK => {
+                    accepted += 1;
+                    let id = answer["id"].as_i64().unwrap();
+                    let (status, _) =
+                        setup.api.call(Method::DELETE, &format!("/instances/{id}?outbox=drop"), None).await;
+                    assert_eq!(status, StatusCode::OK, "{shown}");
+                }
+                StatusCode::BAD_REQUEST => {
+                    refused += 1;
+                    let field = answer["field"].as_str().unwrap_or_else(|| panic!("{shown}: no field in {answer}"));
+                    assert!(field.starts_with('$'), "{shown}: {answer}");
+                    assert!(!answer["message"].as_str().unwrap_or_default().is_empty(), "{shown}: {answer}");
+                }
+                other => panic!("{shown}: answered {other}: {answer}"),
+            }
+        }
+    }
+    // Numbers JSON cannot hold, and values of the wrong type at the top.
+    for text in [
+        r#"{"name": 1e400}"#.to_owned(),
+        r#"{"name": "x", "configuration": {"event.poller.refresh_interval": -1e400}}"#.to_owned(),
+        "[]".to_owned(),
+        "12".to_owned(),
+        format!(r#"{{"name": "{}"}}"#, "n".repeat(500_000)),
+    ] {
+        let (status, answer) = setup.api.call_as(&authorization(), Method::POST, "/instances", Some(text)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["field"].as_str().is_some_and(|field| field.starts_with('$')), "{answer}");
+        refused += 1;
+    }
+    let (_, listed) = setup.api.call(Method::GET, "/instances", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 0, "nothing refused was stored");
+    assert!(refused > accepted, "{refused} refused, {accepted} accepted: the mutations hit");
+    let (status, _) = setup.api.call(Method::GET, "/instances", None).await;
+    assert_eq!(status, StatusCode::OK, "the service still answers");
+}
+
+/// A slow Autotask or a slow callback holds up only its own instance: while
+/// seven poll-nows wait on a slow Autotask and a DELETE waits on a slow
+/// callback, another instance is read, listed and changed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_io_for_one_instance_never_delays_calls_about_another() {
+    let setup = Setup::new().await;
+    let slow = setup.create().await["id"].as_i64().unwrap();
+    let other = setup.create().await["id"].as_i64().unwrap();
+    let control = SimControl::new(&setup.sim);
+    control.faults(json!({"latencyMs": 3000})).await;
+
+    let base = setup.api.base.clone();
+    let mut poll_nows = Vec::new();
+    for _ in 0..7 {
+        let api = Client::new(&base);
+        poll_nows.push(tokio::spawn(async move {
+            api.call(Method::POST, &format!("/instances/{slow}/poll"), None).await.0
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let changed = json!({"name": "renamed while another instance waits"});
+    let (status, answer) = setup.api.call(Method::PATCH, &format!("/instances/{other}"), Some(changed)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, listed) = setup.api.call(Method::GET, "/instances", None).await;
+    assert_eq!((status, listed.as_array().unwrap().len()), (StatusCode::OK, 2));
+    assert!(poll_nows.iter().all(|task| !task.is_finished()), "the poll-nows still wait on Autotask");
+    control.faults(json!({})).await;
+    for task in poll_nows {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+
+    // A DELETE delivering to a callback that takes most of its timeout.
+    setup.receiver.answer(Answer::Fail(503));
+    control.create("Tickets", json!({"title": "waits for a slow callback"})).await;
+    let api = &setup.api;
+    wait_until(WAIT, "a message waiting for the callback", || async move {
+        let (_, failed) = api.call(Method::GET, &format!("/instances/{slow}/events?status=failed"), None).await;
+        failed.as_array().filter(|m| !m.is_empty()).cloned()
+    })
+    .await;
+    setup.receiver.answer(Answer::Slow(Duration::from_millis(900)));
+    let deleting = {
+        let api = Client::new(&base);
+        tokio::spawn(async move { api.call(Method::DELETE, &format!("/instances/{slow}"), None).await.0 })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = setup.api.call(Method::GET, &format!("/instances/{other}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let changed = json!({"name": "renamed while another instance is deleted"});
+    let (status, answer) = setup.api.call(Method::PATCH, &format!("/instances/{other}"), Some(changed)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(!deleting.is_finished(), "the DELETE still waits on its callback");
+    setup.receiver.answer(Answer::Accept);
+    let status = deleting.await.unwrap();
+    assert!(status == StatusCode::OK || status == StatusCode::CONFLICT, "{status}");
 }

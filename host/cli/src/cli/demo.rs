@@ -25,8 +25,8 @@ use builtin_plugin::INCIDENTS_WASM;
 use engine::config::instance::{Source, read_instance};
 use engine::config::problems::Collector;
 use engine::config::{ConfiguredInstance, DEFAULT_API_PREFIX, InstanceRules, Secret, ServerSettings, ServiceConfig};
-use engine::egress::{AutotaskHosts, Egress, Range};
 use engine::delivery::signature::{SIGNATURE_HEADER, verify};
+use engine::egress::{AutotaskHosts, Egress, Range};
 
 /// The demo's signature key: a demo value, printed so users can see it checked.
 const DEMO_SIGNATURE_KEY: &str = "demo-signature-key";
@@ -216,8 +216,13 @@ fn demo_instance(
     });
     let mut found = Vec::new();
     let demo_file = base.join("demo-instance.json");
-    let source =
-        Source { base_dir: base, key_prefix: String::new(), host_integration_code: None, resolve_references: false, rules };
+    let source = Source {
+        base_dir: base,
+        key_prefix: String::new(),
+        host_integration_code: None,
+        resolve_references: false,
+        rules,
+    };
     let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
     let Some(mut instance) = instance else {
         anyhow::bail!("the demo instance is invalid: {}", engine::config::Problems(found));

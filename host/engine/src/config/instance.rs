@@ -291,7 +291,11 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
             match poller.as_object() {
                 Some(map) if map.len() > source.rules.max_resources => problems.add(
                     &key,
-                    format!("{} resources: at most {} per instance (this host's limit)", map.len(), source.rules.max_resources),
+                    format!(
+                        "{} resources: at most {} per instance (this host's limit)",
+                        map.len(),
+                        source.rules.max_resources
+                    ),
                 ),
                 Some(map) => {
                     for (name, resource) in map {
@@ -311,10 +315,14 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
                 problems.add(&key, format!("must be text (one resource per line), not {}", type_name(urls)));
             }
             let text = urls.as_str().unwrap_or_default();
-            let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
+            let lines: Vec<(usize, &str)> =
+                text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
             if lines.len() > source.rules.max_resources {
-                let message =
-                    format!("{} resources: at most {} per instance (this host's limit)", lines.len(), source.rules.max_resources);
+                let message = format!(
+                    "{} resources: at most {} per instance (this host's limit)",
+                    lines.len(),
+                    source.rules.max_resources
+                );
                 problems.add(&key, message);
             }
             for (line_number, line) in lines.into_iter().take(source.rules.max_resources) {

@@ -312,7 +312,8 @@ fn numbers_must_be_finite_and_within_the_hosts_limits() {
         assert_eq!(key, "configuration.\"event.poller.refresh_interval\"", "{interval}");
         assert!(message.contains("minutes"), "{interval}: {message}");
     }
-    for (field, value) in [("pollDelay", json!(1e13)), ("pollDelay", json!("inf")), ("createdCheckTolerance", json!(-1))]
+    for (field, value) in
+        [("pollDelay", json!(1e13)), ("pollDelay", json!("inf")), ("createdCheckTolerance", json!(-1))]
     {
         let mut body = api_body();
         body["configuration"]["event.poller.configuration"]["incidents"][field] = value.clone();
@@ -377,7 +378,12 @@ fn wrong_types_are_refused_not_ignored() {
         ("tags", json!("x"), "tags", "must be an array of text, not text"),
         ("tags", json!([1, {}]), "tags[0]", "must be text, not a number"),
         ("name", json!(5), "name", "must be text, not a number"),
-        ("idField", json!(5), "configuration.\"event.poller.configuration\".incidents.idField", "must be text, not a number"),
+        (
+            "idField",
+            json!(5),
+            "configuration.\"event.poller.configuration\".incidents.idField",
+            "must be text, not a number",
+        ),
         (
             "datesConfiguration",
             json!("x"),
@@ -454,13 +460,20 @@ fn the_rules_are_read_from_the_file() {
     );
     let rules = load(&config).unwrap().server.rules;
     assert_eq!(rules.egress.allowed().collect::<Vec<_>>(), ["loopback", "private"]);
-    assert_eq!((rules.min_refresh_interval, rules.max_refresh_interval), (Duration::from_secs(30), Duration::from_secs(3600)));
+    assert_eq!(
+        (rules.min_refresh_interval, rules.max_refresh_interval),
+        (Duration::from_secs(30), Duration::from_secs(3600))
+    );
     assert_eq!(rules.max_resources, 3);
     assert!(rules.autotask_hosts.trusts_text("http://127.0.0.1:8089/"));
     let defaults = ServerSettings::defaults(dir.path()).rules;
     assert_eq!(defaults.egress.allowed().count(), 0, "safe by default");
 
-    let config = write(dir.path(), "bad.toml", "[egress]\nallow = [\"everything\"]\n[limits]\nmin_refresh_interval_seconds = 1e300\n");
+    let config = write(
+        dir.path(),
+        "bad.toml",
+        "[egress]\nallow = [\"everything\"]\n[limits]\nmin_refresh_interval_seconds = 1e300\n",
+    );
     let problems = load(&config).unwrap_err().to_string();
     assert!(problems.contains("egress.allow") && problems.contains("`everything`"), "{problems}");
     assert!(problems.contains("limits.min_refresh_interval_seconds"), "{problems}");

@@ -82,7 +82,8 @@ fn merge(target: &mut Value, patch: &Value, in_configuration: bool) {
 /// one: those the patch does not give again. A stored secret is only ever
 /// sent to the server it was stored with, so a new server URL needs them anew.
 pub fn secrets_for_new_server(stored: &Value, patch: &Value, merged: &Value) -> Vec<String> {
-    let configuration = |body: &Value| body.get("configuration").and_then(Value::as_object).cloned().unwrap_or_default();
+    let configuration =
+        |body: &Value| body.get("configuration").and_then(Value::as_object).cloned().unwrap_or_default();
     let (before, given, after) = (configuration(stored), configuration(patch), configuration(merged));
     let server_moved = after
         .iter()

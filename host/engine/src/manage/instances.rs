@@ -12,12 +12,12 @@ use super::body::{instance_body, masked_configuration, merge_patch, new_token, s
 use super::views::{Deleted, InstanceId, InstanceSettings, InstanceView, ResourceSettings, Warning};
 use super::{Caller, ManageError, Management};
 use crate::config::{ConfiguredInstance, InstanceRules};
+use crate::service::client_options;
 use crate::service::plugins::plugin_path;
 use crate::service::poll::blocking;
 use crate::service::stored_body;
 use crate::source::credentials::key_prefix;
 use crate::source::retry::RetryPolicy;
-use crate::service::client_options;
 use crate::source::{AutotaskClient, ClientOptions, SourceError, ZoneCache};
 use crate::store::StoredInstance;
 
@@ -204,13 +204,15 @@ impl Management {
     pub async fn delete(&self, id: &str, caller: &Caller, outbox: OutboxPolicy) -> Result<Deleted, ManageError> {
         let _changing = self.changing(id).await;
         let stored = self.find_writable(id, caller).await?;
-        let (running, flusher) = {
+        let (running, flusher, retired) = {
             let mut supervisor = self.supervisor.lock().await;
             let running = self.snapshot().api_instances.get(id).cloned();
             supervisor.apply_api(id, None).await.map_err(ManageError::internal)?;
             let flusher = running.as_ref().and_then(|configured| supervisor.flusher(configured));
-            (running, flusher)
+            (running, flusher, supervisor.retired(id))
         };
+        // Its own worker finishes the delivery on the wire before the flush starts.
+        retired.finished().await;
         let (store, instance) = (self.shared().store.clone(), id.to_owned());
         let (mut delivered, mut dropped) = (0, 0);
         match outbox {
@@ -413,7 +415,10 @@ fn disabled_flag(body: &Value, default: bool) -> Result<bool, ManageError> {
 
 /// Asks Autotask whether it takes the instance's credentials: zone discovery,
 /// then one cheap call (`ThresholdInformation`). A refusal names the field.
-pub(super) async fn check_credentials(configured: &ConfiguredInstance, rules: &InstanceRules) -> Result<(), ManageError> {
+pub(super) async fn check_credentials(
+    configured: &ConfiguredInstance,
+    rules: &InstanceRules,
+) -> Result<(), ManageError> {
     let prefix = key_prefix(&configured.instance.element_key).unwrap_or("crm.autotask");
     let field = |suffix: &str| format!("$.configuration['{prefix}.{suffix}']");
     let options = ClientOptions {

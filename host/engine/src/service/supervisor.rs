@@ -6,6 +6,10 @@
 //! Changes are made one at a time (the supervisor sits behind an async mutex),
 //! but nobody waits for that lock just to look: after every change the
 //! supervisor publishes a [`Snapshot`] that readers load without locking.
+//! Nor does a change wait under the lock for an instance to stop (a delivery
+//! on the wire may take seconds to finish): a stopped instance is told to stop
+//! and finishes in the background, and whatever replaces it starts its work
+//! only once it has ([`Retired`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -54,6 +58,8 @@ pub(crate) struct Supervisor {
     from_file: Vec<ConfiguredInstance>,
     from_api: BTreeMap<String, ConfiguredInstance>,
     running: BTreeMap<String, RunningInstance>,
+    /// Instances told to stop, by id, until they have.
+    retiring: HashMap<String, Retired>,
     /// What readers see: published after every change.
     published: Arc<ArcSwap<Snapshot>>,
 }
@@ -95,6 +101,50 @@ impl RunningInstance {
             slot.detach(user);
         }
     }
+
+    /// Tells the instance to stop and lets it finish in the background.
+    /// Its plugin users are detached now, before a successor attaches under
+    /// the same names.
+    fn retire(mut self) -> Retired {
+        let retired = Retired(CancellationToken::new());
+        self.stop.cancel();
+        for (slot, user) in std::mem::take(&mut self.users) {
+            slot.detach(&user);
+        }
+        let done = retired.0.clone();
+        tokio::spawn(async move {
+            self.stop().await;
+            done.cancel();
+        });
+        retired
+    }
+}
+
+/// Whether a stopped instance has finished its work (its last poll, the
+/// delivery on the wire).
+#[derive(Clone, Default)]
+pub(crate) struct Retired(CancellationToken);
+
+impl Retired {
+    /// Waits until the instance has finished.
+    pub(crate) async fn finished(&self) {
+        self.0.cancelled().await;
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// Runs `work` once `predecessor` has finished, unless `stop` comes first.
+async fn after(predecessor: Option<Retired>, stop: CancellationToken, work: impl Future<Output = ()>) {
+    if let Some(predecessor) = predecessor {
+        tokio::select! {
+            () = predecessor.finished() => {}
+            () = stop.cancelled() => return,
+        }
+    }
+    work.await;
 }
 
 impl Supervisor {
@@ -107,6 +157,7 @@ impl Supervisor {
             from_file: Vec::new(),
             from_api: BTreeMap::new(),
             running: BTreeMap::new(),
+            retiring: HashMap::new(),
             published: Arc::default(),
         }
     }
@@ -175,11 +226,11 @@ impl Supervisor {
                 }
                 Some(_) => {
                     changes.changed.push(id.clone());
-                    self.running.remove(&id).expect("listed").stop().await;
+                    self.retire(&id);
                 }
                 None => {
                     changes.removed.push(id.clone());
-                    self.running.remove(&id).expect("listed").stop().await;
+                    self.retire(&id);
                 }
             }
         }
@@ -192,6 +243,21 @@ impl Supervisor {
         }
         self.clients.retain(self.running.values().map(|running| &running.configured));
         Ok(changes)
+    }
+
+    /// Tells running instance `id` to stop, without waiting for it.
+    fn retire(&mut self, id: &str) {
+        self.retiring.retain(|_, retired| !retired.is_finished());
+        let retired = self.running.remove(id).expect("listed").retire();
+        self.retiring.insert(id.to_owned(), retired);
+    }
+
+    /// Until instance `id`'s stopped predecessor has finished (nothing to
+    /// wait for when there is none). Await it outside the supervisor's lock.
+    pub(crate) fn retired(&self, id: &str) -> Retired {
+        let finished = Retired::default();
+        finished.0.cancel();
+        self.retiring.get(id).cloned().unwrap_or(finished)
     }
 
     /// What would stop `configured` from starting.
@@ -236,6 +302,9 @@ impl Supervisor {
         for (_, running) in std::mem::take(&mut self.running) {
             running.stop().await;
         }
+        for (_, retired) in std::mem::take(&mut self.retiring) {
+            retired.finished().await;
+        }
         self.publish();
     }
 
@@ -251,6 +320,8 @@ impl Supervisor {
         };
         let configured = &running.configured;
         let id = configured.id.clone();
+        // What the instance replaces may still finish a poll or a delivery.
+        let predecessor = self.retiring.get(&id).filter(|retired| !retired.is_finished()).cloned();
         let config = &configured.instance;
         if configured.disabled {
             tracing::info!(instance = %id, "the instance is disabled; not polling it");
@@ -294,7 +365,8 @@ impl Supervisor {
             let span = tracing::info_span!("poll", instance = %id, resource = %resource.name, plugin = %slot.label());
             let (control, handle) = scheduler::control(&resource.name, slot.clone());
             running.resources.push(handle);
-            running.tasks.spawn(scheduler::run(poller, interval, control, stop.clone()).instrument(span));
+            let poll_loop = scheduler::run(poller, interval, control, stop.clone());
+            running.tasks.spawn(after(predecessor.clone(), stop.clone(), poll_loop).instrument(span));
         }
 
         let worker = Worker {
@@ -310,7 +382,8 @@ impl Supervisor {
             observer: Arc::new(MetricsObserver(shared.metrics.clone())),
             shutdown: stop,
         };
-        running.tasks.spawn(worker.run().instrument(tracing::info_span!("delivery", instance = %id)));
+        let deliveries = after(predecessor, worker.shutdown.clone(), worker.run());
+        running.tasks.spawn(deliveries.instrument(tracing::info_span!("delivery", instance = %id)));
         Ok(running)
     }
 }
