@@ -408,3 +408,35 @@ async fn slow_io_for_one_instance_never_delays_calls_about_another() {
     let status = deleting.await.unwrap();
     assert!(status == StatusCode::OK || status == StatusCode::CONFLICT, "{status}");
 }
+
+/// An internal page behind a server URL: its text never comes back to the
+/// caller (the service is not a reader of internal addresses), while
+/// Autotask's own refusals are still quoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_hosts_that_are_not_autotask_are_never_quoted() {
+    let page = "INTERNAL-ADMIN-PAGE ".repeat(50);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shown = page.clone();
+    let router = Router::new().fallback(move || {
+        let page = shown.clone();
+        async move { (AxumStatus::FORBIDDEN, page) }
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let setup = Setup::new().await;
+    let mut body = attackers_body(&setup, &url);
+    body["configuration"]["event.poller.refresh_interval"] = json!(FAST_MINUTES);
+    let (status, answer) = setup.api.call(Method::POST, "/instances", Some(body)).await;
+    assert!(status.is_client_error() || status.is_server_error(), "{answer}");
+    assert!(!answer.to_string().contains("INTERNAL-ADMIN-PAGE"), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("403"), "the status is still told: {answer}");
+
+    // The simulator is an Autotask host here: its refusal is quoted.
+    let mut body = setup.readme_body();
+    body["configuration"]["crm.autotask.password"] = json!("wrong");
+    let (status, answer) = setup.api.call(Method::POST, "/instances", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("Authorization has been denied for this request."), "{answer}");
+}

@@ -180,3 +180,24 @@ fn the_outbox_policy_reads_as_the_query_says_it() {
     let wrong = OutboxPolicy::parse(Some("keep")).unwrap_err();
     assert_eq!(wrong.field_problems()[0].field, "?outbox");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_test_against_a_new_server_needs_the_secret_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    let id = add(&management, &body("Moved", closed_port())).await;
+
+    // A server that would receive the stored secret: it must see no connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let moved = json!({"element": {"key": "autotaskcrm"}, "configuration": {
+        "crm.autotask.username": "api@example.com",
+        "crm.autotask.password": "********",
+        "crm.autotask.server.url": format!("http://{}", listener.local_addr().unwrap()),
+    }});
+    let error = management.test_connection(&moved, Some(&id)).await.unwrap_err();
+    assert!(error.starts_with("crm.autotask.password: give this secret again"), "{error}");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "nothing connected to the new server");
+    engine.stop().await;
+}
