@@ -427,7 +427,10 @@ pub(super) async fn check_credentials(configured: &ConfiguredInstance) -> Result
         SourceError::ServerUrl { .. } | SourceError::Transport { .. } | SourceError::ForeignOrigin { .. } => {
             "server.url"
         }
-        SourceError::Http { .. } | SourceError::RateLimited { .. } | SourceError::Malformed { .. } => {
+        SourceError::Http { .. }
+        | SourceError::RateLimited { .. }
+        | SourceError::Malformed { .. }
+        | SourceError::Limit { .. } => {
             return Err(ManageError::Upstream(format!("could not check the credentials with Autotask: {error}")));
         }
     };

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::metrics::{AutotaskLabels, DEAD_LETTER, DELIVERED, DeliveryLabels, InstanceLabels, Metrics, RETRY};
-use super::plugins::{PluginSlot, plugin_path};
+use super::plugins::{PluginRegistry, PluginSlot, plugin_path};
 use super::poll::{self, ResourcePoller};
 use super::scheduler::{self, ResourceHandle};
 use super::{InstanceHandle, Shared, StartError, absolute, join_or_abort};
@@ -86,12 +86,22 @@ struct RunningInstance {
 }
 
 impl RunningInstance {
-    async fn stop(mut self) {
+    /// Stops its tasks and lets go of its plugin slots (freeing those nothing else uses).
+    async fn stop(mut self, plugins: &PluginRegistry) {
         self.stop.cancel();
         join_or_abort(&mut self.tasks).await;
         for (slot, user) in &self.users {
             slot.detach(user);
+            plugins.release(slot);
         }
+    }
+
+    /// Stops it for good: its metric series go too.
+    async fn remove(self, shared: &Shared) {
+        let (id, resources) = (self.configured.id.clone(), self.configured.instance.resources.clone());
+        self.stop(&shared.plugins).await;
+        let names: Vec<String> = resources.into_iter().map(|resource| resource.name).collect();
+        shared.metrics.forget_instance(&id, &names);
     }
 }
 
@@ -173,11 +183,11 @@ impl Supervisor {
                 }
                 Some(_) => {
                     changes.changed.push(id.clone());
-                    self.running.remove(&id).expect("listed").stop().await;
+                    self.running.remove(&id).expect("listed").stop(&self.shared.plugins).await;
                 }
                 None => {
                     changes.removed.push(id.clone());
-                    self.running.remove(&id).expect("listed").stop().await;
+                    self.running.remove(&id).expect("listed").remove(&self.shared).await;
                 }
             }
         }
@@ -231,7 +241,7 @@ impl Supervisor {
 
     pub(super) async fn stop_all(&mut self) {
         for (_, running) in std::mem::take(&mut self.running) {
-            running.stop().await;
+            running.stop(&self.shared.plugins).await;
         }
         self.publish();
     }
