@@ -24,7 +24,7 @@ const SIGNATURE_KEY: &str = "console-signature-key-0123";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The simulator, a receiver and the service, with the API (and so the console) open.
-struct Setup {
+pub(crate) struct Setup {
     sim: Simulator,
     receiver: Receiver,
     _dir: tempfile::TempDir,
@@ -32,7 +32,7 @@ struct Setup {
 }
 
 impl Setup {
-    async fn new() -> Setup {
+    pub(crate) async fn new() -> Setup {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim =
             Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets: 8, ..SimConfig::default() })
@@ -54,7 +54,7 @@ impl Setup {
         Setup { sim, receiver, _dir: dir, service }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.service.addr().port())
     }
 
@@ -92,7 +92,7 @@ impl Setup {
     }
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
@@ -118,7 +118,7 @@ fn csrf_in(page: &str) -> String {
 }
 
 /// Signs in over plain HTTP; returns the session cookie and a page's CSRF token.
-async fn sign_in(setup: &Setup) -> (String, String) {
+pub(crate) async fn sign_in(setup: &Setup) -> (String, String) {
     let client = http();
     let form = client.get(setup.url("/console/sign-in")).send().await.unwrap();
     let double_submit = set_cookie(&form, "autotask_events_sign_in").expect("a sign-in cookie");

@@ -9,6 +9,7 @@
 mod api;
 mod autotask_client;
 mod console;
+mod hardening_runtime;
 mod plugin_runtime;
 mod reload;
 mod service;

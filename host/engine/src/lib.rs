@@ -7,6 +7,7 @@
 //! for every instance, and [`manage`] is the typed service layer the
 //! management API and the console call.
 
+pub mod capped;
 pub mod config;
 pub mod dates;
 pub mod delivery;

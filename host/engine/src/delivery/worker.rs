@@ -29,6 +29,10 @@ pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
 /// How long a delivery already on the wire may finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The most of a callback's answer body read (it only goes into an error
+/// text); the rest is never read, so an endless answer costs no memory.
+pub const MAX_ANSWER_BODY: usize = 64 * 1024;
+
 /// Messages read from the outbox at once.
 const PREFETCH: usize = 32;
 
@@ -213,8 +217,9 @@ impl Worker {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        let excerpt: String = body.chars().take(200).collect();
+        // Up to the cap only: a failed read still leaves the status to report.
+        let body = crate::capped::read_capped(response, MAX_ANSWER_BODY).await.map(|(bytes, _)| bytes);
+        let excerpt: String = String::from_utf8_lossy(&body.unwrap_or_default()).chars().take(200).collect();
         Err(format!(
             "the callback answered HTTP {}{}",
             status.as_u16(),

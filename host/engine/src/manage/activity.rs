@@ -220,19 +220,44 @@ impl Management {
         names
     }
 
-    /// The outbox depth while the state database answers; why not otherwise.
+    /// The outbox depth while the state database answers and takes writes and
+    /// every poll loop runs; why not otherwise.
     pub async fn health(&self) -> Result<u64, String> {
+        let store = self.shared().store.clone();
+        match tokio::task::spawn_blocking(move || store.check_writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("the state database cannot be written: {error}")),
+            Err(_) => return Err("the state database write check did not finish".into()),
+        }
+        let dead: Vec<String> = self
+            .snapshot()
+            .resources
+            .iter()
+            .flat_map(|(id, resources)| resources.iter().map(move |resource| (id, resource)))
+            .filter_map(|(id, resource)| {
+                let why = resource.status().died?;
+                Some(format!("the poll loop of instance {id}, resource {} died ({why}); restarting it", resource.name))
+            })
+            .collect();
+        if !dead.is_empty() {
+            return Err(dead.join("; "));
+        }
+        self.outbox_depth().await
+    }
+
+    /// Pending messages over every instance.
+    async fn outbox_depth(&self) -> Result<u64, String> {
         let store = self.shared().store.clone();
         match tokio::task::spawn_blocking(move || store.outbox_depth()).await {
             Ok(Ok(depth)) => Ok(depth),
-            Ok(Err(error)) => Err(error.to_string()),
+            Ok(Err(error)) => Err(format!("the state database cannot be read: {error}")),
             Err(_) => Err("the state database check did not finish".into()),
         }
     }
 
     /// The service's metrics in Prometheus (OpenMetrics) text.
     pub async fn metrics_text(&self) -> String {
-        if let Ok(depth) = self.health().await {
+        if let Ok(depth) = self.outbox_depth().await {
             self.shared().metrics.outbox_depth.set(depth as i64);
         }
         self.shared().metrics.render()

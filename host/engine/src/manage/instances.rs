@@ -446,7 +446,10 @@ pub(super) async fn check_credentials(
         SourceError::ServerUrl { .. } | SourceError::Transport { .. } | SourceError::ForeignOrigin { .. } => {
             "server.url"
         }
-        SourceError::Http { .. } | SourceError::RateLimited { .. } | SourceError::Malformed { .. } => {
+        SourceError::Http { .. }
+        | SourceError::RateLimited { .. }
+        | SourceError::Malformed { .. }
+        | SourceError::Limit { .. } => {
             return Err(ManageError::Upstream(format!("could not check the credentials with Autotask: {error}")));
         }
     };

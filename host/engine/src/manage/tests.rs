@@ -201,3 +201,59 @@ async fn a_connection_test_against_a_new_server_needs_the_secret_again() {
     assert!(listener.accept().is_err(), "nothing connected to the new server");
     engine.stop().await;
 }
+
+/// Each instance that names a new resource gets a plugin slot; deleting it
+/// must free the slot (its file never existed) and its metric series, or a
+/// service that creates and deletes instances grows without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_instance_frees_its_unused_plugin_slot_and_its_metric_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    let mut gone = body("Gone", closed_port());
+    let incidents = body("", 0)["configuration"]["event.poller.configuration"]["incidents"].clone();
+    gone["configuration"]["event.poller.configuration"] = json!({ "once-only": incidents });
+    let id = add(&management, &gone).await;
+    let listed = |name: &str| management.plugins().iter().any(|plugin| plugin.name == name);
+    assert!(listed("once-only.wasm"), "the resource's slot is listed while it is used");
+
+    // A message the worker cannot deliver (nobody listens): a delivery series for the instance.
+    let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
+    let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
+    engine.store().commit_poll(&id, "once-only", &commit, chrono::Utc::now()).unwrap();
+    let series = format!("instance=\"{id}\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !engine.metrics().render().contains(&series) {
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt was counted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    management.delete(&id, &Caller::default(), OutboxPolicy::Drop).await.unwrap();
+    assert!(!listed("once-only.wasm"), "the slot is freed: {:?}", management.plugins());
+    let text = engine.metrics().render();
+    assert!(!text.contains(&series), "the instance's series are removed:\n{text}");
+    engine.stop().await;
+}
+
+/// `/health` writes, not only reads: while another process holds the state
+/// database's write lock, it names the database; once released, it is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_fails_naming_the_state_database_while_it_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let management = engine.management();
+    assert!(management.health().await.is_ok());
+
+    let path = engine.settings().data_dir.join(crate::service::STATE_FILE);
+    let other = rusqlite::Connection::open(path).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO instances (id, name, created_at) VALUES ('x', 'x', 'x');")
+        .unwrap();
+    let error = management.health().await.unwrap_err();
+    assert!(error.starts_with("the state database cannot be written: "), "{error}");
+    assert!(error.contains("locked"), "{error}");
+
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(management.health().await.is_ok(), "writable again, healthy again");
+    engine.stop().await;
+}

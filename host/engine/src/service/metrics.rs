@@ -154,6 +154,26 @@ impl Metrics {
         }
     }
 
+    /// Removes every series of instance `id` (with its `resources`), once it is
+    /// gone for good: a service that creates and deletes instances must not
+    /// keep their series forever.
+    pub fn forget_instance(&self, id: &str, resources: &[String]) {
+        let instance = || id.to_owned();
+        for resource in resources {
+            let labels = ResourceLabels::new(id, resource);
+            for family in [&self.records_read, &self.records_failed, &self.events_produced] {
+                family.remove(&labels);
+            }
+            for outcome in [POLL_OK, POLL_ERROR] {
+                self.polls.remove(&PollLabels { instance: instance(), resource: resource.clone(), outcome });
+            }
+        }
+        for outcome in [DELIVERED, RETRY, DEAD_LETTER] {
+            self.deliveries.remove(&DeliveryLabels { instance: instance(), outcome });
+        }
+        self.delivery_latency.remove(&InstanceLabels { instance: instance() });
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -170,6 +190,28 @@ fn latency_histogram() -> Histogram {
 /// 0.5 ms to about 8 s: a batch runs within the plugin time limit.
 fn call_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forgotten_instance_leaves_no_series_and_others_stay() {
+        let metrics = Metrics::new();
+        for id in ["gone", "kept"] {
+            metrics.records_read.get_or_create(&ResourceLabels::new(id, "incidents")).inc();
+            metrics.events_produced.get_or_create(&ResourceLabels::new(id, "incidents")).inc();
+            let poll = PollLabels { instance: id.into(), resource: "incidents".into(), outcome: POLL_ERROR };
+            metrics.polls.get_or_create(&poll).inc();
+            metrics.deliveries.get_or_create(&DeliveryLabels { instance: id.into(), outcome: RETRY }).inc();
+            metrics.delivery_latency.get_or_create(&InstanceLabels { instance: id.into() }).observe(0.1);
+        }
+        metrics.forget_instance("gone", &["incidents".into()]);
+        let text = metrics.render();
+        assert!(!text.contains("instance=\"gone\""), "{text}");
+        assert!(text.matches("instance=\"kept\"").count() > 4, "{text}");
+    }
 }
 
 impl ResourceLabels {

@@ -116,6 +116,22 @@ impl PluginRegistry {
         (slot, true)
     }
 
+    /// Frees `slot` once nothing uses it and it has no version to show: its
+    /// last user detached and its file does not exist or never loaded. A
+    /// service that sees many resource names (instances created and deleted)
+    /// would otherwise keep a slot, and a `/plugins` entry, for each forever.
+    pub fn release(&self, slot: &Arc<PluginSlot>) {
+        let mut slots = lock(&self.slots);
+        if !slots.get(&slot.path).is_some_and(|known| Arc::ptr_eq(known, slot)) {
+            return;
+        }
+        let unused = lock(&slot.state).users.is_empty();
+        if unused && (slot.current().is_none() || !slot.path.exists()) {
+            slots.remove(&slot.path);
+            slot.retired.cancel();
+        }
+    }
+
     /// Loads every plugin file in the plugin directory, so files that no
     /// instance uses yet are listed (and ready when one does).
     pub async fn scan(self: &Arc<Self>) -> std::io::Result<()> {
@@ -180,6 +196,7 @@ impl PluginRegistry {
             tokio::select! {
                 () = slot.dirty.notified() => {}
                 () = self.shutdown.cancelled() => return,
+                () = slot.retired.cancelled() => return,
             }
             self.reload(&slot).await;
         }
@@ -367,6 +384,8 @@ pub struct PluginSlot {
     available: Notify,
     /// Set when the file may have changed.
     dirty: Notify,
+    /// Cancelled when the registry frees the slot: its reload loop ends.
+    retired: CancellationToken,
     state: Mutex<SlotState>,
     calls: AtomicU64,
     errors: AtomicU64,
@@ -395,6 +414,7 @@ impl PluginSlot {
             current: ArcSwapOption::empty(),
             available: Notify::new(),
             dirty: Notify::new(),
+            retired: CancellationToken::new(),
             state: Mutex::new(SlotState {
                 status: Status::Loading,
                 loaded_at: None,

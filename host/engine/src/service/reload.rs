@@ -7,6 +7,11 @@
 //! replace. Events are debounced, then a plugin path goes to the registry
 //! (which loads it off the polling path) and a configuration path reloads the
 //! configuration.
+//!
+//! A watched directory that is removed takes its watch with it, so the
+//! parents of the plugin directories are watched too: when one of them
+//! appears again, its watch is re-armed and the files already in it are
+//! looked at (they may have been written before the watch was back).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -65,17 +70,59 @@ impl Watcher {
         Ok(watcher)
     }
 
-    /// Watches every directory that holds a file of interest and is not watched yet.
-    fn watch_directories(&mut self) -> Result<(), StartError> {
+    /// The directories that hold files of interest.
+    fn wanted_directories(&self) -> BTreeSet<PathBuf> {
         let mut wanted = self.shared.plugins.directories();
         wanted.extend(self.config_files.iter().filter_map(|file| file.parent().map(Path::to_path_buf)));
-        for dir in wanted.difference(&self.watched.clone()) {
+        wanted
+    }
+
+    /// Watches every directory that holds a file of interest, and the parent of
+    /// each plugin directory (to see it come back if it is removed), that is
+    /// not watched yet. One
+    /// that does not exist now is watched when its parent sees it appear.
+    fn watch_directories(&mut self) -> Result<(), StartError> {
+        let wanted = self.wanted_directories();
+        // Only plugin directories' parents: a configuration file's directory (`/etc/...`) is not
+        // removed in normal operation, and its parent would flood the watcher with unrelated events.
+        let parents: BTreeSet<PathBuf> =
+            self.shared.plugins.directories().iter().filter_map(|dir| dir.parent().map(Path::to_path_buf)).collect();
+        for dir in wanted.iter().chain(&parents) {
+            if self.watched.contains(dir) || (!dir.is_dir() && !wanted.contains(dir)) {
+                continue;
+            }
+            if !dir.is_dir() {
+                tracing::warn!("directory {} does not exist; watched again when it is created", dir.display());
+                continue;
+            }
             self.debouncer
                 .watch(dir, RecursiveMode::NonRecursive)
                 .map_err(|e| StartError::Watch { path: dir.clone(), message: e.to_string() })?;
             self.watched.insert(dir.clone());
         }
         Ok(())
+    }
+
+    /// `dir`, a directory of interest, was removed or created: a removed one
+    /// lost its watch; a created one is watched again and its files looked at.
+    fn directory_changed(&mut self, dir: &Path) {
+        // The old watch went with the directory (inotify drops it); forget it either way.
+        let _ = self.debouncer.unwatch(dir);
+        self.watched.remove(dir);
+        if !dir.is_dir() {
+            tracing::warn!("directory {} was removed; watched again when it is created", dir.display());
+            return;
+        }
+        if let Err(error) = self.debouncer.watch(dir, RecursiveMode::NonRecursive) {
+            return tracing::warn!("cannot watch directory {} again: {error}", dir.display());
+        }
+        self.watched.insert(dir.to_path_buf());
+        tracing::info!("directory {} is back; watching it again", dir.display());
+        // Files written between its creation and the new watch sent no event.
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        for path in entries.map(|entry| entry.path()) {
+            self.shared.plugins.file_changed(&path);
+        }
     }
 
     /// Hands changed paths on until `shutdown`.
@@ -86,8 +133,11 @@ impl Watcher {
                 () = shutdown.cancelled() => return,
             };
             let mut config_changed = false;
+            let wanted = self.wanted_directories();
             for path in BTreeSet::from_iter(paths) {
-                if self.config_files.contains(&path) {
+                if wanted.contains(&path) {
+                    self.directory_changed(&path);
+                } else if self.config_files.contains(&path) {
                     config_changed = true;
                 } else {
                     self.shared.plugins.file_changed(&path);

@@ -5,8 +5,17 @@
 //! was removed) waits for it, and polls as soon as a version is loaded.
 //! "Poll now" (the management API) is a request to the same loop, so it
 //! never overlaps a scheduled poll either.
+//!
+//! Each loop is supervised: one that panics (or ends while the service runs)
+//! is logged and started again, and its status says so until it is back, so
+//! `/health` can report it.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -52,6 +61,10 @@ pub struct ResourceStatus {
     pub next_poll: Option<DateTime<Utc>>,
     /// Set while the loop waits for its plugin file: why.
     pub waiting_for_plugin: Option<String>,
+    /// Set from the loop's death until it is started again: why it died.
+    pub died: Option<String>,
+    /// How many times the loop died and was started again.
+    pub restarts: u32,
 }
 
 /// The last poll that ran.
@@ -88,8 +101,79 @@ pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, Resource
 /// instances started together do not poll Autotask in lockstep.
 const MAX_JITTER: Duration = Duration::from_secs(2);
 
-/// Polls `poller` every `interval`, and when `control` asks, until `shutdown`.
-pub(crate) async fn run(poller: ResourcePoller, interval: Duration, mut control: Control, shutdown: CancellationToken) {
+/// How long a poll loop that died waits before it starts again, so that one
+/// dying at once does not spin.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Polls `poller` every `interval`, and when `control` asks, until `shutdown`;
+/// a loop that dies is started again.
+pub(crate) async fn run(poller: ResourcePoller, interval: Duration, control: Control, shutdown: CancellationToken) {
+    let status = control.status.clone();
+    let (poller, control) = (Arc::new(poller), Arc::new(tokio::sync::Mutex::new(control)));
+    let start = || {
+        let (poller, control, shutdown) = (poller.clone(), control.clone(), shutdown.clone());
+        async move { poll_loop(&poller, interval, &mut *control.lock().await, &shutdown).await }
+    };
+    supervise(&status, &shutdown, RESTART_DELAY, start).await;
+}
+
+/// Runs what `start` starts until `shutdown`, starting it again `delay` after it
+/// panics or ends; the death is logged and kept in `status` until the restart.
+async fn supervise<F, Fut>(status: &Mutex<ResourceStatus>, shutdown: &CancellationToken, delay: Duration, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let update = |change: &dyn Fn(&mut ResourceStatus)| change(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
+    loop {
+        let ended = CatchUnwind(Box::pin(start())).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let why = match ended {
+            Ok(()) => "it ended".to_owned(),
+            Err(panic) => format!("it panicked: {}", panic_text(&*panic)),
+        };
+        tracing::error!("the poll loop died, starting it again in {:.0}s: {why}", delay.as_secs_f64());
+        update(&|status| status.died = Some(why.clone()));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
+        update(&|status| {
+            status.died = None;
+            status.restarts += 1;
+        });
+    }
+}
+
+/// A future's output, or the panic it raised while polled.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        // The future is not polled again after a panic, so no broken state is seen.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// A panic's message, when it has one.
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// One run of a resource's poll loop: returns only at `shutdown` (or by a bug).
+async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Control, shutdown: &CancellationToken) {
     let instance = poller.instance.id.clone();
     let resource = poller.resource_name().to_owned();
     let mut next = Instant::now() + jitter(interval);
@@ -193,4 +277,59 @@ pub(crate) async fn run(poller: ResourcePoller, interval: Duration, mut control:
 /// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
 fn jitter(interval: Duration) -> Duration {
     (interval / 20).min(MAX_JITTER).mul_f64(crate::random::unit())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A loop that panics is reported dead with the panic's message, then
+    /// started again, and the report is cleared once it runs.
+    #[tokio::test]
+    async fn a_poll_loop_that_panics_is_reported_and_started_again() {
+        let status = Arc::new(Mutex::new(ResourceStatus::default()));
+        let shutdown = CancellationToken::new();
+        let starts = Arc::new(AtomicU32::new(0));
+        let (dead_seen, restarted) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+        let start = {
+            let (status, starts, shutdown) = (status.clone(), starts.clone(), shutdown.clone());
+            let (dead_seen, restarted) = (dead_seen.clone(), restarted.clone());
+            move || {
+                let (status, starts, shutdown) = (status.clone(), starts.clone(), shutdown.clone());
+                let (dead_seen, restarted) = (dead_seen.clone(), restarted.clone());
+                async move {
+                    if starts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("poll loop bug");
+                    }
+                    let died = status.lock().unwrap().died.clone();
+                    assert_eq!(died, None, "the report is cleared by the restart");
+                    dead_seen.notified().await;
+                    restarted.notify_one();
+                    shutdown.cancelled().await;
+                }
+            }
+        };
+        let supervisor = tokio::spawn({
+            let (status, shutdown) = (status.clone(), shutdown.clone());
+            async move { supervise(&status, &shutdown, Duration::from_millis(300), start).await }
+        });
+        // While it waits to be started again, the death is reported.
+        let reported = async {
+            loop {
+                if let Some(why) = status.lock().unwrap().died.clone() {
+                    return why;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let why = tokio::time::timeout(Duration::from_secs(30), reported).await.expect("the death is reported");
+        assert_eq!(why, "it panicked: poll loop bug");
+        dead_seen.notify_one();
+        tokio::time::timeout(Duration::from_secs(30), restarted.notified()).await.expect("the loop is started again");
+        assert_eq!((starts.load(Ordering::SeqCst), status.lock().unwrap().restarts), (2, 1));
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), supervisor).await.expect("stops at shutdown").unwrap();
+    }
 }

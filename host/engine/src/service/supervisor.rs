@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::metrics::{AutotaskLabels, DEAD_LETTER, DELIVERED, DeliveryLabels, InstanceLabels, Metrics, RETRY};
-use super::plugins::{PluginSlot, plugin_path};
+use super::plugins::{PluginRegistry, PluginSlot, plugin_path};
 use super::poll::{self, ResourcePoller};
 use super::scheduler::{self, ResourceHandle};
 use super::{InstanceHandle, Shared, StartError, absolute, join_or_abort};
@@ -94,26 +94,36 @@ struct RunningInstance {
 }
 
 impl RunningInstance {
-    async fn stop(mut self) {
+    /// Stops its tasks and lets go of its plugin slots (freeing those nothing else uses).
+    async fn stop(mut self, plugins: &PluginRegistry) {
         self.stop.cancel();
         join_or_abort(&mut self.tasks).await;
         for (slot, user) in &self.users {
             slot.detach(user);
+            plugins.release(slot);
         }
     }
 
-    /// Tells the instance to stop and lets it finish in the background.
-    /// Its plugin users are detached now, before a successor attaches under
-    /// the same names.
-    fn retire(mut self) -> Retired {
+    /// Tells the instance to stop and lets it finish in the background. Its
+    /// plugin users are detached now, before a successor attaches under the
+    /// same names; an instance stopped for good (`removed`) loses its metric
+    /// series once it has finished.
+    fn retire(mut self, shared: Arc<Shared>, removed: bool) -> Retired {
         let retired = Retired(CancellationToken::new());
         self.stop.cancel();
         for (slot, user) in std::mem::take(&mut self.users) {
             slot.detach(&user);
+            shared.plugins.release(&slot);
         }
         let done = retired.0.clone();
         tokio::spawn(async move {
-            self.stop().await;
+            let id = self.configured.id.clone();
+            let names: Vec<String> =
+                self.configured.instance.resources.iter().map(|resource| resource.name.clone()).collect();
+            self.stop(&shared.plugins).await;
+            if removed {
+                shared.metrics.forget_instance(&id, &names);
+            }
             done.cancel();
         });
         retired
@@ -226,11 +236,11 @@ impl Supervisor {
                 }
                 Some(_) => {
                     changes.changed.push(id.clone());
-                    self.retire(&id);
+                    self.retire(&id, false);
                 }
                 None => {
                     changes.removed.push(id.clone());
-                    self.retire(&id);
+                    self.retire(&id, true);
                 }
             }
         }
@@ -246,9 +256,9 @@ impl Supervisor {
     }
 
     /// Tells running instance `id` to stop, without waiting for it.
-    fn retire(&mut self, id: &str) {
+    fn retire(&mut self, id: &str, removed: bool) {
         self.retiring.retain(|_, retired| !retired.is_finished());
-        let retired = self.running.remove(id).expect("listed").retire();
+        let retired = self.running.remove(id).expect("listed").retire(self.shared.clone(), removed);
         self.retiring.insert(id.to_owned(), retired);
     }
 
@@ -300,7 +310,7 @@ impl Supervisor {
 
     pub(super) async fn stop_all(&mut self) {
         for (_, running) in std::mem::take(&mut self.running) {
-            running.stop().await;
+            running.stop(&self.shared.plugins).await;
         }
         for (_, retired) in std::mem::take(&mut self.retiring) {
             retired.finished().await;

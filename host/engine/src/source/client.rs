@@ -6,7 +6,9 @@
 //!   error text is quoted (shortened) only from an Autotask host.
 //! - Pages are followed through `pageDetails.nextPageUrl`, POSTed with the same
 //!   body, and only on the zone's own origin: a link elsewhere is refused
-//!   before any credentials are sent.
+//!   before any credentials are sent. A query stops with an error when a
+//!   page link repeats one it already followed, after `max_pages` pages, or
+//!   at a page body larger than `max_page_bytes` (read no further).
 //! - At most `max_in_flight_per_entity` requests per entity are in flight
 //!   (Autotask answers a fourth with 429).
 //! - 429, transient 5xx, timeouts and refused connections are retried (see
@@ -16,7 +18,7 @@
 //!   `ThresholdInformation` at most once a minute), requests are spaced so
 //!   that what is left of the threshold lasts the rest of the hour.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,7 +60,17 @@ pub struct ClientOptions {
     /// Which hosts are Autotask: the error texts of others are not quoted.
     /// `None` quotes every host's.
     pub autotask_hosts: Option<AutotaskHosts>,
+    /// The most pages one query follows (Autotask pages hold up to 500 records).
+    pub max_pages: usize,
+    /// The largest answer body read; a larger one fails the request unread.
+    pub max_page_bytes: usize,
 }
+
+/// 2,000 pages of 500: a million records in one query.
+pub const DEFAULT_MAX_PAGES: usize = 2_000;
+
+/// 500 records of a wide entity stay far below this.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A function told `(entity, HTTP status)` of an answer.
 pub type ObserveResponse = dyn Fn(&str, u16) + Send + Sync;
@@ -85,6 +97,8 @@ impl Default for ClientOptions {
             observer: None,
             egress: None,
             autotask_hosts: None,
+            max_pages: DEFAULT_MAX_PAGES,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
         }
     }
 }
@@ -247,6 +261,8 @@ impl AutotaskClient {
             entity: entity.to_owned(),
             body: Bytes::from(serde_json::to_vec(body).expect("a query body serializes")),
             state: PagesState::NotStarted,
+            read: 0,
+            followed: HashSet::new(),
         }
     }
 
@@ -402,10 +418,17 @@ impl AutotaskClient {
                     }
                     (retry_after, format!("HTTP {}: {text}", status.as_u16()))
                 }
-                Err(error) if attempt < policy.max_attempts && (error.is_timeout() || error.is_connect()) => {
+                Err(Failure::TooLarge) => {
+                    let limit = self.inner.options.max_page_bytes;
+                    let message = format!("an answer is larger than the limit of {limit} bytes; not read further");
+                    return Err(SourceError::Limit { entity: entity.into(), message });
+                }
+                Err(Failure::Transport(error))
+                    if attempt < policy.max_attempts && (error.is_timeout() || error.is_connect()) =>
+                {
                     (None, error.to_string())
                 }
-                Err(error) => {
+                Err(Failure::Transport(error)) => {
                     return Err(SourceError::Transport { entity: entity.into(), message: transport_message(&error) });
                 }
             };
@@ -422,7 +445,7 @@ impl AutotaskClient {
         url: Url,
         body: Option<&Bytes>,
         authenticated: bool,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
         let mut request = self.inner.http.request(method, url).header("Accept", "application/json");
         if authenticated {
             let credentials = &self.inner.credentials;
@@ -440,7 +463,25 @@ impl AutotaskClient {
             (observer.0)(entity, status.as_u16());
         }
         let headers = response.headers().clone();
-        Ok((status, headers, response.bytes().await?))
+        // Chunk by chunk up to the cap: an endless answer must not fill memory.
+        let (body, too_large) = crate::capped::read_capped(response, self.inner.options.max_page_bytes).await?;
+        if too_large {
+            return Err(Failure::TooLarge);
+        }
+        Ok((status, headers, Bytes::from(body)))
+    }
+}
+
+/// Why an attempt got no answer to use.
+enum Failure {
+    Transport(reqwest::Error),
+    /// The body went past `max_page_bytes`.
+    TooLarge,
+}
+
+impl From<reqwest::Error> for Failure {
+    fn from(error: reqwest::Error) -> Self {
+        Failure::Transport(error)
     }
 }
 
@@ -450,6 +491,10 @@ pub struct Pages {
     entity: String,
     body: Bytes,
     state: PagesState,
+    /// Pages read so far, against `max_pages`.
+    read: usize,
+    /// Every page link followed, so a link back to one of them (a loop) is caught.
+    followed: HashSet<Url>,
 }
 
 enum PagesState {
@@ -469,13 +514,24 @@ impl Pages {
                 let zone_base = client.zone_base().await?;
                 client.check_threshold().await;
                 let url = client.api_url(&zone_base, &format!("{}/query", self.entity))?;
+                self.followed.insert(url.clone());
                 (zone_base, url)
             }
         };
+        let max_pages = client.inner.options.max_pages;
+        if self.read >= max_pages {
+            let message = format!("it has more than {max_pages} pages (the limit of pages per query)");
+            return Err(SourceError::Limit { entity: self.entity.clone(), message });
+        }
         let bytes = client.call(&self.entity, Method::POST, url, Some(&self.body)).await?;
+        self.read += 1;
         let page = read_page(&self.entity, &bytes)?;
         if let Some(next) = page.next_page_url {
             let url = same_origin(&self.entity, &next, &zone_base)?;
+            if !self.followed.insert(url.clone()) {
+                let message = format!("page {} links to `{next}` again, a page already read (a loop)", self.read);
+                return Err(SourceError::Limit { entity: self.entity.clone(), message });
+            }
             self.state = PagesState::Next { zone_base, url };
         }
         Ok(Some(page.records))

@@ -32,6 +32,10 @@ pub enum SourceError {
     /// Autotask answered 2xx with something that is not what the API documents.
     #[error("Autotask {entity} answer is malformed: {message}")]
     Malformed { entity: String, message: String },
+    /// A query went past one of the client's limits (a page's size, the pages
+    /// of one query, a page link seen before); it is stopped, not followed further.
+    #[error("Autotask {entity} query stopped: {message}")]
+    Limit { entity: String, message: String },
 }
 
 impl SourceError {

@@ -498,6 +498,17 @@ impl Store {
         Ok(depth as u64)
     }
 
+    /// Whether the database takes a write now: takes the write lock and changes
+    /// a row (unchanged in value) in a transaction that is rolled back. Fails
+    /// when another process holds the database, or it or its disk is read-only.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        transaction.execute("UPDATE instances SET name = name WHERE rowid = (SELECT min(rowid) FROM instances)", [])?;
+        transaction.rollback()?;
+        Ok(())
+    }
+
     /// Removes messages delivered before `before`, bodies and all. Returns how many.
     pub fn prune_delivered(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut connection = self.lock();

@@ -30,6 +30,8 @@ pub fn page(page: Page<'_>) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // htmx would add an inline <style> for its indicators, which the CSP refuses; none are used.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false}"#;
                 title { (page.title) " · autotask-events" }
                 link rel="stylesheet" href="/console/static/console.css";
                 script src="/console/static/htmx.min.js" defer {}

@@ -9,6 +9,7 @@
 //! preview. Sign-in uses the API's User and Organization secrets (see [`session`]).
 
 mod form;
+mod headers;
 mod instances;
 mod layout;
 mod plugins;
@@ -73,11 +74,15 @@ pub fn router(management: Management, secrets: &ApiSettings, secure: bool) -> Ro
         .route("/console/static/htmx.min.js", get(|| async { asset("text/javascript", HTMX) }))
         .route("/console/static/console.css", get(|| async { asset("text/css", STYLESHEET) }))
         .merge(pages)
+        .layer(axum::middleware::from_fn(headers::secure))
         .with_state(console)
 }
 
+pub use headers::SECURITY_HEADERS;
+
+/// A static file; like every console answer it gets `Cache-Control: no-store` (see [`headers`]).
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// The sign-in form, with a double-submit token in a cookie and a hidden field.
