@@ -192,6 +192,12 @@ fn call_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
 }
 
+impl ResourceLabels {
+    pub fn new(instance: &str, resource: &str) -> Self {
+        ResourceLabels { instance: instance.to_owned(), resource: resource.to_owned() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,11 +217,5 @@ mod tests {
         let text = metrics.render();
         assert!(!text.contains("instance=\"gone\""), "{text}");
         assert!(text.matches("instance=\"kept\"").count() > 4, "{text}");
-    }
-}
-
-impl ResourceLabels {
-    pub fn new(instance: &str, resource: &str) -> Self {
-        ResourceLabels { instance: instance.to_owned(), resource: resource.to_owned() }
     }
 }
