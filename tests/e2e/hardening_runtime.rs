@@ -288,16 +288,18 @@ async fn a_plugin_directory_removed_and_made_again_is_still_watched() {
     let config = write_config(dir.path(), "", &[]);
     let service = start(&config).await;
     let plugins = dir.path().join("plugins");
+    let listed = |name: &str| service.plugins().into_iter().any(|p| p.name == name);
+    assert!(!listed("tickets.wasm") && !listed("contacts.wasm"));
 
     std::fs::remove_dir_all(&plugins).unwrap();
     // Let the watcher see the removal on its own, as it would in life.
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::create_dir(&plugins).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    std::fs::write(plugins.join("incidents.wasm"), support::INCIDENTS_WASM).unwrap();
+    std::fs::write(plugins.join("tickets.wasm"), support::INCIDENTS_WASM).unwrap();
 
-    let active = support::wait_until(WAIT, "incidents.wasm loaded from the new directory", || async {
-        service.plugins().into_iter().find(|p| p.name == "incidents.wasm" && p.status == Status::Active)
+    let active = support::wait_until(WAIT, "tickets.wasm loaded from the new directory", || async {
+        service.plugins().into_iter().find(|p| p.name == "tickets.wasm" && p.status == Status::Active)
     })
     .await;
     assert!(active.version.is_some());
