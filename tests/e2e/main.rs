@@ -12,6 +12,7 @@ mod console;
 mod plugin_runtime;
 mod reload;
 mod service;
+mod tenancy;
 
 use std::path::Path;
 
