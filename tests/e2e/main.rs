@@ -13,6 +13,7 @@ mod hardening_runtime;
 mod plugin_runtime;
 mod reload;
 mod service;
+mod tenancy;
 
 use std::path::Path;
 

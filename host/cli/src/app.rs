@@ -111,7 +111,7 @@ pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> 
     let listener = tokio::spawn(web::serve(listener, router, tls, stop_listening.clone()));
     let scheme = if serving { "https" } else { "http" };
     let api = &settings.api;
-    let api_state = if api.user_secret.is_some() { "" } else { ", closed: no [api] secrets configured" };
+    let api_state = if api.is_open() { "" } else { ", closed: no [api] secrets configured" };
     tracing::info!(
         "management listener on {scheme}://{addr} (/health, /metrics, /plugins; API at {}{api_state})",
         if api.prefix.is_empty() { "/" } else { &api.prefix }

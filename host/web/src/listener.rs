@@ -25,7 +25,7 @@ pub fn router(management: Management, settings: &ServerSettings) -> Router {
         .route("/plugins", get(plugins))
         .with_state(management.clone())
         .merge(crate::api::router(management.clone(), &settings.api))
-        .merge(crate::console::router(management, &settings.api, settings.tls.is_some()))
+        .merge(crate::console::router(management, settings.tls.is_some()))
 }
 
 /// Serves `router` until `shutdown`, over TLS when `tls` is given.

@@ -193,8 +193,8 @@ async fn an_id_has_one_spelling() {
     }
     let (status, shown) = setup.api.call(Method::GET, &format!("/instances/{id}"), None).await;
     assert_eq!((status, shown["name"].clone()), (StatusCode::OK, json!("API Instance with Polling")));
-    let running = setup.service.as_ref().unwrap().management().resources(&id.to_string(), &Default::default()).await;
-    assert!(running.is_ok(), "instance {id} still runs under its own id");
+    let (status, resources) = setup.api.call(Method::GET, &format!("/instances/{id}/resources"), None).await;
+    assert_eq!(status, StatusCode::OK, "instance {id} still runs under its own id: {resources}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

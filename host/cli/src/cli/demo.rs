@@ -24,7 +24,9 @@ use crate::app;
 use builtin_plugin::INCIDENTS_WASM;
 use engine::config::instance::{Source, read_instance};
 use engine::config::problems::Collector;
-use engine::config::{ConfiguredInstance, DEFAULT_API_PREFIX, InstanceRules, Secret, ServerSettings, ServiceConfig};
+use engine::config::{
+    ApiUser, ConfiguredInstance, DEFAULT_API_PREFIX, InstanceRules, LEGACY_USER, Secret, ServerSettings, ServiceConfig,
+};
 use engine::delivery::signature::{SIGNATURE_HEADER, verify};
 use engine::egress::{AutotaskHosts, Egress, Range};
 
@@ -82,7 +84,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
 
     let mut settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
     let api_secrets = demo_api_secrets(work.path())?;
-    settings.api.user_secret = Some(Secret::new(api_secrets.user));
+    settings.api.users = vec![ApiUser { name: LEGACY_USER.into(), secret: Secret::new(api_secrets.user), admin: true }];
     settings.api.organization_secret = Some(Secret::new(api_secrets.organization));
     settings.integration_code = Some(Secret::new(simulator.config().integration_code.clone()));
     settings.rules = demo_rules(&simulator);
@@ -235,6 +237,7 @@ fn demo_instance(
         sample_records: Default::default(),
         instance,
         disabled: false,
+        owner: None,
         body,
     })
 }

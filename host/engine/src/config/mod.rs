@@ -64,15 +64,43 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// The management API (`[api]`): its secrets and where it is mounted.
+/// The management API (`[api]`): its users, the organization's secret and
+/// where it is mounted. The users and secrets are read again when the
+/// configuration file changes; the prefix needs a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiSettings {
-    /// `Authorization: User <user secret>, Organization <organization secret>`;
-    /// without them the API refuses every call.
-    pub user_secret: Option<Secret>,
+    /// `Authorization: User <a user's secret>, Organization <organization secret>`;
+    /// without users and the organization secret the API refuses every call.
+    pub users: Vec<ApiUser>,
     pub organization_secret: Option<Secret>,
     /// The path the API is under, as Cloud Elements' own (`/elements/api-v2`).
     pub prefix: String,
+}
+
+/// One user of the API (`[[api.users]]`, or `user_secret` as [`LEGACY_USER`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUser {
+    /// Owns the instances this user creates; never a secret, so it may be logged.
+    pub name: String,
+    pub secret: Secret,
+    /// An organization admin sees and changes every instance, not only their own.
+    pub admin: bool,
+}
+
+/// The user `[api] user_secret` (or its environment variable) stands for: an
+/// organization admin, the owner of instances created before there were users.
+pub const LEGACY_USER: &str = "admin";
+
+impl ApiSettings {
+    /// Whether the API takes calls: an organization secret and at least one user.
+    pub fn is_open(&self) -> bool {
+        self.organization_secret.is_some() && !self.users.is_empty()
+    }
+
+    /// The user named `name`, if there is one.
+    pub fn user(&self, name: &str) -> Option<&ApiUser> {
+        self.users.iter().find(|user| user.name == name)
+    }
 }
 
 /// Cloud Elements' base path.
@@ -84,7 +112,7 @@ pub const ORGANIZATION_SECRET_ENV: &str = "AUTOTASK_EVENTS_ORGANIZATION_SECRET";
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { user_secret: None, organization_secret: None, prefix: DEFAULT_API_PREFIX.into() }
+        ApiSettings { users: Vec::new(), organization_secret: None, prefix: DEFAULT_API_PREFIX.into() }
     }
 }
 
@@ -157,6 +185,9 @@ pub struct ConfiguredInstance {
     pub instance: InstanceConfig,
     /// Not polled nor delivered, but kept (an API instance disabled by PATCH).
     pub disabled: bool,
+    /// The API user who may see and use it besides the organization admins:
+    /// `owner` of an `[[instance]]` table; none for API instances (the store keeps theirs).
+    pub owner: Option<String>,
     /// The body as written, secret references unresolved: what the API shows.
     pub body: Value,
 }
@@ -202,6 +233,18 @@ struct RawApi {
     user_secret: Option<String>,
     organization_secret: Option<String>,
     prefix: Option<String>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    #[serde(default)]
+    name: String,
+    secret: Option<String>,
+    #[serde(default)]
+    admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -246,6 +289,8 @@ struct RawInstance {
     /// A Cloud Elements instance body file.
     file: Option<PathBuf>,
     id: Option<String>,
+    /// The API user it belongs to, besides the organization admins.
+    owner: Option<String>,
     /// RFC 3339, quoted or as a TOML date-time.
     since: Option<toml::Value>,
     refresh_interval_seconds: Option<f64>,
@@ -291,6 +336,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
     };
     let tls = read_tls(&raw.server, base, &mut problems);
     let rules = read_rules(&raw, defaults.rules.clone(), &mut problems);
+    let raw_api_files = api_secret_files(&raw.api, base);
     let server = ServerSettings {
         listen: raw.server.listen.unwrap_or(defaults.listen),
         data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
@@ -314,14 +360,18 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
     let mut instances = Vec::new();
     let mut ids = HashSet::new();
     let mut files = vec![path.to_path_buf()];
+    // The API's secret files: a secret rotated by rewriting its file takes effect as an edit here does.
+    files.extend(raw_api_files);
     for (index, raw) in raw.instance.into_iter().enumerate() {
         let key = format!("instance[{index}]");
         files.extend(raw.file.iter().map(|file| base.join(file)));
         files.extend(raw.sample_records.values().map(|file| base.join(file)));
+        let owner = read_owner(raw.owner.clone(), &key, &server.api, &mut problems);
         let Some(configured) = read_configured(raw, &key, base, host_code.as_deref(), &server.rules, &mut problems)
         else {
             continue;
         };
+        let configured = ConfiguredInstance { owner, ..configured };
         if !ids.insert(configured.id.clone()) {
             problems.add(format!("{key}.id"), format!("`{}` is the id of another instance too", configured.id));
             continue;
@@ -401,29 +451,24 @@ fn read_tls(raw: &RawServer, base: &Path, problems: &mut Collector<'_>) -> Optio
     }
 }
 
-/// The API's secrets (from `[api]`, else the environment) and its prefix.
+/// The API's users and organization secret (from `[api]`, else the
+/// environment) and its prefix.
 fn read_api(raw: RawApi, base: &Path, problems: &mut Collector<'_>) -> ApiSettings {
-    let mut secret = |value: Option<String>, key: &str, env: &str| -> Option<Secret> {
-        let text = match value {
-            None => std::env::var(env).ok().filter(|value| !value.is_empty())?,
-            Some(text) => match secrets::resolve(&text, base) {
-                Ok(Some(value)) => value,
-                Ok(None) => text,
-                Err(message) => {
-                    problems.add(key, message);
-                    return None;
-                }
-            },
-        };
-        if text.len() < 16 {
-            problems.add(key, "too short: use at least 16 characters (e.g. `openssl rand -hex 24`)");
-            return None;
+    let user_secret = read_secret(raw.user_secret, "api.user_secret", Some(USER_SECRET_ENV), base, problems);
+    let organization_secret =
+        read_secret(raw.organization_secret, "api.organization_secret", Some(ORGANIZATION_SECRET_ENV), base, problems);
+    let mut users: Vec<ApiUser> =
+        user_secret.map(|secret| ApiUser { name: LEGACY_USER.to_owned(), secret, admin: true }).into_iter().collect();
+    let had_legacy = !users.is_empty();
+    let listed = raw.users.len();
+    for (index, raw) in raw.users.into_iter().enumerate() {
+        if let Some(user) = read_user(raw, &format!("api.users[{index}]"), &users, base, problems) {
+            users.push(user);
         }
-        Some(Secret::new(text))
-    };
-    let user_secret = secret(raw.user_secret, "api.user_secret", USER_SECRET_ENV);
-    let organization_secret = secret(raw.organization_secret, "api.organization_secret", ORGANIZATION_SECRET_ENV);
-    if user_secret.is_some() != organization_secret.is_some() {
+    }
+    if listed > 0 && organization_secret.is_none() {
+        problems.add("api.users", "users need `api.organization_secret` (or AUTOTASK_EVENTS_ORGANIZATION_SECRET)");
+    } else if listed == 0 && had_legacy != organization_secret.is_some() {
         problems.add("api", "give both `user_secret` and `organization_secret`, or neither (the API is then closed)");
     }
     let prefix = match raw.prefix {
@@ -436,7 +481,85 @@ fn read_api(raw: RawApi, base: &Path, problems: &mut Collector<'_>) -> ApiSettin
             trimmed.to_owned()
         }
     };
-    ApiSettings { user_secret, organization_secret, prefix }
+    ApiSettings { users, organization_secret, prefix }
+}
+
+/// The files `[api]`'s secrets are read from (`${file:...}` references).
+fn api_secret_files(raw: &RawApi, base: &Path) -> Vec<PathBuf> {
+    let written = [&raw.user_secret, &raw.organization_secret].into_iter().flatten();
+    let users = raw.users.iter().filter_map(|user| user.secret.as_ref());
+    written.chain(users).filter_map(|text| secrets::referenced_file(text, base)).collect()
+}
+
+/// A secret of `[api]`: as written, a `${env:...}`/`${file:...}` reference,
+/// or from `env` when the key is not given; at least 16 characters.
+fn read_secret(
+    value: Option<String>,
+    key: &str,
+    env: Option<&str>,
+    base: &Path,
+    problems: &mut Collector<'_>,
+) -> Option<Secret> {
+    let text = match value {
+        None => std::env::var(env?).ok().filter(|value| !value.is_empty())?,
+        Some(text) => match secrets::resolve(&text, base) {
+            Ok(Some(value)) => value,
+            Ok(None) => text,
+            Err(message) => {
+                problems.add(key, message);
+                return None;
+            }
+        },
+    };
+    if text.len() < 16 {
+        problems.add(key, "too short: use at least 16 characters (e.g. `openssl rand -hex 24`)");
+        return None;
+    }
+    Some(Secret::new(text))
+}
+
+/// One `[[api.users]]` table, checked against the users before it: names and
+/// secrets must differ, or a secret would not tell who is calling.
+fn read_user(
+    raw: RawUser,
+    key: &str,
+    before: &[ApiUser],
+    base: &Path,
+    problems: &mut Collector<'_>,
+) -> Option<ApiUser> {
+    let name = raw.name.trim().to_owned();
+    let mut fine = true;
+    if name.is_empty() || name.chars().any(char::is_control) {
+        problems.add(format!("{key}.name"), "missing or empty: every user needs a name (it owns their instances)");
+        fine = false;
+    } else if before.iter().any(|user| user.name == name) {
+        let why = if name == LEGACY_USER { " (the name `api.user_secret` stands for)" } else { "" };
+        problems.add(format!("{key}.name"), format!("`{name}` is the name of another user too{why}"));
+        fine = false;
+    }
+    let Some(text) = raw.secret else {
+        problems.add(format!("{key}.secret"), format!("missing: user `{name}` needs a secret"));
+        return None;
+    };
+    let secret = read_secret(Some(text), &format!("{key}.secret"), None, base, problems)?;
+    if let Some(other) = before.iter().find(|user| user.secret == secret) {
+        problems.add(
+            format!("{key}.secret"),
+            format!("user `{name}` has the same secret as user `{}`: every user needs their own", other.name),
+        );
+        fine = false;
+    }
+    fine.then_some(ApiUser { name, secret, admin: raw.admin })
+}
+
+/// The `owner` of an `[[instance]]`: one of the API's users.
+fn read_owner(owner: Option<String>, key: &str, api: &ApiSettings, problems: &mut Collector<'_>) -> Option<String> {
+    let owner = owner?;
+    if api.user(&owner).is_none() {
+        problems.add(format!("{key}.owner"), format!("`{owner}` is not a user of the API (`[[api.users]]`)"));
+        return None;
+    }
+    Some(owner)
 }
 
 /// A positive number of seconds from `value`, or a problem at `key`.
@@ -586,7 +709,7 @@ fn read_configured(
             Err(message) => problems.add(key, message),
         }
     }
-    Some(ConfiguredInstance { id, since, plugins, sample_records, instance, disabled: false, body })
+    Some(ConfiguredInstance { id, since, plugins, sample_records, instance, disabled: false, owner: None, body })
 }
 
 /// Where problems with an API body are reported: not a file, the request.
@@ -619,6 +742,7 @@ pub fn read_api_instance(
             sample_records: BTreeMap::new(),
             instance,
             disabled,
+            owner: None,
             body: body.clone(),
         }),
         None => Err(Problems(found)),

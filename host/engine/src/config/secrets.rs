@@ -26,6 +26,13 @@ pub fn resolve(text: &str, base: &Path) -> Result<Option<String>, String> {
     Ok(None)
 }
 
+/// The file a `${file:PATH}` reference reads, relative to `base`; `None` for
+/// other text. The configuration watches it, so a rotated secret file counts.
+pub fn referenced_file(text: &str, base: &Path) -> Option<std::path::PathBuf> {
+    let inner = text.trim().strip_prefix("${")?.strip_suffix('}')?;
+    inner.strip_prefix("file:").map(|path| base.join(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +44,8 @@ mod tests {
         assert_eq!(resolve("${file:secret.txt}", dir.path()).unwrap().as_deref(), Some("s3cret"));
         assert_eq!(resolve("plain", dir.path()).unwrap(), None);
         assert_eq!(resolve("/x?since=${date:yyyy}", dir.path()).unwrap(), None);
+        assert_eq!(referenced_file("${file:secret.txt}", dir.path()), Some(dir.path().join("secret.txt")));
+        assert_eq!(referenced_file("${env:PATH}", dir.path()), None);
         let error = resolve("${file:missing.txt}", dir.path()).unwrap_err();
         assert!(error.contains("missing.txt"), "{error}");
     }

@@ -239,7 +239,10 @@ fn reads_the_api_secrets_and_tls_files_and_names_what_is_wrong() {
     );
     let loaded = load(&config).unwrap();
     let api = &loaded.server.api;
-    assert_eq!(api.user_secret.as_ref().unwrap().expose(), "user-secret-from-a-file-1234");
+    let user = &api.users[..];
+    assert_eq!(user.len(), 1, "`user_secret` is one user");
+    assert_eq!((user[0].name.as_str(), user[0].admin), (LEGACY_USER, true), "an organization admin");
+    assert_eq!(user[0].secret.expose(), "user-secret-from-a-file-1234");
     assert_eq!(api.organization_secret.as_ref().unwrap().expose(), "organization-secret-5678");
     assert_eq!(api.prefix, "/api");
     assert_eq!(loaded.server.tls.as_ref().unwrap().key, dir.path().join("key.pem"));
@@ -477,4 +480,92 @@ fn the_rules_are_read_from_the_file() {
     let problems = load(&config).unwrap_err().to_string();
     assert!(problems.contains("egress.allow") && problems.contains("`everything`"), "{problems}");
     assert!(problems.contains("limits.min_refresh_interval_seconds"), "{problems}");
+}
+
+/// An inline `[[instance]]` table, with `extra` lines before its configuration.
+fn inline_instance(id: &str, extra: &str) -> String {
+    format!(
+        "[[instance]]\nid = \"{id}\"\nname = \"{id}\"\nelement = {{ key = \"autotaskcrm\" }}\n{extra}\n\
+         [instance.configuration]\n\"crm.autotask.username\" = \"u@example.com\"\n\"crm.autotask.password\" = \"p\"\n\
+         \"crm.autotask.integration.code\" = \"C\"\n\"crm.autotask.server.url\" = \"https://ww2.autotask.net\"\n"
+    )
+}
+
+#[test]
+fn reads_api_users_with_their_secrets_by_reference_and_instance_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "alice.txt", "alice-secret-from-a-file-0123\n");
+    let config = write(
+        dir.path(),
+        "users.toml",
+        &format!(
+            "[api]\norganization_secret = \"organization-secret-5678\"\n\
+             [[api.users]]\nname = \"alice\"\nsecret = \"${{file:alice.txt}}\"\n\
+             [[api.users]]\nname = \"ops\"\nsecret = \"ops-secret-written-here-0123\"\nadmin = true\n\n{}\n{}",
+            inline_instance("alices", "owner = \"alice\""),
+            inline_instance("admins", "")
+        ),
+    );
+    let loaded = load(&config).unwrap_or_else(|problems| panic!("{problems}"));
+    let users: Vec<(&str, &str, bool)> =
+        loaded.server.api.users.iter().map(|u| (u.name.as_str(), u.secret.expose(), u.admin)).collect();
+    assert_eq!(
+        users,
+        [("alice", "alice-secret-from-a-file-0123", false), ("ops", "ops-secret-written-here-0123", true)]
+    );
+    assert!(loaded.server.api.is_open());
+    let owners: Vec<Option<&str>> = loaded.instances.iter().map(|i| i.owner.as_deref()).collect();
+    assert_eq!(owners, [Some("alice"), None]);
+}
+
+#[test]
+fn api_users_are_checked_and_every_problem_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "bad-users.toml",
+        &format!(
+            "[api]\nuser_secret = \"legacy-secret-0123456789\"\norganization_secret = \"organization-secret-5678\"\n\
+             [[api.users]]\nname = \"alice\"\nsecret = \"alice-secret-0123456789\"\n\
+             [[api.users]]\nname = \"alice\"\nsecret = \"another-secret-0123456789\"\n\
+             [[api.users]]\nname = \"bob\"\nsecret = \"alice-secret-0123456789\"\n\
+             [[api.users]]\nname = \" \"\nsecret = \"empty-name-secret-0123456789\"\n\
+             [[api.users]]\nname = \"admin\"\nsecret = \"admin-again-secret-0123456789\"\n\
+             [[api.users]]\nname = \"carol\"\nsecret = \"${{env:AUTOTASK_EVENTS_TEST_SURELY_UNSET}}\"\n\
+             [[api.users]]\nname = \"dave\"\n\n{}",
+            inline_instance("orphan", "owner = \"nobody\"")
+        ),
+    );
+    let problems = load(&config).unwrap_err();
+    let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "api.users[1].name",
+            "api.users[2].secret",
+            "api.users[3].name",
+            "api.users[4].name",
+            "api.users[5].secret",
+            "api.users[6].secret",
+            "instance[0].owner",
+        ],
+        "{problems}"
+    );
+    let shown = problems.to_string();
+    assert!(shown.contains("`alice` is the name of another user too"), "{shown}");
+    assert!(shown.contains("user `bob` has the same secret as user `alice`"), "{shown}");
+    assert!(shown.contains("the name `api.user_secret` stands for"), "{shown}");
+    assert!(shown.contains("AUTOTASK_EVENTS_TEST_SURELY_UNSET"), "{shown}");
+    assert!(shown.contains("`nobody` is not a user"), "{shown}");
+    assert!(!shown.contains("alice-secret-0123456789"), "a secret is never shown: {shown}");
+
+    let config = write(
+        dir.path(),
+        "no-organization.toml",
+        "[api]\n[[api.users]]\nname = \"alice\"\nsecret = \"alice-secret-0123456789\"\n",
+    );
+    let problems = load(&config).unwrap_err();
+    assert_eq!(problems.0.len(), 1, "{problems}");
+    assert_eq!(problems.0[0].key, "api.users");
+    assert!(problems.0[0].message.contains("organization_secret"), "{problems}");
 }

@@ -35,6 +35,14 @@ pub(super) enum Found {
 }
 
 impl Found {
+    /// The user it belongs to besides the admins (none: the admins' only).
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Found::Api(stored) => Some(&stored.owner),
+            Found::File(configured) => configured.owner.as_deref(),
+        }
+    }
+
     /// The id the service runs it under.
     pub(super) fn id(&self) -> String {
         match self {
@@ -67,7 +75,9 @@ impl OutboxPolicy {
 }
 
 impl Management {
-    /// Instance `id`, checking the caller's `Element` token when one was presented.
+    /// Instance `id`, when the caller may see it, checking the caller's
+    /// `Element` token when one was presented. Another user's instance is not
+    /// found, as one that does not exist: its id tells nothing.
     pub(super) async fn find(&self, id: &str, caller: &Caller) -> Result<Found, ManageError> {
         let found = match id.parse::<i64>() {
             // `05` or `+5` is not instance 5's id: every running set, gate and
@@ -81,7 +91,9 @@ impl Management {
                 self.snapshot().file_instances.iter().find(|c| c.id == id).cloned().map(|c| Found::File(Box::new(c)))
             }
         };
-        let found = found.ok_or_else(|| ManageError::NotFound(format!("instance `{id}`")))?;
+        let found = found
+            .filter(|found| caller.sees(found.owner()))
+            .ok_or_else(|| ManageError::NotFound(format!("instance `{id}`")))?;
         if let Some(token) = &caller.element_token {
             let matches = match &found {
                 Found::Api(stored) => same_secret(token, &stored.token),
@@ -106,15 +118,17 @@ impl Management {
         }
     }
 
-    /// Every instance: the configuration file's, then the API's.
-    pub async fn list(&self) -> Result<Vec<InstanceView>, ManageError> {
+    /// Every instance the caller may see: the configuration file's, then the API's.
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<InstanceView>, ManageError> {
         let mut shown = Vec::new();
-        for configured in &self.snapshot().file_instances {
+        for configured in self.snapshot().file_instances.iter().filter(|c| caller.sees(c.owner.as_deref())) {
             shown.push(self.file_view(configured).await?);
         }
         let store = self.shared().store.clone();
         for stored in blocking(move || store.api_instances()).await? {
-            shown.push(self.api_view(&stored));
+            if caller.sees(Some(&stored.owner)) {
+                shown.push(self.api_view(&stored));
+            }
         }
         Ok(shown)
     }
@@ -129,22 +143,27 @@ impl Management {
 
     /// Creates an instance from a Cloud Elements body (`POST /instances`): it is
     /// checked, its credentials are tried with Autotask, and then it is stored
-    /// and started together, or neither.
-    pub async fn create(&self, posted: &Value) -> Result<InstanceView, ManageError> {
+    /// and started together, or neither. It belongs to the caller.
+    pub async fn create(&self, caller: &Caller, posted: &Value) -> Result<InstanceView, ManageError> {
         let body = instance_body(posted);
         let disabled = disabled_flag(posted, false)?;
         let checked = self.configured("new", &body, disabled).map_err(|p| ManageError::problems(&p))?;
         check_credentials(&checked, &self.shared().settings.rules).await?;
-        self.add(&body, checked).await
+        self.add(&caller.user, &body, checked).await
     }
 
-    /// Stores a checked instance and starts it, together: when it cannot
-    /// start, its row goes again.
-    pub(super) async fn add(&self, body: &Value, checked: ConfiguredInstance) -> Result<InstanceView, ManageError> {
+    /// Stores a checked instance of `owner` and starts it, together: when it
+    /// cannot start, its row goes again.
+    pub(super) async fn add(
+        &self,
+        owner: &str,
+        body: &Value,
+        checked: ConfiguredInstance,
+    ) -> Result<InstanceView, ManageError> {
         let disabled = checked.disabled;
         let mut supervisor = self.supervisor.lock().await;
-        let (store, text, token) = (self.shared().store.clone(), body.to_string(), new_token());
-        let number = blocking(move || store.insert_api_instance(&token, &text, disabled, Utc::now())).await?;
+        let (store, text, token, name) = (self.shared().store.clone(), body.to_string(), new_token(), owner.to_owned());
+        let number = blocking(move || store.insert_api_instance(&name, &token, &text, disabled, Utc::now())).await?;
         let id = number.to_string();
         let configured = ConfiguredInstance { id: id.clone(), ..checked };
         if let Err(error) = supervisor.apply_api(&id, Some(configured.clone())).await {
@@ -153,7 +172,7 @@ impl Management {
             return Err(ManageError::NotStarted(error.to_string()));
         }
         drop(supervisor);
-        tracing::info!(instance = %id, name = %configured.instance.name, "instance created through the API");
+        tracing::info!(instance = %id, name = %configured.instance.name, owner, "instance created through the API");
         let mut shown = self.stored_view(number).await?;
         shown.warnings = self.plugin_warnings(&configured);
         Ok(shown)
@@ -253,13 +272,14 @@ impl Management {
 
     /// Asks Autotask whether it takes the credentials of a body (the console's
     /// connection test), as a create would. When `editing` names an API
-    /// instance, the stored secrets fill in what the body leaves out.
-    pub async fn test_connection(&self, body: &Value, editing: Option<&str>) -> Result<(), String> {
+    /// instance the caller may see, the stored secrets fill in what the body
+    /// leaves out (never another user's: they would test with them).
+    pub async fn test_connection(&self, caller: &Caller, body: &Value, editing: Option<&str>) -> Result<(), String> {
         let mut body = body.clone();
         if let Some(number) = editing.and_then(|id| id.parse::<i64>().ok()) {
             let store = self.shared().store.clone();
             let stored = blocking(move || store.api_instance(number)).await.map_err(|error| error.to_string())?;
-            if let Some(stored) = stored {
+            if let Some(stored) = stored.filter(|stored| caller.sees(Some(&stored.owner))) {
                 let mut merged = stored_body(&stored);
                 merged["configuration"][POLLER] = json!({});
                 merged["configuration"]["event.notification.enabled"] = json!(false);

@@ -23,17 +23,34 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde_json::Value;
 
-use crate::config::{ConfiguredInstance, Problems};
+use crate::config::{ApiSettings, ApiUser, ConfiguredInstance, Problems};
 use crate::service::{Service, Shared, Snapshot, Supervisor};
 use crate::store::StoredInstance;
 pub use error::{FieldProblem, ManageError, json_path};
 pub use instances::OutboxPolicy;
 
-/// Who is asking. The API's secrets were checked before the call; an
-/// `Element` token, when one was presented, narrows it to that instance.
-#[derive(Debug, Clone, Default)]
+/// Who is asking. The API's secrets were checked before the call and named
+/// the user; an `Element` token, when one was presented, narrows it to that instance.
+#[derive(Debug, Clone)]
 pub struct Caller {
+    /// The API user's name: the owner of what they create.
+    pub user: String,
+    /// An organization admin sees and changes every instance; a user only their own.
+    pub admin: bool,
     pub element_token: Option<String>,
+}
+
+impl Caller {
+    /// The caller `user` is, without an `Element` token.
+    pub fn of(user: &ApiUser) -> Self {
+        Caller { user: user.name.clone(), admin: user.admin, element_token: None }
+    }
+
+    /// Whether this caller may see and use an instance owned by `owner`
+    /// (configuration file instances without `owner` are the admins' only).
+    pub fn sees(&self, owner: Option<&str>) -> bool {
+        self.admin || owner == Some(self.user.as_str())
+    }
 }
 
 /// The handle the API and the console hold: cheap to clone, narrow on purpose.
@@ -58,6 +75,12 @@ impl Service {
 impl Management {
     fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// The API's users and organization secret as the configuration says
+    /// now: read on every call, so a reloaded secret counts at once.
+    pub fn api_settings(&self) -> Arc<ApiSettings> {
+        self.shared.api.load_full()
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

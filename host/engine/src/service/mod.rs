@@ -24,7 +24,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfiguredInstance, InstanceConfig, Problems, ServerSettings, ServiceConfig, read_api_instance};
+use crate::config::{
+    ApiSettings, ConfiguredInstance, InstanceConfig, Problems, ServerSettings, ServiceConfig, read_api_instance,
+};
 use crate::records::RecordReader;
 use crate::store::{Store, StoredInstance};
 pub(crate) use gates::InstanceGates;
@@ -51,6 +53,10 @@ pub(crate) struct Shared {
     pub(crate) plugins: Arc<PluginRegistry>,
     /// One change at a time per instance (see [`InstanceGates`]).
     pub(crate) changing: InstanceGates,
+    /// The API's users and organization secret as the configuration file
+    /// says now: replaced on every reload, read on every API call and console
+    /// request, so a rotated secret counts at once (`settings.api` is the startup copy).
+    pub(crate) api: ArcSwap<ApiSettings>,
 }
 
 impl Shared {
@@ -176,7 +182,8 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let shutdown = CancellationToken::new();
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
     plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
-    let shared = Arc::new(Shared { store, metrics, settings, plugins, changing: InstanceGates::default() });
+    let api = ArcSwap::from_pointee(settings.api.clone());
+    let shared = Arc::new(Shared { store, metrics, settings, plugins, changing: InstanceGates::default(), api });
     let mut tasks = JoinSet::new();
 
     let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
@@ -228,6 +235,13 @@ fn absolute(path: &Path) -> PathBuf {
 /// absolute, so the watcher's paths and the configured ones compare equal.
 fn running_settings(server: &ServerSettings) -> ServerSettings {
     ServerSettings { plugin_dir: absolute(&server.plugin_dir), ..server.clone() }
+}
+
+/// The settings that need a restart to change: all but the API's users and
+/// organization secret, which a reload applies at once.
+fn restart_settings(server: &ServerSettings) -> ServerSettings {
+    let api = ApiSettings { prefix: server.api.prefix.clone(), ..ApiSettings::default() };
+    ServerSettings { api, ..running_settings(server) }
 }
 
 /// The configuration's files, absolute, as the watcher reports them.

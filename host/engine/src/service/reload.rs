@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{CONFIG_APPLIED, CONFIG_REJECTED, OutcomeLabels};
 use super::{Changes, Shared, StartError, Supervisor};
-use crate::config::{self, ServiceConfig};
+use crate::config::{self, ApiSettings, ServiceConfig};
 
 /// Events for one path closer together than this are one change. Short: a
 /// reload should follow a rename within a fraction of a second, and a file
@@ -194,18 +194,32 @@ impl Watcher {
     }
 }
 
-/// Applies `config`'s instances to the running service. Server settings
-/// (listener, directories, limits, delivery) need a restart; a change to them
-/// is reported and the rest applied.
+/// Applies `config`'s API users and instances to the running service.
+/// Server settings (listener, directories, limits, delivery, the API's
+/// prefix) need a restart; a change to them is reported and the rest applied.
 pub(super) async fn apply(
     shared: &Shared,
     supervisor: &tokio::sync::Mutex<Supervisor>,
     config: ServiceConfig,
 ) -> Result<Changes, StartError> {
-    if super::running_settings(&config.server) != shared.settings {
+    if super::restart_settings(&config.server) != super::restart_settings(&shared.settings) {
         tracing::warn!(
-            "[server], [delivery] and [limits] changes take effect at the next restart; instance changes apply now"
+            "[server], [delivery], [limits] and `api.prefix` changes take effect at the next restart; users and instances apply now"
         );
     }
+    apply_api_users(shared, &config);
     supervisor.lock().await.apply_file(config.instances).await
+}
+
+/// Makes `config`'s users and organization secret the ones the API and the
+/// console check from the next request on: a rotated secret is refused at
+/// once. Applied even when an instance then fails to start: who may call the
+/// API does not depend on it. The prefix stays (the routes are mounted).
+fn apply_api_users(shared: &Shared, config: &ServiceConfig) {
+    let api = ApiSettings { prefix: shared.settings.api.prefix.clone(), ..config.server.api.clone() };
+    if *shared.api.load_full() != api {
+        let names: Vec<&str> = api.users.iter().map(|user| user.name.as_str()).collect();
+        tracing::info!("API users and secrets reloaded: [{}]", names.join(", "));
+        shared.api.store(Arc::new(api));
+    }
 }

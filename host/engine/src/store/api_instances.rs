@@ -17,6 +17,8 @@ pub struct StoredInstance {
     /// The Cloud Elements body, as posted and patched.
     pub body: String,
     pub disabled: bool,
+    /// The name of the API user who created it.
+    pub owner: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -25,6 +27,7 @@ impl Store {
     /// Stores a new instance and returns its id.
     pub fn insert_api_instance(
         &self,
+        owner: &str,
         token: &str,
         body: &str,
         disabled: bool,
@@ -32,8 +35,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let connection = self.lock();
         connection.execute(
-            "INSERT INTO api_instances (token, body, disabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![token, body, disabled, format_instant(now)],
+            "INSERT INTO api_instances (token, body, disabled, created_at, updated_at, owner) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            params![token, body, disabled, format_instant(now), owner],
         )?;
         Ok(connection.last_insert_rowid())
     }
@@ -57,7 +60,7 @@ impl Store {
     pub fn api_instances(&self) -> Result<Vec<StoredInstance>, StoreError> {
         let connection = self.read();
         let mut statement = connection.prepare_cached(
-            "SELECT id, token, body, disabled, created_at, updated_at FROM api_instances ORDER BY id",
+            "SELECT id, token, body, disabled, created_at, updated_at, owner FROM api_instances ORDER BY id",
         )?;
         let rows = statement.query_map([], read_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(stored).collect()
@@ -68,7 +71,7 @@ impl Store {
         let connection = self.read();
         let row = connection
             .query_row(
-                "SELECT id, token, body, disabled, created_at, updated_at FROM api_instances WHERE id = ?1",
+                "SELECT id, token, body, disabled, created_at, updated_at, owner FROM api_instances WHERE id = ?1",
                 [id],
                 read_row,
             )
@@ -96,18 +99,19 @@ impl Store {
     }
 }
 
-type Row = (i64, String, String, bool, String, String);
+type Row = (i64, String, String, bool, String, String, String);
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
 }
 
-fn stored((id, token, body, disabled, created_at, updated_at): Row) -> Result<StoredInstance, StoreError> {
+fn stored((id, token, body, disabled, created_at, updated_at, owner): Row) -> Result<StoredInstance, StoreError> {
     Ok(StoredInstance {
         id,
         token,
         body,
         disabled,
+        owner,
         created_at: instant("instance creation time", created_at)?,
         updated_at: instant("instance change time", updated_at)?,
     })

@@ -88,6 +88,10 @@ pub(crate) const STEPS: &[&str] = &[
          created_at TEXT NOT NULL,
          updated_at TEXT NOT NULL
      );",
+    // 5: the API user who created each instance (see `config::ApiUser`). Rows
+    // from before were created with the one user secret there was, the
+    // organization admin `config::LEGACY_USER` (`admin`).
+    "ALTER TABLE api_instances ADD COLUMN owner TEXT NOT NULL DEFAULT 'admin';",
 ];
 
 /// The schema version this build writes.

@@ -220,3 +220,24 @@ fn event_counts_split_a_day_of_messages_by_where_they_stand() {
     assert_eq!(counts, EventCounts { delivered: 3, pending: 3, failed: 6 }, "the 25-hour-old message is not counted");
     assert_eq!(store.event_counts_since("nobody", now()).unwrap(), EventCounts::default());
 }
+
+#[test]
+fn api_instances_from_before_users_belong_to_the_legacy_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(&migrations::STEPS[..4].join("\n")).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO api_instances (token, body, created_at, updated_at)
+                 VALUES ('t', '{}', '2024-06-01T12:00:00.000Z', '2024-06-01T12:00:00.000Z');
+                 PRAGMA user_version = 4;",
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.api_instances().unwrap()[0].owner, crate::config::LEGACY_USER);
+    let id = store.insert_api_instance("alice", "t2", "{}", false, now()).unwrap();
+    assert_eq!(store.api_instance(id).unwrap().unwrap().owner, "alice");
+}

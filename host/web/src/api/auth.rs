@@ -1,8 +1,10 @@
 //! Who may call the API: `Authorization: User <user secret>, Organization
 //! <organization secret>`, as Cloud Elements asks, and for calls about one
-//! instance optionally `, Element <instance token>` too. Secrets are compared
-//! by their SHA-256 in constant time, so neither their content nor their
-//! length shows in the answer time; no part of the header is ever logged.
+//! instance optionally `, Element <instance token>` too. The User secret
+//! names the user (see [`crate::secrets::authenticate`]), checked against the
+//! users as configured at the time of the call. Secrets are compared by their
+//! SHA-256 in constant time, so neither their content nor their length shows
+//! in the answer time; no part of the header is ever logged.
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -12,7 +14,7 @@ use engine::manage::Caller;
 
 use super::Api;
 use super::error::ApiError;
-use crate::secrets::{CLOSED, secrets_match};
+use crate::secrets::{CLOSED, Check, authenticate};
 
 /// The parts of an `Authorization` header.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -42,19 +44,19 @@ fn parse(header: &str) -> Presented<'_> {
 pub(super) async fn require(State(api): State<Api>, mut request: Request, next: Next) -> Response {
     let header = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).unwrap_or("");
     let presented = parse(header);
-    let Some(matches) =
-        secrets_match(&api.settings, presented.user.unwrap_or(""), presented.organization.unwrap_or(""))
-    else {
-        return refuse(CLOSED.into());
+    let settings = api.management.api_settings();
+    let user = match authenticate(&settings, presented.user.unwrap_or(""), presented.organization.unwrap_or("")) {
+        Check::User(user) => user,
+        Check::Closed => return refuse(CLOSED.into()),
+        Check::Refused => {
+            tracing::warn!(
+                method = %request.method(), path = %request.uri().path(),
+                "refused a management API call: missing or wrong User/Organization credentials"
+            );
+            return refuse("missing or wrong credentials: send `Authorization: User <user secret>, Organization <organization secret>`".into());
+        }
     };
-    if !matches {
-        tracing::warn!(
-            method = %request.method(), path = %request.uri().path(),
-            "refused a management API call: missing or wrong User/Organization credentials"
-        );
-        return refuse("missing or wrong credentials: send `Authorization: User <user secret>, Organization <organization secret>`".into());
-    }
-    let caller = Caller { element_token: presented.element.map(str::to_owned) };
+    let caller = Caller { element_token: presented.element.map(str::to_owned), ..Caller::of(user) };
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

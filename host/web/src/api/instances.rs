@@ -9,12 +9,19 @@ use serde::Deserialize;
 use super::Api;
 use super::error::{ApiError, JsonBody};
 
-pub(super) async fn create(State(api): State<Api>, JsonBody(posted): JsonBody) -> Result<Json<InstanceView>, ApiError> {
-    Ok(Json(api.management.create(&posted).await?))
+pub(super) async fn create(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(posted): JsonBody,
+) -> Result<Json<InstanceView>, ApiError> {
+    Ok(Json(api.management.create(&caller, &posted).await?))
 }
 
-pub(super) async fn list(State(api): State<Api>) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    Ok(Json(api.management.list().await?))
+pub(super) async fn list(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<InstanceView>>, ApiError> {
+    Ok(Json(api.management.list(&caller).await?))
 }
 
 pub(super) async fn get(

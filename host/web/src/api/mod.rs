@@ -20,17 +20,17 @@ use engine::manage::Management;
 
 use error::{ApiError, MAX_BODY_BYTES};
 
-/// What the handlers share.
+/// What the handlers share. The users and secrets are not among them: they
+/// are read from [`Management::api_settings`] on every call, as reloaded.
 #[derive(Clone)]
 struct Api {
     management: Management,
-    settings: ApiSettings,
 }
 
 /// The API's routes, under the configured prefix, every one behind the secrets.
 pub fn router(management: Management, settings: &ApiSettings) -> Router {
     let prefix = settings.prefix.clone();
-    let api = Api { management, settings: settings.clone() };
+    let api = Api { management };
     let routes = Router::new()
         .route("/instances", post(instances::create).get(instances::list))
         .route("/instances/{id}", get(instances::get).patch(instances::patch).delete(instances::delete))

@@ -14,13 +14,13 @@ use serde::Deserialize;
 use engine::manage::views::{
     DeliveryHealth, InstanceView, LastPollView, MessageStatus, MessageView, ResourceState, ResourceView, Resources,
 };
-use engine::manage::{ManageError, OutboxPolicy};
+use engine::manage::{Caller, ManageError, OutboxPolicy};
 
 use super::layout::{
     Page, count, csrf_field, date, instant, notice, or_dash, page, post_button, short_version, table_head,
 };
 use super::session::Session;
-use super::{Console, Fields, error_page, signed_in};
+use super::{Console, Fields, error_page};
 use crate::status::status_of;
 
 /// How often the list and an instance's activity refresh themselves.
@@ -95,12 +95,13 @@ fn health_badge(health: &Health) -> Markup {
     }
 }
 
-async fn rows_data(console: &Console) -> Result<Vec<Row>, ManageError> {
+/// The instances the signed-in user may see, with their resources and delivery.
+async fn rows_data(console: &Console, caller: &Caller) -> Result<Vec<Row>, ManageError> {
     let management = &console.management;
     let mut rows = Vec::new();
-    for view in management.list().await? {
+    for view in management.list(caller).await? {
         let id = view.id.to_string();
-        let resources = management.resources(&id, &signed_in()).await.map_err(|error| error.to_string());
+        let resources = management.resources(&id, caller).await.map_err(|error| error.to_string());
         let delivery = management.delivery_health(&id).await?;
         rows.push(Row { view, resources, delivery });
     }
@@ -108,7 +109,7 @@ async fn rows_data(console: &Console) -> Result<Vec<Row>, ManageError> {
 }
 
 pub async fn list(State(console): State<Arc<Console>>, Extension(session): Extension<Session>) -> Response {
-    let rows = match rows_data(&console).await {
+    let rows = match rows_data(&console, &session.caller).await {
         Ok(rows) => rows,
         Err(error) => return error_page(&session, status_of(&error), &error.to_string()),
     };
@@ -123,8 +124,8 @@ pub async fn list(State(console): State<Arc<Console>>, Extension(session): Exten
 }
 
 /// The table alone, which htmx fetches every few seconds.
-pub async fn rows(State(console): State<Arc<Console>>) -> Response {
-    match rows_data(&console).await {
+pub async fn rows(State(console): State<Arc<Console>>, Extension(session): Extension<Session>) -> Response {
+    match rows_data(&console, &session.caller).await {
         Ok(rows) => instances_table(&rows).into_response(),
         Err(error) => (status_of(&error), error.to_string()).into_response(),
     }
@@ -228,7 +229,7 @@ async fn detail_page(
         Ok(view) => view,
         Err(page) => return page,
     };
-    let activity = match activity_section(console, id).await {
+    let activity = match activity_section(console, &session.caller, id).await {
         Ok(activity) => activity,
         Err(error) => return error_page(session, status_of(&error), &error.to_string()),
     };
@@ -280,14 +281,18 @@ fn non_empty(text: &str) -> Option<&str> {
 pub(super) async fn instance_view(console: &Console, session: &Session, id: &str) -> Result<InstanceView, Response> {
     console
         .management
-        .get(id, &signed_in())
+        .get(id, &session.caller)
         .await
         .map_err(|error| error_page(session, status_of(&error), &error.to_string()))
 }
 
 /// The resources and recent events of an instance, refreshed by htmx.
-pub async fn activity(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
-    match activity_section(&console, &id).await {
+pub async fn activity(
+    State(console): State<Arc<Console>>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    match activity_section(&console, &session.caller, &id).await {
         Ok(section) => section.into_response(),
         Err(error) => (status_of(&error), error.to_string()).into_response(),
     }
@@ -296,10 +301,10 @@ pub async fn activity(State(console): State<Arc<Console>>, Path(id): Path<String
 /// How many of an instance's latest messages its page shows.
 const RECENT_EVENTS: usize = 25;
 
-async fn activity_section(console: &Console, id: &str) -> Result<Markup, ManageError> {
+async fn activity_section(console: &Console, caller: &Caller, id: &str) -> Result<Markup, ManageError> {
     let management = &console.management;
-    let resources = management.resources(id, &signed_in()).await;
-    let events = management.events(id, &signed_in(), None, RECENT_EVENTS).await?;
+    let resources = management.resources(id, caller).await;
+    let events = management.events(id, caller, None, RECENT_EVENTS).await?;
     Ok(html! {
         div #activity hx-get={"/console/instances/" (id) "/activity"} hx-trigger=(REFRESH) hx-swap="outerHTML" {
             h2 { "Resources" }
@@ -400,7 +405,7 @@ pub async fn poll(
     Path(id): Path<String>,
     _: Fields,
 ) -> Response {
-    let (shown, status) = match console.management.poll_now(&id, &signed_in(), None).await {
+    let (shown, status) = match console.management.poll_now(&id, &session.caller, None).await {
         Ok(polled) => {
             let failed: Vec<String> = polled
                 .resources
@@ -427,7 +432,7 @@ pub async fn retry(
     Path(id): Path<String>,
     _: Fields,
 ) -> Response {
-    match console.management.retry(&id, &signed_in()).await {
+    match console.management.retry(&id, &session.caller).await {
         Ok(_) => Redirect::to(&format!("/console/instances/{id}?notice=retried")).into_response(),
         Err(error) => refused(&console, &session, &id, &error).await,
     }
@@ -447,7 +452,7 @@ async fn set_disabled(
     Path(id): Path<String>,
     disabled: bool,
 ) -> Response {
-    match console.management.set_disabled(&id, &signed_in(), disabled).await {
+    match console.management.set_disabled(&id, &session.caller, disabled).await {
         Ok(_) => {
             let done = if disabled { "disabled" } else { "enabled" };
             Redirect::to(&format!("/console/instances/{id}?notice={done}")).into_response()
@@ -504,7 +509,7 @@ pub async fn delete(
 ) -> Response {
     let outbox = fields.iter().find(|(key, _)| key == "outbox").map(|(_, value)| value.as_str());
     let deleted = match OutboxPolicy::parse(outbox) {
-        Ok(outbox) => console.management.delete(&id, &signed_in(), outbox).await,
+        Ok(outbox) => console.management.delete(&id, &session.caller, outbox).await,
         Err(error) => Err(error),
     };
     match deleted {

@@ -22,13 +22,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use engine::config::ApiSettings;
+use engine::manage::Management;
 use engine::manage::body::{new_token, same_secret};
-use engine::manage::{Caller, Management};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::secrets::{CLOSED, secrets_match};
+use crate::secrets::{CLOSED, Check, authenticate};
 use layout::{Page, page};
 use session::{CSRF_FIELD, SESSION_COOKIE, SIGN_IN_COOKIE};
 use session::{Session, Sessions, cookie, set_cookie};
@@ -37,19 +36,18 @@ use session::{Session, Sessions, cookie, set_cookie};
 const HTMX: &str = include_str!("static/htmx.min.js");
 const STYLESHEET: &str = include_str!("static/console.css");
 
-/// What the pages share.
+/// What the pages share. The API's users and secrets, which sign a person
+/// in, are read from [`Management::api_settings`] on every request, as reloaded.
 pub struct Console {
     management: Management,
-    /// The API's secrets, which sign a person in.
-    secrets: ApiSettings,
     sessions: Sessions,
     /// Served over TLS: cookies get `Secure`.
     secure: bool,
 }
 
 /// The console's routes: `/`, `/console/...`; `secure` when served over TLS.
-pub fn router(management: Management, secrets: &ApiSettings, secure: bool) -> Router {
-    let console = Arc::new(Console { management, secrets: secrets.clone(), sessions: Sessions::default(), secure });
+pub fn router(management: Management, secure: bool) -> Router {
+    let console = Arc::new(Console { management, sessions: Sessions::default(), secure });
     let pages = Router::new()
         .route("/console/instances", get(instances::list).post(form::create))
         .route("/console/instances/rows", get(instances::rows))
@@ -101,7 +99,7 @@ fn sign_in_form(console: &Console, headers: &HeaderMap, status: StatusCode, erro
         }
         _ => new_token(),
     };
-    let closed = console.secrets.user_secret.is_none();
+    let closed = !console.management.api_settings().is_open();
     let body = html! {
         h1 { "Sign in" }
         @if closed {
@@ -146,10 +144,11 @@ async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, Form(f
         let error = Some("The form was out of date; please sign in again.");
         return sign_in_form(&console, &headers, StatusCode::FORBIDDEN, error);
     }
-    match secrets_match(&console.secrets, &form.user_secret, &form.organization_secret) {
-        Some(true) => {
-            let id = console.sessions.start();
-            tracing::info!("signed in to the console");
+    let settings = console.management.api_settings();
+    match authenticate(&settings, &form.user_secret, &form.organization_secret) {
+        Check::User(user) => {
+            let id = console.sessions.start(&settings, user);
+            tracing::info!(user = %user.name, "signed in to the console");
             let mut response = Redirect::to("/console/instances").into_response();
             let headers = response.headers_mut();
             headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, console.secure, None));
@@ -159,7 +158,7 @@ async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, Form(f
             );
             response
         }
-        Some(false) => {
+        Check::Refused => {
             tracing::warn!("refused a console sign-in: wrong User/Organization secrets");
             sign_in_form(
                 &console,
@@ -168,7 +167,7 @@ async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, Form(f
                 Some("Those are not the User and Organization secrets."),
             )
         }
-        None => {
+        Check::Closed => {
             let error = Some("The console is closed until secrets are set.");
             sign_in_form(&console, &headers, StatusCode::UNAUTHORIZED, error)
         }
@@ -198,8 +197,3 @@ fn error_page(session: &Session, status: StatusCode, message: &str) -> Response 
 
 /// A submitted form's fields, in order, repeated names and all.
 type Fields = Form<Vec<(String, String)>>;
-
-/// The console's caller: signed in with the User and Organization secrets, no `Element` token.
-fn signed_in() -> Caller {
-    Caller::default()
-}

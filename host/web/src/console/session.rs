@@ -1,9 +1,11 @@
 //! Who is signed in to the console, and that a form really came from one of
 //! its pages.
 //!
-//! Signing in with the API's User and Organization secrets starts a session:
-//! a random id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` over
-//! TLS), kept in memory only, so a restart signs everyone out. Every session
+//! Signing in with the API's User and Organization secrets starts a session
+//! of that user: a random id in an `HttpOnly`, `SameSite=Strict` cookie
+//! (`Secure` over TLS), kept in memory only, so a restart signs everyone out.
+//! Every request checks the user's secrets as configured now: a session whose
+//! user is gone, or whose secrets were rotated, ends. Every session
 //! has its own CSRF token, which each form carries in a hidden field and each
 //! htmx request in the `X-CSRF-Token` header; a `POST` without it is refused.
 //! The sign-in form, before there is a session, uses a double-submit cookie.
@@ -20,7 +22,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 
 use super::Console;
+use crate::secrets::credentials_digest;
+use engine::config::{ApiSettings, ApiUser};
+use engine::manage::Caller;
 use engine::manage::body::{new_token, same_secret};
+use subtle::ConstantTimeEq;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "autotask_events_session";
@@ -38,6 +44,8 @@ const MAX_FORM_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub csrf: String,
+    /// Who signed in, with their rights as configured now.
+    pub caller: Caller,
 }
 
 /// The sessions in memory, by the SHA-256 of their id (so a lookup's timing
@@ -49,30 +57,46 @@ pub struct Sessions {
 
 struct Entry {
     csrf: String,
+    /// The user's name, and a digest of the secrets they signed in with
+    /// (see [`credentials_digest`]); never the secrets themselves.
+    user: String,
+    credentials: [u8; 32],
     last_used: Instant,
 }
 
 impl Sessions {
-    /// Starts a session; returns its id, for the cookie.
-    pub fn start(&self) -> String {
+    /// Starts a session of `user`, signed in with `settings`' secrets; returns its id, for the cookie.
+    pub fn start(&self, settings: &ApiSettings, user: &ApiUser) -> String {
         let id = new_token();
         let mut sessions = self.lock();
         sessions.retain(|_, entry| entry.last_used.elapsed() < IDLE_LIMIT);
-        sessions.insert(digest(&id), Entry { csrf: new_token(), last_used: Instant::now() });
+        let entry = Entry {
+            csrf: new_token(),
+            user: user.name.clone(),
+            credentials: credentials_digest(settings, user),
+            last_used: Instant::now(),
+        };
+        sessions.insert(digest(&id), entry);
         id
     }
 
-    /// The live session with this id, if any; using it keeps it alive.
-    pub fn find(&self, id: &str) -> Option<Session> {
+    /// The live session with this id, if any, while its user's secrets are
+    /// still those of `settings`; using it keeps it alive. A session whose
+    /// user's secrets were rotated (or who was removed) ends here.
+    pub fn find(&self, id: &str, settings: &ApiSettings) -> Option<Session> {
         let mut sessions = self.lock();
         let key = digest(id);
         let entry = sessions.get_mut(&key)?;
-        if entry.last_used.elapsed() >= IDLE_LIMIT {
+        let user = settings.user(&entry.user).filter(|user| {
+            let now = credentials_digest(settings, user);
+            bool::from(now.ct_eq(&entry.credentials)) && settings.is_open()
+        });
+        let Some(user) = user.filter(|_| entry.last_used.elapsed() < IDLE_LIMIT) else {
             sessions.remove(&key);
             return None;
-        }
+        };
         entry.last_used = Instant::now();
-        Some(Session { csrf: entry.csrf.clone() })
+        Some(Session { csrf: entry.csrf.clone(), caller: Caller::of(user) })
     }
 
     pub fn end(&self, id: &str) {
@@ -117,7 +141,8 @@ pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<Duratio
 /// and a `POST` only with that session's CSRF token. Without a session, a
 /// page load goes to the sign-in page and an htmx request is told to.
 pub async fn require(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
-    let found = cookie(request.headers(), SESSION_COOKIE).and_then(|id| console.sessions.find(id));
+    let settings = console.management.api_settings();
+    let found = cookie(request.headers(), SESSION_COOKIE).and_then(|id| console.sessions.find(id, &settings));
     let Some(session) = found else {
         return sign_in_first(&request);
     };
@@ -184,15 +209,38 @@ pub fn form_urlencoded_value(bytes: &[u8], name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    use engine::config::Secret;
+
+    fn settings(alice_secret: &str) -> ApiSettings {
+        ApiSettings {
+            users: vec![ApiUser { name: "alice".into(), secret: Secret::new(alice_secret), admin: false }],
+            organization_secret: Some(Secret::new("organization-secret-0123")),
+            ..ApiSettings::default()
+        }
+    }
+
     #[test]
     fn sessions_are_found_by_id_and_end() {
         let sessions = Sessions::default();
-        let id = sessions.start();
-        let session = sessions.find(&id).expect("a live session");
+        let settings = settings("alice-secret-0123456789");
+        let id = sessions.start(&settings, &settings.users[0]);
+        let session = sessions.find(&id, &settings).expect("a live session");
         assert_eq!(session.csrf.len(), 43, "32 random bytes, base64url");
-        assert!(sessions.find("not-a-session").is_none());
+        assert_eq!((session.caller.user.as_str(), session.caller.admin), ("alice", false));
+        assert!(sessions.find("not-a-session", &settings).is_none());
         sessions.end(&id);
-        assert!(sessions.find(&id).is_none());
+        assert!(sessions.find(&id, &settings).is_none());
+    }
+
+    #[test]
+    fn a_session_ends_when_its_user_s_secret_is_rotated_away() {
+        let sessions = Sessions::default();
+        let before = settings("alice-secret-0123456789");
+        let id = sessions.start(&before, &before.users[0]);
+        assert!(sessions.find(&id, &settings("alice-rotated-0123456789")).is_none());
+        assert!(sessions.find(&id, &before).is_none(), "ended, not only refused once");
+        let gone = sessions.start(&before, &before.users[0]);
+        assert!(sessions.find(&gone, &ApiSettings { users: Vec::new(), ..before.clone() }).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::{Extension, Form};
 use maud::html;
 
 use super::session::Session;
-use super::{Console, Fields, error_page, signed_in};
+use super::{Console, Fields, error_page};
 use crate::status::status_of;
 use render::{Errors, Mode, form_page, preview};
 use values::InstanceForm;
@@ -39,7 +39,7 @@ pub async fn create(
     Form(fields): Fields,
 ) -> Response {
     let form = InstanceForm::submitted(&fields, &plugin_resources(&console));
-    match console.management.create(&form.body(false)).await {
+    match console.management.create(&session.caller, &form.body(false)).await {
         Ok(created) => Redirect::to(&format!("/console/instances/{}?notice=created", created.id)).into_response(),
         Err(error) => {
             let status = status_of(&error);
@@ -72,7 +72,7 @@ pub async fn update(
     Form(fields): Fields,
 ) -> Response {
     let form = InstanceForm::submitted(&fields, &plugin_resources(&console));
-    match console.management.patch(&id, &signed_in(), &form.body(true)).await {
+    match console.management.patch(&id, &session.caller, &form.body(true)).await {
         Ok(_) => Redirect::to(&format!("/console/instances/{id}?notice=changed")).into_response(),
         Err(error) => {
             let status = status_of(&error);
@@ -91,7 +91,7 @@ pub async fn test_connection(
 ) -> Response {
     let form = InstanceForm::submitted(&fields, &plugin_resources(&console));
     let instance = fields.iter().find(|(key, _)| key == "instance").map(|(_, value)| value.clone());
-    let result = connection_result(&console, &form, instance.as_deref()).await;
+    let result = connection_result(&console, &session, &form, instance.as_deref()).await;
     let shown = match &result {
         Ok(()) => html! { span .ok-text role="status" { "Connected: Autotask accepted the credentials." } },
         Err(message) => html! { span .field-error role="alert" { (message) } },
@@ -107,10 +107,15 @@ pub async fn test_connection(
     form_page(&session, &form, mode, &Errors::none(), Some(shown), StatusCode::OK)
 }
 
-async fn connection_result(console: &Console, form: &InstanceForm, instance: Option<&str>) -> Result<(), String> {
+async fn connection_result(
+    console: &Console,
+    session: &Session,
+    form: &InstanceForm,
+    instance: Option<&str>,
+) -> Result<(), String> {
     let credentials_only =
         InstanceForm { events_enabled: false, resources: Vec::new(), name: "connection test".into(), ..form.clone() };
-    console.management.test_connection(&credentials_only.body(false), instance).await
+    console.management.test_connection(&session.caller, &credentials_only.body(false), instance).await
 }
 
 /// The preview of one resource's URL template, for htmx.
