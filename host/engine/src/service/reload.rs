@@ -204,7 +204,7 @@ pub(super) async fn apply(
 ) -> Result<Changes, StartError> {
     if super::restart_settings(&config.server) != super::restart_settings(&shared.settings) {
         tracing::warn!(
-            "[server], [delivery], [limits] and `api.prefix` changes take effect at the next restart; users and instances apply now"
+            "[server], [delivery], [limits], [egress] and `api.prefix` changes take effect at the next restart; users and instances apply now"
         );
     }
     apply_api_users(shared, &config);
