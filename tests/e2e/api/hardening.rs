@@ -63,6 +63,9 @@ impl Attacker {
                                 "currentTimeframeRequestCount": 0});
             return axum::Json(answer).into_response();
         }
+        // Slowly: the longer the attacker's zone stays cached before the 401
+        // makes the service forget it, the likelier another instance used it.
+        tokio::time::sleep(Duration::from_millis(150)).await;
         (AxumStatus::UNAUTHORIZED, axum::Json(json!({"errors": ["Unauthorized"]}))).into_response()
     }
 }
@@ -91,8 +94,8 @@ async fn an_instance_with_anothers_user_name_never_receives_its_secret() {
     let attackers_id = created["id"].as_i64().unwrap();
 
     // Both poll, the attacker's every few milliseconds, failing with 401.
-    let polled = wait_until(WAIT, "the attacker's instance to poll its server 30 times", || {
-        std::future::ready((attacker.requests.load(Ordering::SeqCst) >= 30).then_some(()))
+    let polled = wait_until(WAIT, "the attacker's instance to poll its server 40 times", || {
+        std::future::ready((attacker.requests.load(Ordering::SeqCst) >= 40).then_some(()))
     });
     polled.await;
     let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "after the attack"})).await;
