@@ -14,7 +14,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::receiver::Receiver;
-use support::service::incidents_resource;
+use support::service::{LOOPBACK_RULES, incidents_resource};
 use support::wait_until;
 
 const ORGANIZATION: &str = "tenancy-organization-secret-0123";
@@ -110,12 +110,13 @@ impl Setup {
 /// Writes `service.toml`: alice's secret in it, bob's in `bob.secret`, ops an admin.
 fn write_config(dir: &Path, sim: &Simulator, alice: &str) -> PathBuf {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\nintegration_code = \"{}\"\n\n\
+        "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\nintegration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n\n\
          [api]\norganization_secret = \"{ORGANIZATION}\"\n\n\
          [[api.users]]\nname = \"alice\"\nsecret = \"{alice}\"\n\n\
          [[api.users]]\nname = \"bob\"\nsecret = \"${{file:bob.secret}}\"\n\n\
          [[api.users]]\nname = \"ops\"\nsecret = \"{OPS}\"\nadmin = true\n",
-        sim.config().integration_code
+        sim.config().integration_code,
+        sim.url().trim_start_matches("http://").trim_end_matches('/'),
     );
     let path = dir.join("service.toml");
     rename_into_place(&path, &text);
