@@ -20,25 +20,25 @@ use super::*;
 /// refuses every query with 401 (which used to make the service forget the
 /// zone of the user name), and counts every `Secret` and `ApiIntegrationCode`
 /// header it is sent.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Attacker {
     requests: Arc<AtomicUsize>,
     headers_seen: Arc<Mutex<HashMap<String, usize>>>,
-    addr: Arc<Mutex<Option<SocketAddr>>>,
+    addr: SocketAddr,
 }
 
 impl Attacker {
     async fn start() -> Attacker {
-        let attacker = Attacker::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        *attacker.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
+        let attacker =
+            Attacker { requests: Arc::default(), headers_seen: Arc::default(), addr: listener.local_addr().unwrap() };
         let router = Router::new().fallback(Self::answer).with_state(attacker.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         attacker
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr.lock().unwrap().unwrap())
+        format!("http://{}", self.addr)
     }
 
     /// How many requests carried `value` in a credential header.

@@ -184,9 +184,10 @@ impl Management {
     pub async fn patch(&self, id: &str, caller: &Caller, patch: &Value) -> Result<InstanceView, ManageError> {
         let _changing = self.changing(id).await;
         let stored = self.find_writable(id, caller).await?;
-        let mut body = stored_body(&stored);
+        let before = stored_body(&stored);
+        let mut body = before.clone();
         merge_patch(&mut body, &instance_body(patch));
-        if let Some(key) = secrets_for_new_server(&stored_body(&stored), patch, &body).first() {
+        if let Some(key) = secrets_for_new_server(&before, patch, &body).first() {
             return Err(ManageError::field(format!("$.configuration['{key}']"), SECRET_FOR_NEW_SERVER));
         }
         let disabled = disabled_flag(patch, stored.disabled)?;
@@ -231,7 +232,9 @@ impl Management {
             (running, flusher, supervisor.retired(id))
         };
         // Its own worker finishes the delivery on the wire before the flush starts.
-        retired.finished().await;
+        if let Some(retired) = retired {
+            retired.finished().await;
+        }
         let (store, instance) = (self.shared().store.clone(), id.to_owned());
         let (mut delivered, mut dropped) = (0, 0);
         match outbox {
@@ -280,11 +283,12 @@ impl Management {
             let store = self.shared().store.clone();
             let stored = blocking(move || store.api_instance(number)).await.map_err(|error| error.to_string())?;
             if let Some(stored) = stored.filter(|stored| caller.sees(Some(&stored.owner))) {
-                let mut merged = stored_body(&stored);
+                let before = stored_body(&stored);
+                let mut merged = before.clone();
                 merged["configuration"][POLLER] = json!({});
                 merged["configuration"]["event.notification.enabled"] = json!(false);
                 merge_patch(&mut merged, &body);
-                if let Some(key) = secrets_for_new_server(&stored_body(&stored), &body, &merged).first() {
+                if let Some(key) = secrets_for_new_server(&before, &body, &merged).first() {
                     return Err(format!("{key}: {SECRET_FOR_NEW_SERVER}"));
                 }
                 body = merged;

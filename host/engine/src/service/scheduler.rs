@@ -13,12 +13,11 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +125,8 @@ where
 {
     let update = |change: &dyn Fn(&mut ResourceStatus)| change(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
     loop {
-        let ended = CatchUnwind(Box::pin(start())).await;
+        // Not polled again after a panic, so no broken state is seen.
+        let ended = AssertUnwindSafe(start()).catch_unwind().await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -144,22 +144,6 @@ where
             status.died = None;
             status.restarts += 1;
         });
-    }
-}
-
-/// A future's output, or the panic it raised while polled.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        // The future is not polled again after a panic, so no broken state is seen.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
     }
 }
 

@@ -132,7 +132,7 @@ impl RunningInstance {
 
 /// Whether a stopped instance has finished its work (its last poll, the
 /// delivery on the wire).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Retired(CancellationToken);
 
 impl Retired {
@@ -262,12 +262,10 @@ impl Supervisor {
         self.retiring.insert(id.to_owned(), retired);
     }
 
-    /// Until instance `id`'s stopped predecessor has finished (nothing to
-    /// wait for when there is none). Await it outside the supervisor's lock.
-    pub(crate) fn retired(&self, id: &str) -> Retired {
-        let finished = Retired::default();
-        finished.0.cancel();
-        self.retiring.get(id).cloned().unwrap_or(finished)
+    /// Instance `id`'s stopped predecessor, while it may still be finishing.
+    /// Await it outside the supervisor's lock.
+    pub(crate) fn retired(&self, id: &str) -> Option<Retired> {
+        self.retiring.get(id).filter(|retired| !retired.is_finished()).cloned()
     }
 
     /// What would stop `configured` from starting.
@@ -331,7 +329,7 @@ impl Supervisor {
         let configured = &running.configured;
         let id = configured.id.clone();
         // What the instance replaces may still finish a poll or a delivery.
-        let predecessor = self.retiring.get(&id).filter(|retired| !retired.is_finished()).cloned();
+        let predecessor = self.retired(&id);
         let config = &configured.instance;
         if configured.disabled {
             tracing::info!(instance = %id, "the instance is disabled; not polling it");
