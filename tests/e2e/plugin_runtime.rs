@@ -118,10 +118,11 @@ fn wasm_and_native_builds_of_the_mapping_agree_on_a_thousand_tickets() {
         .into_iter()
         .flat_map(|result| result.unwrap())
         .map(|e| {
-            let kind = match e.event_type {
+            let kind = match &e.event_type {
                 autotask_events_sdk::EventType::Created => "CREATED",
                 autotask_events_sdk::EventType::Updated => "UPDATED",
                 autotask_events_sdk::EventType::Deleted => "DELETED",
+                autotask_events_sdk::EventType::Custom(name) => name,
             };
             event_summary(kind, &e.object_id, &e.object_type, &e.event_date, &e.payload)
         })

@@ -166,10 +166,11 @@ pub fn sdk_records(records: &[RawRecord]) -> Vec<autotask_events_sdk::RawRecord>
             object_id: r.object_id.clone(),
             created: r.created.clone(),
             updated: r.updated.clone(),
-            default_event_type: match r.default_event_type {
+            default_event_type: match &r.default_event_type {
                 plugin_runtime::EventType::Created => autotask_events_sdk::EventType::Created,
                 plugin_runtime::EventType::Updated => autotask_events_sdk::EventType::Updated,
                 plugin_runtime::EventType::Deleted => autotask_events_sdk::EventType::Deleted,
+                plugin_runtime::EventType::Custom(name) => autotask_events_sdk::EventType::Custom(name.clone()),
             },
         })
         .collect()
