@@ -8,6 +8,8 @@ import sys
 import unittest
 from types import SimpleNamespace
 
+# No __pycache__ in src/: the build packs the whole directory.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
 import script_runner  # noqa: E402
