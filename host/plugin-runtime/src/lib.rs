@@ -196,7 +196,23 @@ impl PluginRuntime {
             return Ok(runner.clone());
         }
         let name = format!("the {} runner", language.name());
-        let component = self.compile(&name, version, bytes)?;
+        // Services in one process (tests, benchmarks) share their cache
+        // directory: one compiles the runner and writes it, and the others
+        // wait and then load it from there.
+        static COMPILING: Mutex<()> = Mutex::new(());
+        let _compiling = COMPILING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = format!("{}{version}", cache::RUNNER_PREFIX);
+        let component = match self.artifacts.as_ref().and_then(|cache| cache.get(&self.engine, &key)) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::Runtime { plugin: name.clone(), reason: e.root_cause().to_string() })?;
+                if let Some(cache) = &self.artifacts {
+                    cache.put(&key, &component);
+                }
+                component
+            }
+        };
         let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Runtime {
             plugin: name.clone(),
             reason: format!("it cannot be linked: {}", e.root_cause()),
