@@ -18,6 +18,9 @@ use plugin_runtime::{Context, DatesConfiguration, PollConfiguration, RawRecord};
 /// The misbehaving test plugin, compiled from `tests/plugins/misbehaving` by `build.rs`.
 pub const MISBEHAVING_WASM: &[u8] = include_bytes!(env!("MISBEHAVING_PLUGIN_WASM"));
 
+/// A plugin built against interface 0.1.0 (`tests/plugins/interface-0-1-0`).
+pub const INTERFACE_0_1_0_WASM: &[u8] = include_bytes!(env!("INTERFACE_0_1_0_PLUGIN_WASM"));
+
 /// The built-in incidents plugin, as the binary ships it.
 pub use builtin_plugin::INCIDENTS_WASM;
 

@@ -39,6 +39,31 @@ pub fn plugin_path(plugin_dir: &Path, instance: &ConfiguredInstance, resource: &
     instance.plugins.get(resource).cloned().unwrap_or_else(|| plugin_dir.join(resource))
 }
 
+/// The plugin file there is for `key` (what [`plugin_path`] returned), if any.
+pub fn existing_plugin_file(key: &Path) -> Option<PathBuf> {
+    candidate_files(key).into_iter().find(|path| path.exists())
+}
+
+/// The plugin file there is for `key`, else the first it may be (`R.wasm`).
+pub fn plugin_file_or_default(key: &Path) -> PathBuf {
+    existing_plugin_file(key).unwrap_or_else(|| candidate_files(key).swap_remove(0))
+}
+
+/// Where a plugin for `key` goes, for messages: the file, or
+/// `R.wasm, R.js or R.py in DIR`.
+pub fn expected_plugin_files(key: &Path) -> String {
+    let candidates = candidate_files(key);
+    match candidates.as_slice() {
+        [only] => only.display().to_string(),
+        _ => {
+            let names: Vec<String> = candidates.iter().map(|path| plugin_label(path)).collect();
+            let dir = key.parent().map(|dir| dir.display().to_string()).unwrap_or_default();
+            let (last, others) = names.split_last().expect("three extensions");
+            format!("{} or {last} in {dir}", others.join(", "))
+        }
+    }
+}
+
 /// The files a slot keyed by `key` may load: the key itself when it names a
 /// plugin file, else each plugin extension added to it.
 fn candidate_files(key: &Path) -> Vec<PathBuf> {
@@ -510,18 +535,9 @@ impl PluginSlot {
         }
     }
 
-    /// Where a plugin for this slot goes, for messages: the file, or the
-    /// resource's name with each extension it may have.
+    /// Where a plugin for this slot goes, for messages.
     fn expected(&self) -> String {
-        match self.candidates.as_slice() {
-            [only] => only.display().to_string(),
-            _ => {
-                let names: Vec<String> = self.candidates.iter().map(|path| plugin_label(path)).collect();
-                let dir = self.key.parent().map(|dir| dir.display().to_string()).unwrap_or_default();
-                let (last, others) = names.split_last().expect("three extensions");
-                format!("{} or {last} in {dir}", others.join(", "))
-            }
-        }
+        expected_plugin_files(&self.key)
     }
 
     /// The version serving now, if any.
