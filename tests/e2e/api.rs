@@ -649,3 +649,105 @@ async fn the_api_is_served_over_tls_when_configured_and_closed_without_secrets()
     assert!(answer["message"].as_str().unwrap().contains("user_secret"), "{answer}");
     service.stop().await;
 }
+
+/// The object ids of the incidents events `receiver` got.
+fn incident_ids(receiver: &Receiver) -> std::collections::BTreeSet<String> {
+    let events = receiver.events();
+    events
+        .iter()
+        .filter(|e| e["objectType"] == "incidents")
+        .map(|e| e["objectId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ids(tickets: &[i64]) -> std::collections::BTreeSet<String> {
+    tickets.iter().map(i64::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_gets_no_changes_from_before_it_existed_unless_since_is_set() {
+    // The overlap (5 s here) is far longer than the whole test before the
+    // instances start: an overlap that reached back before them would read every
+    // change made before.
+    let setup = Setup::new().await;
+    let control = SimControl::new(&setup.sim);
+    let (from_file, with_since) = (Receiver::start().await, Receiver::start().await);
+    let since = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+
+    // Changes made before any instance exists.
+    let before = [1, 2, 3];
+    for id in before {
+        control.patch("Tickets", id, json!({"priority": 2})).await;
+    }
+    let made_before = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // The instances: one created through the API, one added to the configuration
+    // file, and one added with a `since` from before those changes.
+    let id = setup.create().await["id"].as_i64().unwrap();
+    let interval = "refresh_interval_seconds = 0.2";
+    let file_instances = [
+        instance_toml(
+            "from-file",
+            &setup.sim,
+            &from_file.url(),
+            json!({"incidents": incidents_resource()}),
+            json!({}),
+            interval,
+        ),
+        instance_toml(
+            "with-since",
+            &setup.sim,
+            &with_since.url(),
+            json!({"incidents": incidents_resource()}),
+            json!({}),
+            &format!("{interval}\nsince = \"{}\"", since.to_rfc3339()),
+        ),
+    ];
+    let mut text = std::fs::read_to_string(&setup.config).unwrap();
+    text.push('\n');
+    text.push_str(&file_instances.join("\n"));
+    std::fs::write(&setup.config, text).unwrap();
+    let service = setup.service.as_ref().unwrap();
+    wait_until(WAIT, "the file instances to start", || async {
+        let metrics = service.metrics().render();
+        metrics
+            .contains("autotask_events_polls_total{instance=\"from-file\",resource=\"incidents\",outcome=\"ok\"}")
+            .then_some(())
+    })
+    .await;
+    let all_started = chrono::Utc::now();
+    // Several polls of each, each reading its overlap.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // Changes made after: new ones, one committed late (dated between the
+    // instances' start and their latest polls: only the overlap finds it), and
+    // a late commit of a change made before the instances existed.
+    let after = [control.create("Tickets", json!({"title": "After the instances"})).await, 5, 6];
+    control.patch("Tickets", 5, json!({"status": 5})).await;
+    control.patch("Tickets", 6, json!({"priority": 1})).await;
+    let late = 7;
+    control.patch_at("Tickets", late, json!({"status": 8}), all_started + chrono::TimeDelta::milliseconds(100)).await;
+    let late_from_before = 8;
+    control.patch_at("Tickets", late_from_before, json!({"status": 8}), made_before).await;
+
+    let mut expected = ids(&after);
+    expected.insert(late.to_string());
+    let mut everything = expected.clone();
+    everything.extend(ids(&before));
+    for (receiver, want, what) in [
+        (&setup.receiver, &expected, "the API instance's events"),
+        (&from_file, &expected, "the file instance's events"),
+        (&with_since, &everything, "the events since `since`"),
+    ] {
+        receiver.wait_for(WAIT, what, |_| incident_ids(receiver).is_superset(want)).await;
+    }
+    // More polls, each reading its overlap again: nothing else arrives.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(incident_ids(&setup.receiver), expected, "API instance {id}: only the changes made after it");
+    assert_eq!(incident_ids(&from_file), expected, "file instance: only the changes made after it");
+    // `since` reads from there: the changes before, and the late commit of one, are its too.
+    let mut with_late = everything.clone();
+    with_late.insert(late_from_before.to_string());
+    assert_eq!(incident_ids(&with_since), with_late, "`since` delivers the changes made before the instance");
+}

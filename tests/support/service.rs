@@ -124,6 +124,13 @@ impl SimControl {
         let _: Value = self.send(self.http.patch(format!("{}/{entity}/{id}", self.base)).json(&fields)).await;
     }
 
+    /// Changes a record as a change Autotask commits late: dated `at`, readable only from now.
+    pub async fn patch_at(&self, entity: &str, id: i64, fields: Value, at: chrono::DateTime<chrono::Utc>) {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let request = self.http.patch(format!("{}/{entity}/{id}", self.base)).query(&[("at", at)]).json(&fields);
+        let _: Value = self.send(request).await;
+    }
+
     pub async fn delete(&self, entity: &str, id: i64) {
         let response = self.http.delete(format!("{}/{entity}/{id}", self.base)).send().await.expect("sim answers");
         assert!(response.status().is_success(), "deleting {entity} {id}: {}", response.status());

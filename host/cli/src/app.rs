@@ -68,6 +68,12 @@ impl RunningService {
         self.service.plugins()
     }
 
+    /// Every plugin file with a version serving, with that version (its
+    /// description says which resource and entity it maps).
+    pub fn loaded_plugins(&self) -> Vec<(std::path::PathBuf, Arc<plugin_runtime::Plugin>)> {
+        self.service.loaded_plugins()
+    }
+
     /// The latest plugin loads, rejections and removals, newest first.
     pub fn plugin_reloads(&self) -> Vec<Reload> {
         self.service.plugin_reloads()

@@ -2,10 +2,10 @@
 //! would, inject faults, and read what the simulator saw.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::Shared;
@@ -46,17 +46,32 @@ pub async fn create(State(shared): State<Shared>, Path(name): Path<String>, body
     (StatusCode::CREATED, Json(record)).into_response()
 }
 
-/// `PATCH /sim/{Entity}/{id}`: merges fields into a record and bumps its change dates.
+/// The query of `PATCH /sim/{Entity}/{id}`.
+#[derive(serde::Deserialize)]
+pub struct PatchQuery {
+    /// The change's date, when it is not now: a change Autotask commits late
+    /// carries a date from before it can be read.
+    at: Option<String>,
+}
+
+/// `PATCH /sim/{Entity}/{id}[?at=RFC 3339]`: merges fields into a record and
+/// bumps its change dates to now, or to `at`.
 pub async fn patch(
     State(shared): State<Shared>,
     Path((name, id)): Path<(String, i64)>,
+    Query(query): Query<PatchQuery>,
     body: axum::body::Bytes,
 ) -> Response {
     let (entity, fields) = match entity(&name).and_then(|e| Ok((e, fields(&body)?))) {
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
-    match shared.store().patch(entity, id, fields, Utc::now()) {
+    let at = match query.at.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => Utc::now(),
+        Some(Ok(at)) => at.with_timezone(&Utc),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("`at` is not an RFC 3339 date-time: {e}")),
+    };
+    match shared.store().patch(entity, id, fields, at) {
         Some(record) => Json(record).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no {} with id {id}", entity.singular())),
     }

@@ -1,11 +1,19 @@
 //! `autotask-events demo`: the whole product on loopback in one command. It
 //! starts the Autotask simulator with churn, a callback receiver that checks
-//! every signature, and the service with one instance polling incidents (the
-//! built-in plugin) and contacts (a copy of it), then prints each event the
-//! receiver gets as one line until Ctrl-C or `--for`.
+//! every signature, and the service with one instance polling the resources
+//! of `--resources` (incidents and contacts unless told: the built-in plugin,
+//! and copies of it for the others), then prints each event the receiver gets
+//! as one line until Ctrl-C or `--for`.
+//!
+//! While it runs, a plugin that loads from the plugin directory for a resource
+//! the instance does not poll yet adds that resource to the instance: a known
+//! resource name (incidents, accounts, contacts, notes) says which entity to
+//! poll, else the plugin's own description does. The demo reads what the
+//! service's plugin registry loaded, so any kind of plugin file it loads counts.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +28,7 @@ use axum::routing::post;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::app;
+use crate::app::{self, RunningService};
 use builtin_plugin::INCIDENTS_WASM;
 use engine::config::instance::{Source, read_instance};
 use engine::config::problems::Collector;
@@ -29,6 +37,8 @@ use engine::config::{
 };
 use engine::delivery::signature::{SIGNATURE_HEADER, verify};
 use engine::egress::{AutotaskHosts, Egress, Range};
+use engine::service::plugins::is_plugin_file;
+use plugin_runtime::Description;
 
 /// The demo's signature key: a demo value, printed so users can see it checked.
 const DEMO_SIGNATURE_KEY: &str = "demo-signature-key";
@@ -44,11 +54,148 @@ pub struct DemoArgs {
     /// Changes the simulator makes each minute.
     #[arg(long, default_value_t = 60.0)]
     pub churn: f64,
-    /// The plugin directory, watched while the demo runs: drop a new
-    /// `incidents.wasm` or `contacts.wasm` in to change a mapping live.
+    /// The plugin directory, watched while the demo runs: replace a plugin
+    /// to change its mapping live, or drop in a plugin for a resource the demo
+    /// does not poll yet and it starts polling that resource.
     /// A temporary directory when absent.
     #[arg(long)]
     pub plugin_dir: Option<std::path::PathBuf>,
+    /// The resources to poll, comma-separated: incidents (Tickets), accounts
+    /// (Companies), contacts (Contacts), notes (TicketNotes). A resource
+    /// without a plugin file gets a copy of the built-in plugin.
+    #[arg(long, value_delimiter = ',', default_value = "incidents,contacts")]
+    pub resources: Vec<String>,
+}
+
+/// The resources the demo knows by name: `(resource, entity, poll URL path,
+/// created date field)`; all are read by `id` and changed by `lastActivityDate`.
+const KNOWN_RESOURCES: [(&str, &str, &str, &str); 4] = [
+    ("incidents", "Tickets", "/hubs/helpdesk/incidents", "createDate"),
+    ("accounts", "Companies", "/hubs/helpdesk/accounts", "createDate"),
+    ("contacts", "Contacts", "/hubs/helpdesk/contacts", "createDate"),
+    ("notes", "TicketNotes", "/hubs/helpdesk/comments", "createDateTime"),
+];
+
+/// The format of every Autotask date.
+const AUTOTASK_DATE_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss'Z'";
+
+/// How the demo's instance polls one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoResource {
+    pub name: String,
+    pub entity: String,
+    /// The poll URL's path: a hub path, or `/{Entity}`.
+    pub path: String,
+    pub id_field: String,
+    pub created_date_field: Option<String>,
+    pub updated_date_field: String,
+}
+
+impl DemoResource {
+    /// A resource the demo knows by name.
+    pub fn known(name: &str) -> Option<DemoResource> {
+        let (name, entity, path, created) = KNOWN_RESOURCES.iter().find(|(known, ..)| *known == name)?;
+        Some(DemoResource {
+            name: (*name).into(),
+            entity: (*entity).into(),
+            path: (*path).into(),
+            id_field: "id".into(),
+            created_date_field: Some((*created).into()),
+            updated_date_field: "lastActivityDate".into(),
+        })
+    }
+
+    /// How to poll `name`, for which a plugin that describes itself with
+    /// `description` (if it does) was loaded: the plugin's description when it
+    /// describes `name`, else the demo's own table, else the entity the plugin
+    /// describes (a copy of a plugin under another name maps what it maps).
+    pub fn for_plugin(name: &str, description: Option<&Description>) -> Result<DemoResource, String> {
+        let described = |description: &Description| {
+            let updated = description.updated_date_field.clone().ok_or_else(|| {
+                format!(
+                    "it describes entity {} without an updated date field, so the demo cannot ask for its changes",
+                    description.entity
+                )
+            })?;
+            let path = KNOWN_RESOURCES
+                .iter()
+                .find(|(.., entity, _, _)| entity.eq_ignore_ascii_case(&description.entity))
+                .map_or_else(|| format!("/{}", description.entity), |(_, _, path, _)| (*path).to_owned());
+            Ok(DemoResource {
+                name: name.into(),
+                entity: description.entity.clone(),
+                path,
+                id_field: description.id_field.clone(),
+                created_date_field: description.created_date_field.clone(),
+                updated_date_field: updated,
+            })
+        };
+        match description {
+            Some(description) if description.resource == name => described(description),
+            _ => match (DemoResource::known(name), description) {
+                (Some(known), _) => Ok(known),
+                (None, Some(description)) => described(description),
+                (None, None) => Err(format!(
+                    "the demo does not know resource `{name}` (it knows {}) and the plugin does not describe which \
+                     Autotask entity it maps",
+                    known_names()
+                )),
+            },
+        }
+    }
+
+    /// The resource's poll configuration, as a Cloud Elements body holds it.
+    fn poll_configuration(&self) -> Value {
+        let mut dates = json!({
+            "updatedDateField": self.updated_date_field,
+            "updatedDateFormat": AUTOTASK_DATE_FORMAT,
+        });
+        if let Some(created) = &self.created_date_field {
+            dates["createdDateField"] = json!(created);
+            dates["createdDateFormat"] = json!(AUTOTASK_DATE_FORMAT);
+        }
+        json!({
+            "url": format!("{}?where={}>='${{gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}}'", self.path, self.updated_date_field),
+            "idField": self.id_field,
+            "datesConfiguration": dates,
+        })
+    }
+}
+
+fn known_names() -> String {
+    KNOWN_RESOURCES.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// The resources of `--resources`, each once, in order; an unknown one is an error.
+fn requested_resources(names: &[String]) -> anyhow::Result<Vec<DemoResource>> {
+    let mut resources: Vec<DemoResource> = Vec::new();
+    for name in names.iter().map(|name| name.trim()).filter(|name| !name.is_empty()) {
+        let Some(resource) = DemoResource::known(name) else {
+            anyhow::bail!(
+                "--resources: unknown resource `{name}`; the demo knows {} (for another one, drop a plugin that \
+                 describes its entity into the plugin directory while the demo runs)",
+                known_names()
+            );
+        };
+        if !resources.contains(&resource) {
+            resources.push(resource);
+        }
+    }
+    if resources.is_empty() {
+        anyhow::bail!("--resources: name at least one resource ({})", known_names());
+    }
+    Ok(resources)
+}
+
+/// Whether `dir` holds a plugin file (of any kind the service loads) for `resource`.
+fn has_plugin_file(dir: &Path, resource: &str) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if is_plugin_file(&path) && path.file_stem().is_some_and(|stem| stem == resource) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -68,6 +215,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
 }
 
 async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    let resources = requested_resources(&args.resources)?;
     let work = tempfile::Builder::new().prefix("autotask-events-demo-").tempdir()?;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
 
@@ -91,22 +239,39 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.plugin_dir {
         settings.plugin_dir = std::path::absolute(dir)?;
     }
-    // The contacts resource maps through a copy of the incidents plugin: any
-    // plugin file named after a resource serves it.
+    // Resources other than incidents map through a copy of the built-in
+    // plugin unless the directory has a plugin for them: any plugin file named
+    // after a resource serves it, with the resource's poll configuration.
     std::fs::create_dir_all(&settings.plugin_dir)?;
-    let contacts = settings.plugin_dir.join("contacts.wasm");
-    if !contacts.exists() {
-        std::fs::write(contacts, INCIDENTS_WASM)?;
+    for resource in &resources {
+        if resource.name != "incidents" && !has_plugin_file(&settings.plugin_dir, &resource.name)? {
+            std::fs::write(settings.plugin_dir.join(format!("{}.wasm", resource.name)), INCIDENTS_WASM)?;
+        }
     }
     let plugin_dir = settings.plugin_dir.clone();
-    let instance = demo_instance(&simulator, receiver, args.interval, work.path(), &settings.rules)?;
-    let running = app::start(ServiceConfig { server: settings, instances: vec![instance], files: Vec::new() }).await?;
+    let demo = Demo { simulator: &simulator, receiver, interval: args.interval, base: work.path(), settings };
+    let instance = demo.instance(&resources)?;
+    let running =
+        app::start(ServiceConfig { server: demo.settings.clone(), instances: vec![instance], files: Vec::new() })
+            .await?;
+    // Plugins loaded at the start are what the demo began with; those that load later may add resources.
+    let mut following = Following {
+        resources,
+        handled: running
+            .loaded_plugins()
+            .into_iter()
+            .map(|(path, plugin)| (path, plugin.version().to_owned()))
+            .collect(),
+        plugin_dir: plugin_dir.clone(),
+    };
 
     println!("autotask-events demo");
     println!("  Autotask simulator  {} ({} changes a minute)", simulator.url(), args.churn);
     println!("  callback receiver   http://{receiver}/events (checks every Elements-Webhook-Signature)");
     println!("  service             http://{0}/metrics, http://{0}/plugins", running.addr());
-    println!("  plugins             {} (watched: a new .wasm here changes the mapping live)", plugin_dir.display());
+    println!("  plugins             {} (watched)", plugin_dir.display());
+    println!("                      drop a plugin for a new resource here and the demo starts polling it;");
+    println!("                      replace one to change its mapping live");
     println!(
         "  management API      curl -H \"Authorization: User $(cat {}), Organization $(cat {})\" http://{}{}/instances",
         api_secrets.user_file.display(),
@@ -120,7 +285,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         api_secrets.user_file.display(),
         api_secrets.organization_file.display()
     );
-    println!("  polling incidents and contacts every {}s; events appear below. Ctrl-C stops.", args.interval);
+    println!("  polling {} every {}s; events appear below. Ctrl-C stops.", following.describe(), args.interval);
     println!();
 
     let until = async {
@@ -132,6 +297,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     tokio::select! {
         () = until => {}
         () = super::serve::stop_signal() => {}
+        () = following.run(&demo, &running) => {}
     }
     running.stop().await;
     drop(simulator);
@@ -177,69 +343,133 @@ fn demo_rules(simulator: &Simulator) -> InstanceRules {
     }
 }
 
-/// The instance, written as the Cloud Elements body a user would post.
-fn demo_instance(
-    simulator: &Simulator,
+/// What the demo's instance is made from.
+struct Demo<'a> {
+    simulator: &'a Simulator,
     receiver: SocketAddr,
     interval: f64,
-    base: &Path,
-    rules: &InstanceRules,
-) -> anyhow::Result<ConfiguredInstance> {
-    let sim = simulator.config();
-    let updated = |field: &str| {
-        json!({"updatedDateField": field, "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
-               "createdDateField": "createDate", "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'"})
-    };
-    let body = json!({
-        "element": {"key": "autotaskhelpdesk"},
-        "name": "Demo",
-        "tags": ["demo"],
-        "configuration": {
-            "helpdesk.autotask.username": sim.user,
-            "helpdesk.autotask.password": sim.secret,
-            "helpdesk.autotask.integration.code": sim.integration_code,
-            "helpdesk.autotask.server.url": simulator.url(),
-            "event.notification.enabled": true,
-            "event.notification.callback.url": format!("http://{receiver}/events"),
-            "event.notification.signature.key": DEMO_SIGNATURE_KEY,
-            "event.poller.configuration": {
-                "incidents": {
-                    "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-                    "idField": "id",
-                    "datesConfiguration": updated("lastActivityDate"),
-                },
-                "contacts": {
-                    "url": "/hubs/helpdesk/contacts?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
-                    "idField": "id",
-                    "datesConfiguration": updated("lastActivityDate"),
-                },
+    base: &'a Path,
+    settings: ServerSettings,
+}
+
+impl Demo<'_> {
+    /// The instance polling `resources`, written as the Cloud Elements body a user would post.
+    fn instance(&self, resources: &[DemoResource]) -> anyhow::Result<ConfiguredInstance> {
+        let sim = self.simulator.config();
+        let polled: serde_json::Map<String, Value> =
+            resources.iter().map(|resource| (resource.name.clone(), resource.poll_configuration())).collect();
+        let body = json!({
+            "element": {"key": "autotaskhelpdesk"},
+            "name": "Demo",
+            "tags": ["demo"],
+            "configuration": {
+                "helpdesk.autotask.username": sim.user,
+                "helpdesk.autotask.password": sim.secret,
+                "helpdesk.autotask.integration.code": sim.integration_code,
+                "helpdesk.autotask.server.url": self.simulator.url(),
+                "event.notification.enabled": true,
+                "event.notification.callback.url": format!("http://{}/events", self.receiver),
+                "event.notification.signature.key": DEMO_SIGNATURE_KEY,
+                "event.poller.configuration": polled,
             },
-        },
-    });
-    let mut found = Vec::new();
-    let demo_file = base.join("demo-instance.json");
-    let source = Source {
-        base_dir: base,
-        key_prefix: String::new(),
-        host_integration_code: None,
-        resolve_references: false,
-        rules,
-    };
-    let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
-    let Some(mut instance) = instance else {
-        anyhow::bail!("the demo instance is invalid: {}", engine::config::Problems(found));
-    };
-    instance.refresh_interval = Duration::from_secs_f64(interval);
-    Ok(ConfiguredInstance {
-        id: "demo".into(),
-        since: None,
-        plugins: Default::default(),
-        sample_records: Default::default(),
-        instance,
-        disabled: false,
-        owner: None,
-        body,
-    })
+        });
+        let mut found = Vec::new();
+        let demo_file = self.base.join("demo-instance.json");
+        let source = Source {
+            base_dir: self.base,
+            key_prefix: String::new(),
+            host_integration_code: None,
+            resolve_references: false,
+            rules: &self.settings.rules,
+        };
+        let instance = read_instance(&body, &source, &mut Collector { file: &demo_file, problems: &mut found });
+        let Some(mut instance) = instance else {
+            anyhow::bail!("the demo instance is invalid: {}", engine::config::Problems(found));
+        };
+        instance.refresh_interval = Duration::from_secs_f64(self.interval);
+        Ok(ConfiguredInstance {
+            id: "demo".into(),
+            since: None,
+            plugins: Default::default(),
+            sample_records: Default::default(),
+            instance,
+            disabled: false,
+            owner: None,
+            body,
+        })
+    }
+}
+
+/// How often the demo looks at which plugins the service loaded.
+const PLUGIN_CHECK: Duration = Duration::from_millis(250);
+
+/// The demo's resources, growing as plugins for new ones load.
+struct Following {
+    resources: Vec<DemoResource>,
+    /// Each plugin file already looked at, with the version looked at.
+    handled: HashMap<PathBuf, String>,
+    plugin_dir: PathBuf,
+}
+
+impl Following {
+    /// `incidents (Tickets), contacts (Contacts)`.
+    fn describe(&self) -> String {
+        let names: Vec<String> =
+            self.resources.iter().map(|resource| format!("{} ({})", resource.name, resource.entity)).collect();
+        names.join(", ")
+    }
+
+    /// Adds a resource for each plugin that loads for one the instance does
+    /// not poll yet, until the demo stops.
+    async fn run(&mut self, demo: &Demo<'_>, running: &RunningService) {
+        loop {
+            tokio::time::sleep(PLUGIN_CHECK).await;
+            for (path, plugin) in running.loaded_plugins() {
+                if self.handled.get(&path).is_some_and(|version| version == plugin.version()) {
+                    continue;
+                }
+                self.handled.insert(path.clone(), plugin.version().to_owned());
+                if path.parent() != Some(self.plugin_dir.as_path()) {
+                    continue;
+                }
+                let Some(name) = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()) else { continue };
+                if self.resources.iter().any(|resource| resource.name == name) {
+                    continue;
+                }
+                let label = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                match DemoResource::for_plugin(&name, plugin.description()) {
+                    Ok(resource) => self.add(demo, running, &label, resource).await,
+                    Err(why) => {
+                        tracing::warn!(plugin = %label, "the demo does not poll resource `{name}`: {why}");
+                        println!("!! plugin {label} loaded, but the demo does not poll `{name}`: {why}");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn add(&mut self, demo: &Demo<'_>, running: &RunningService, label: &str, resource: DemoResource) {
+        let entity = resource.entity.clone();
+        let name = resource.name.clone();
+        self.resources.push(resource);
+        let applied = match demo.instance(&self.resources) {
+            Ok(instance) => running
+                .apply(ServiceConfig { server: demo.settings.clone(), instances: vec![instance], files: Vec::new() })
+                .await
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(error),
+        };
+        match applied {
+            Ok(_) => println!(
+                "plugin {label} loaded: now polling {name} ({entity}) too (its first poll reads back to the demo's start)"
+            ),
+            Err(error) => {
+                self.resources.pop();
+                tracing::warn!(plugin = %label, "the demo could not add resource `{name}`: {error}");
+                println!("!! plugin {label} loaded, but the demo could not add resource `{name}`: {error}");
+            }
+        }
+    }
 }
 
 /// A callback endpoint that verifies signatures and prints each event.
@@ -317,5 +547,59 @@ mod tests {
         assert_eq!(summary(&json!({"title": "VPN drops", "status": 5})), "VPN drops (status 5)");
         assert_eq!(summary(&json!({"extra": {"companyName": "Acme"}})), "Acme");
         assert_eq!(summary(&json!({"extra": {"ticketTitle": "Gone"}})), "Gone");
+    }
+
+    fn description(resource: &str, entity: &str, updated: Option<&str>) -> Description {
+        Description {
+            resource: resource.into(),
+            entity: entity.into(),
+            id_field: "id".into(),
+            created_date_field: Some("createDate".into()),
+            updated_date_field: updated.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn known_resources_poll_their_entity_with_its_fields() {
+        let accounts = DemoResource::known("accounts").unwrap();
+        assert_eq!((accounts.entity.as_str(), accounts.path.as_str()), ("Companies", "/hubs/helpdesk/accounts"));
+        let notes = DemoResource::known("notes").unwrap();
+        assert_eq!(notes.created_date_field.as_deref(), Some("createDateTime"));
+        assert_eq!(
+            notes.poll_configuration()["url"],
+            "/hubs/helpdesk/comments?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'"
+        );
+        assert!(DemoResource::known("tickets").is_none());
+    }
+
+    #[test]
+    fn a_loaded_plugin_is_polled_by_its_description_or_its_known_name() {
+        // It describes this resource: its description decides, even for a known name.
+        let own = description("accounts", "Companies", Some("lastTrackedModifiedDateTime"));
+        let polled = DemoResource::for_plugin("accounts", Some(&own)).unwrap();
+        assert_eq!(polled.updated_date_field, "lastTrackedModifiedDateTime");
+        // A copy of the incidents plugin named after a known resource: the name decides.
+        let incidents = description("incidents", "Tickets", Some("lastActivityDate"));
+        assert_eq!(DemoResource::for_plugin("contacts", Some(&incidents)).unwrap().entity, "Contacts");
+        // An unknown name: the entity the plugin describes.
+        let copy = DemoResource::for_plugin("escalations", Some(&incidents)).unwrap();
+        assert_eq!((copy.name.as_str(), copy.entity.as_str()), ("escalations", "Tickets"));
+        assert_eq!(copy.path, "/hubs/helpdesk/incidents");
+        let projects = description("projects", "Projects", Some("lastActivityDateTime"));
+        assert_eq!(DemoResource::for_plugin("projects", Some(&projects)).unwrap().path, "/Projects");
+        // Neither: a clear reason.
+        let unknown = DemoResource::for_plugin("widgets", None).unwrap_err();
+        assert!(unknown.contains("`widgets`") && unknown.contains("does not describe"), "{unknown}");
+        let dateless = DemoResource::for_plugin("projects", Some(&description("projects", "Projects", None)));
+        assert!(dateless.unwrap_err().contains("without an updated date field"));
+    }
+
+    #[test]
+    fn resources_are_checked_and_deduplicated() {
+        let names = |list: &str| list.split(',').map(str::to_owned).collect::<Vec<_>>();
+        let resources = requested_resources(&names("incidents,accounts,incidents")).unwrap();
+        assert_eq!(resources.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["incidents", "accounts"]);
+        let error = requested_resources(&names("incidents,tickets")).unwrap_err().to_string();
+        assert!(error.contains("unknown resource `tickets`"), "{error}");
     }
 }

@@ -5,5 +5,6 @@
 //! `cargo test -p autotask-events --test cli -- --ignored languages::`.
 
 mod commands;
+mod demo;
 mod languages;
 mod service_process;

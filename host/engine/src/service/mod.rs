@@ -141,6 +141,11 @@ impl Service {
         self.shared.plugins.list()
     }
 
+    /// Every plugin file with a version serving, with that version.
+    pub fn loaded_plugins(&self) -> Vec<(std::path::PathBuf, Arc<plugin_runtime::Plugin>)> {
+        self.shared.plugins.loaded()
+    }
+
     /// The latest plugin loads, rejections and removals, newest first.
     pub fn plugin_reloads(&self) -> Vec<plugins::Reload> {
         self.shared.plugins.history()

@@ -229,6 +229,12 @@ impl PluginRegistry {
         lock(&self.slots).values().map(|slot| slot.status()).collect()
     }
 
+    /// Every file with a version serving, with that version: what a caller
+    /// reads a loaded plugin's description from, whatever the file's kind.
+    pub fn loaded(&self) -> Vec<(PathBuf, Arc<Plugin>)> {
+        lock(&self.slots).iter().filter_map(|(path, slot)| Some((path.clone(), slot.current()?))).collect()
+    }
+
     /// The latest reloads, newest first.
     pub fn history(&self) -> Vec<Reload> {
         lock(&self.history).iter().rev().cloned().collect()

@@ -13,6 +13,11 @@
 //! before the previous poll finished). Records an earlier poll already turned
 //! into events, by `(objectId, updated)`, are dropped, so the overlap costs
 //! reading, not duplicate events.
+//!
+//! No window reaches back before where the instance starts (the moment the
+//! service first saw it, or `since`): the first poll reads from there, the
+//! overlap of the next ones stops there, and records changed before it are
+//! dropped, so an instance never gets events for changes made before it existed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -128,8 +133,12 @@ impl ResourcePoller {
         let name = resource.name.clone();
         let watermark = blocking(move || store.watermark(&instance_id, &name)).await?;
         let this_poll = Utc::now();
+        let first_poll_from = self.instance.first_poll_from;
         let Window { previous_poll, from } =
-            window(watermark, self.instance.first_poll_from, self.shared.settings.overlap, resource.poll_delay);
+            window(watermark, first_poll_from, self.shared.settings.overlap, resource.poll_delay);
+        // Records changed before the instance starts are not its changes, even
+        // when `pollDelay` makes the window read further back.
+        let not_before = format_instant(from.max(first_poll_from));
 
         let url = resource.template.render(from, &simple_date_format::Zone::Utc);
         let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
@@ -144,7 +153,6 @@ impl ResourcePoller {
         let ctx = self.context(previous_poll, this_poll);
         let mapper = Mapper { fallback: plugin, ctx };
 
-        let window_start = collected.window_start.clone();
         let mut pages = read_ahead(&self.client, &query.entity, &query.body);
         loop {
             let waiting = Instant::now();
@@ -153,13 +161,13 @@ impl ResourcePoller {
             let page = page?;
             collected.summary.pages += 1;
             collected.summary.records += page.len();
-            let records = self.read_records(&page, previous_poll, Some(&window_start), &mut collected);
+            let records = self.read_records(&page, previous_poll, Some(&not_before), &mut collected);
             self.map(&mapper, &page, records, true, &mut collected).await?;
             self.commit(&mut collected).await?;
         }
 
         if let Some((_, log)) = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity)) {
-            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", format_instant(from))]);
+            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", not_before.clone())]);
             let mut pages = read_ahead(&self.client, log, &body);
             loop {
                 let waiting = Instant::now();
@@ -491,7 +499,9 @@ pub(crate) struct Window {
 
 /// The window of a poll whose resource's watermark is `watermark`. The very
 /// first poll (no watermark) starts at `first_poll_from`, without overlap: it
-/// has no earlier poll whose late records it could miss.
+/// has no earlier poll whose late records it could miss. Later polls take the
+/// overlap off, but never read from before where the first poll read: what
+/// was changed before the instance starts is not its to report.
 pub(crate) fn window(
     watermark: Option<DateTime<Utc>>,
     first_poll_from: DateTime<Utc>,
@@ -500,7 +510,8 @@ pub(crate) fn window(
 ) -> Window {
     let previous_poll = watermark.unwrap_or(first_poll_from);
     let overlap = if watermark.is_some() { overlap } else { std::time::Duration::ZERO };
-    Window { previous_poll, from: previous_poll - overlap - poll_delay }
+    let from = (previous_poll - overlap).max(first_poll_from) - poll_delay;
+    Window { previous_poll, from }
 }
 
 /// What maps a poll's batches: the context, and the version to use if the
@@ -616,6 +627,22 @@ mod tests {
     fn later_polls_read_from_the_watermark_minus_the_overlap() {
         let window = window(Some(at(12, 15, 0)), at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
         assert_eq!(window, Window { previous_poll: at(12, 15, 0), from: at(12, 14, 0) });
+    }
+
+    #[test]
+    fn the_overlap_never_reaches_back_before_where_the_instance_starts() {
+        // The second poll, a few seconds after the first: the overlap would read
+        // changes made before the instance existed.
+        let second = window(Some(at(12, 0, 5)), at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(second, Window { previous_poll: at(12, 0, 5), from: at(12, 0, 0) });
+        // Part of the overlap is still after the start: that part is read.
+        let third = window(Some(at(12, 0, 40)), at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(third.from, at(12, 0, 0));
+        let later = window(Some(at(12, 1, 30)), at(12, 0, 0), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(later.from, at(12, 0, 30));
+        // With `pollDelay`, the window may start before the instance by that delay, as the first does.
+        let delayed = window(Some(at(12, 0, 5)), at(12, 0, 0), Duration::from_secs(60), Duration::from_secs(30));
+        assert_eq!(delayed.from, at(11, 59, 30));
     }
 
     #[test]
