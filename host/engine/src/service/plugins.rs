@@ -232,7 +232,7 @@ impl PluginRegistry {
     /// Every file with a version serving, with that version: what a caller
     /// reads a loaded plugin's description from, whatever the file's kind.
     pub fn loaded(&self) -> Vec<(PathBuf, Arc<Plugin>)> {
-        lock(&self.slots).iter().filter_map(|(path, slot)| Some((path.clone(), slot.current()?))).collect()
+        lock(&self.slots).values().filter_map(|slot| Some((slot.path(), slot.current()?))).collect()
     }
 
     /// The latest reloads, newest first.
