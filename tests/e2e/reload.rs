@@ -451,7 +451,10 @@ async fn configuration_changes_add_change_and_remove_instances_and_a_bad_one_is_
     let both = json!({"incidents": incidents_resource(), "contacts": resource("/hubs/helpdesk/contacts")});
     let std_plugin = dir.path().join("plugins/contacts.wasm");
     std::fs::write(&std_plugin, INCIDENTS_WASM).unwrap();
-    let globex = instance_toml("globex", &sim, &second.url(), both, json!({}), interval);
+    // Its first poll reads from `since`: the contact changes right after the file
+    // is written, before the reload has started the instance.
+    let since = format!("{interval}\nsince = \"{}\"", chrono::Utc::now().to_rfc3339());
+    let globex = instance_toml("globex", &sim, &second.url(), both, json!({}), &since);
     write_config(dir.path(), FAST_DELIVERY, &[acme.clone(), globex.clone()]);
     control.patch("Contacts", 2, json!({"title": "Buyer"})).await;
     second

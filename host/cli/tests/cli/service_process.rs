@@ -85,6 +85,8 @@ overlap_seconds = 5
 id = "acme"
 name = "Acme"
 refresh_interval_seconds = 0.2
+# The tests change records while the service starts: the instance starts here.
+since = "{since}"
 element = {{ key = "autotaskhelpdesk" }}
 [instance.configuration]
 "helpdesk.autotask.username" = "{user}"
@@ -96,6 +98,7 @@ element = {{ key = "autotaskhelpdesk" }}
 "event.notification.signature.key" = "crash-test-key"
 "event.poller.configuration" = {resources}
 "#,
+        since = chrono::Utc::now().to_rfc3339(),
         user = sim_config.user,
         code = sim_config.integration_code,
         url = sim.url(),
