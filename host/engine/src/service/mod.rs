@@ -224,7 +224,7 @@ async fn start_stored_instances(
 }
 
 /// Where compiled plugins are kept, inside the data directory.
-const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
 /// `path` made absolute against the working directory, symlinks left alone.
 fn absolute(path: &Path) -> PathBuf {
