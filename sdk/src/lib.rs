@@ -22,13 +22,15 @@
 //! autotask_events_sdk::export_plugin!(Echo);
 //! ```
 
-/// The bindings generated from `wit/plugin@0.1.0/plugin.wit`; [`export_plugin!`] uses them.
+/// The bindings generated from `wit/plugin@0.2.0/plugin.wit`; [`export_plugin!`] uses them.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit/plugin@0.1.0",
+        path: "wit/plugin@0.2.0",
         world: "described-plugin",
         pub_export_macro: true,
+        // Events and event types compare in plugins' own tests.
+        additional_derives: [PartialEq],
         default_bindings_module: "::autotask_events_sdk::bindings",
     });
 }
@@ -71,13 +73,22 @@ impl Description {
     }
 }
 
+impl EventType {
+    /// A type of the plugin's own, delivered as the message's `eventType`:
+    /// 1 to 64 upper-case letters, digits and `_`, starting with a letter (e.g.
+    /// `DEACTIVATED`). Any other name fails the record it was returned for.
+    pub fn custom(name: &str) -> Self {
+        EventType::Custom(name.to_string())
+    }
+}
+
 impl Event {
     /// The event the host suggests for `record`: its default type, its id, the
     /// context's resource as object type and its updated (else created, else this
     /// poll's) time as event date, carrying `payload`.
     pub fn from_record(ctx: &Context, record: &RawRecord, payload: String) -> Self {
         Event {
-            event_type: record.default_event_type,
+            event_type: record.default_event_type.clone(),
             object_id: record.object_id.clone(),
             object_type: ctx.resource.clone(),
             event_date: record

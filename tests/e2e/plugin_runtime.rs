@@ -30,7 +30,9 @@ fn payload(json: &str) -> Value {
 #[test]
 fn a_0_1_0_component_loads_and_maps_through_that_version_s_bindings() {
     let runtime = runtime();
-    let plugin = incidents(&runtime);
+    // The built-in plugin is on the SDK's interface, 0.2.0; a 0.1.0 build keeps loading.
+    assert_eq!(incidents(&runtime).interface_version(), "0.2.0");
+    let plugin = runtime.load_bytes("interface-0-1-0.wasm", support::INTERFACE_0_1_0_WASM).unwrap();
     assert_eq!(plugin.interface_version(), "0.1.0", "read from its `mapper@0.1.0` export");
     let description = plugin.description().expect("the incidents plugin describes itself");
     assert_eq!((description.resource.as_str(), description.entity.as_str()), ("incidents", "Tickets"));
@@ -118,10 +120,11 @@ fn wasm_and_native_builds_of_the_mapping_agree_on_a_thousand_tickets() {
         .into_iter()
         .flat_map(|result| result.unwrap())
         .map(|e| {
-            let kind = match e.event_type {
+            let kind = match &e.event_type {
                 autotask_events_sdk::EventType::Created => "CREATED",
                 autotask_events_sdk::EventType::Updated => "UPDATED",
                 autotask_events_sdk::EventType::Deleted => "DELETED",
+                autotask_events_sdk::EventType::Custom(name) => name,
             };
             event_summary(kind, &e.object_id, &e.object_type, &e.event_date, &e.payload)
         })
@@ -242,7 +245,8 @@ fn files_that_are_not_plugins_are_refused_with_the_reason() {
     assert_eq!(
         error.to_string(),
         "plugin `empty.wasm` does not implement the autotask-events plugin world: \
-         it does not export `autotask-events:plugin/mapper@0.1.0` with a `transform` function"
+         it does not export `autotask-events:plugin/mapper@0.1.0` or `autotask-events:plugin/mapper@0.2.0` \
+         with a `transform` function"
     );
 
     let missing = runtime.load_file(std::path::Path::new("/nonexistent/incidents.wasm")).err().unwrap();

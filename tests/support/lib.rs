@@ -18,6 +18,9 @@ use plugin_runtime::{Context, DatesConfiguration, PollConfiguration, RawRecord};
 /// The misbehaving test plugin, compiled from `tests/plugins/misbehaving` by `build.rs`.
 pub const MISBEHAVING_WASM: &[u8] = include_bytes!(env!("MISBEHAVING_PLUGIN_WASM"));
 
+/// A plugin built against interface 0.1.0 (`tests/plugins/interface-0-1-0`).
+pub const INTERFACE_0_1_0_WASM: &[u8] = include_bytes!(env!("INTERFACE_0_1_0_PLUGIN_WASM"));
+
 /// The built-in incidents plugin, as the binary ships it.
 pub use builtin_plugin::INCIDENTS_WASM;
 
@@ -166,10 +169,11 @@ pub fn sdk_records(records: &[RawRecord]) -> Vec<autotask_events_sdk::RawRecord>
             object_id: r.object_id.clone(),
             created: r.created.clone(),
             updated: r.updated.clone(),
-            default_event_type: match r.default_event_type {
+            default_event_type: match &r.default_event_type {
                 plugin_runtime::EventType::Created => autotask_events_sdk::EventType::Created,
                 plugin_runtime::EventType::Updated => autotask_events_sdk::EventType::Updated,
                 plugin_runtime::EventType::Deleted => autotask_events_sdk::EventType::Deleted,
+                plugin_runtime::EventType::Custom(name) => autotask_events_sdk::EventType::Custom(name.clone()),
             },
         })
         .collect()

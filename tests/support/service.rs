@@ -79,8 +79,11 @@ pub fn write_config(dir: &Path, settings: &str, instances: &[String]) -> PathBuf
     // Everything a test runs is on loopback, and tests poll fast.
     let mut text = String::from(LOOPBACK_RULES);
     text.push_str(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\n\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\noverlap_seconds = 5\n",
     );
+    // Compiled plugins and script runners are shared by every test's service:
+    // the runners compile once per build, not once per test.
+    text.push_str(&format!("compile_cache_dir = {}\n\n", toml_string(TEST_COMPILE_CACHE)));
     text.push_str(settings);
     text.push('\n');
     for instance in instances {
@@ -90,6 +93,9 @@ pub fn write_config(dir: &Path, settings: &str, instances: &[String]) -> PathBuf
     std::fs::write(&path, text).expect("the config is written");
     path
 }
+
+/// The compile cache every test service shares (under the build's `target/`).
+pub const TEST_COMPILE_CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-compile-cache");
 
 /// The `[delivery]` table tests use: quick retries, a short timeout.
 pub const FAST_DELIVERY: &str =

@@ -64,8 +64,13 @@ impl CacheStore for FunctionCache {
     }
 }
 
-/// How many compiled components the disk cache keeps (the most recently written).
+/// How many compiled plugins the disk cache keeps (the most recently written).
 const ARTIFACTS_KEPT: usize = 16;
+
+/// The start of a script runner's key. Runners are not counted or pruned
+/// with plugins: a service that saw many plugin versions must not compile
+/// its runner again (a few seconds of every core) because of them.
+pub(crate) const RUNNER_PREFIX: &str = "runner-";
 
 /// Compiled components on disk, one file per (content, engine settings).
 #[derive(Debug)]
@@ -135,9 +140,12 @@ impl ArtifactCache {
         let stored = component.serialize().map_err(|e| e.to_string()).and_then(|bytes| {
             std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
             let path = self.path(version);
-            // Named for this writer: another process (a service, a `plugin check`)
-            // may be writing the same artifact into the same directory.
-            let partial = path.with_extension(format!("{}-{:?}.partial", std::process::id(), std::thread::current().id()));
+            // Several services (or threads) may share the directory and write
+            // the same artifact at once: each writes its own file, and the
+            // renames replace one complete file with another.
+            let writer = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+            let writer: String = writer.chars().filter(char::is_ascii_alphanumeric).collect();
+            let partial = path.with_extension(format!("{writer}.partial"));
             std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| e.to_string())
         });
         match stored {
@@ -153,6 +161,7 @@ fn prune(dir: &Path, keep: usize) {
     let mut artifacts: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "cwasm"))
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with(RUNNER_PREFIX))
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .collect();
     artifacts.sort_by_key(|artifact| std::cmp::Reverse(artifact.0));
@@ -188,10 +197,11 @@ mod tests {
             std::fs::File::options().write(true).open(&path).unwrap().set_modified(time).unwrap();
         }
         std::fs::write(dir.path().join("other.txt"), b"x").unwrap();
+        std::fs::write(dir.path().join("runner-old.cwasm"), b"x").unwrap();
         prune(dir.path(), 2);
         let mut left: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
-        assert_eq!(left, ["3.cwasm", "4.cwasm", "other.txt"]);
+        assert_eq!(left, ["3.cwasm", "4.cwasm", "other.txt", "runner-old.cwasm"]);
     }
 }

@@ -28,6 +28,11 @@ pub enum PluginError {
     #[error("plugin `{plugin}` returned a malformed result: {reason}")]
     MalformedResult { plugin: String, reason: String },
 
+    /// A script plugin's own error: it does not parse, it threw while its top
+    /// level ran, or it defines no mapping. The reason names file and line.
+    #[error("script plugin `{plugin}` could not be loaded: {reason}")]
+    Script { plugin: String, reason: String },
+
     #[error("plugin `{plugin}` could not map the sample record {object_id}: {reason}")]
     SampleRejected { plugin: String, object_id: String, reason: String },
 

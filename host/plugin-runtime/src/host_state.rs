@@ -51,12 +51,17 @@ impl HostState {
         }
     }
 
-    /// Sends what the plugin printed during the batch to the host's log, a line an event.
+    /// Sends what the plugin printed during the batch to the host's log, a line
+    /// an event: stdout at INFO, stderr at WARN (where exceptions and panics go).
     pub(crate) fn flush_output_to_log(&self) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
-                tracing::info!(plugin = %self.plugin, stream, "{line}");
+                if stream == "stderr" {
+                    tracing::warn!(plugin = %self.plugin, stream, "{line}");
+                } else {
+                    tracing::info!(plugin = %self.plugin, stream, "{line}");
+                }
             }
         }
     }

@@ -14,12 +14,14 @@ mod host_state;
 mod interface;
 mod limits;
 pub mod priority;
+mod script;
 mod ticker;
 mod types;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -28,13 +30,16 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use error::PluginError;
 pub use limits::Limits;
+pub use script::ScriptLanguage;
 pub use types::{
-    Context, DatesConfiguration, Description, Event, EventType, PollConfiguration, RawRecord, RecordResult,
+    Context, DatesConfiguration, Description, Event, EventType, MAX_CUSTOM_EVENT_TYPE_CHARS, PollConfiguration,
+    RawRecord, RecordResult,
 };
 
 use cache::{ArtifactCache, FunctionCache};
 use host_state::HostState;
 use interface::Interface;
+use script::{Runner, Script};
 use ticker::EpochTicker;
 
 /// How much compiled code the in-memory function cache holds before starting over.
@@ -54,6 +59,8 @@ pub struct PluginRuntime {
     limits: Limits,
     ticker: Arc<EpochTicker>,
     artifacts: Option<Arc<ArtifactCache>>,
+    /// Each language's runner, compiled the first time a script needs it.
+    runners: Mutex<HashMap<ScriptLanguage, Arc<Runner>>>,
 }
 
 impl PluginRuntime {
@@ -87,7 +94,7 @@ impl PluginRuntime {
         interface::add_to_linker(&mut linker).map_err(fail)?;
 
         let ticker = Arc::new(EpochTicker::start(&engine));
-        Ok(PluginRuntime { engine, linker, limits, ticker, artifacts })
+        Ok(PluginRuntime { engine, linker, limits, ticker, artifacts, runners: Mutex::default() })
     }
 
     /// Waits until the compiled plugins being written to the artifact cache are
@@ -104,11 +111,130 @@ impl PluginRuntime {
         self.limits
     }
 
-    /// Loads the plugin in `path`. The file is read whole (never mapped: it may be
-    /// overwritten while in use), and the plugin is named after it in logs and errors.
+    /// Loads the plugin in `path`: a component, or a script (`.js`, `.py`). The
+    /// file is read whole (never mapped: it may be overwritten while in use),
+    /// and the plugin is named after it in logs and errors.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
+        self.load_file_checked(path, &[])
+    }
+
+    /// [`load_file`](Self::load_file), then each sample must map (see
+    /// [`load_checked`](Self::load_checked)).
+    pub fn load_file_checked(&self, path: &Path, samples: &[Sample]) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
-        self.load_bytes(&path.display().to_string(), &bytes)
+        self.load_source(path, &bytes, samples)
+    }
+
+    /// Loads `bytes`, read from `path`: a script when the path ends in `.js` or
+    /// `.py`, else a component. The plugin is named after the path.
+    pub fn load_source(&self, path: &Path, bytes: &[u8], samples: &[Sample]) -> Result<Plugin, PluginError> {
+        let name = path.display().to_string();
+        match ScriptLanguage::of_path(path) {
+            Some(language) => {
+                let file_name = path.file_name().map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+                self.load_script(&name, &file_name, language, bytes, samples)
+            }
+            None => self.load_checked(&name, bytes, samples),
+        }
+    }
+
+    /// Loads a script plugin: `source` (the file's bytes, UTF-8) mapped by
+    /// `language`'s runner. Nothing is compiled but the runner, once per
+    /// installation; `file_name` is what the script's errors name.
+    pub fn load_script(
+        &self,
+        name: &str,
+        file_name: &str,
+        language: ScriptLanguage,
+        source: &[u8],
+        samples: &[Sample],
+    ) -> Result<Plugin, PluginError> {
+        let runner = self.runner(language, language.runner(), language.runner_version())?;
+        self.load_script_on(runner, name, file_name, source, samples)
+    }
+
+    /// [`load_script`](Self::load_script) with a runner other than the one
+    /// shipped, e.g. one just rebuilt from its sources to compare.
+    pub fn load_script_with_runner(
+        &self,
+        name: &str,
+        file_name: &str,
+        language: ScriptLanguage,
+        runner: &[u8],
+        source: &[u8],
+        samples: &[Sample],
+    ) -> Result<Plugin, PluginError> {
+        let runner = self.runner(language, runner, &version_of(runner))?;
+        self.load_script_on(runner, name, file_name, source, samples)
+    }
+
+    fn load_script_on(
+        &self,
+        runner: Arc<Runner>,
+        name: &str,
+        file_name: &str,
+        source: &[u8],
+        samples: &[Sample],
+    ) -> Result<Plugin, PluginError> {
+        let source = std::str::from_utf8(source).map_err(|e| PluginError::Script {
+            plugin: name.into(),
+            reason: format!("{file_name} is not UTF-8 text (byte {})", e.valid_up_to()),
+        })?;
+        let version = script_version(&runner.version, source.as_bytes());
+        let mut plugin = Plugin {
+            name: name.into(),
+            version: version.into(),
+            engine: self.engine.clone(),
+            pre: runner.pre.clone(),
+            exports: runner.exports.clone(),
+            script: Some(Script { file_name: file_name.into(), source: source.into() }),
+            limits: self.limits,
+            description: None,
+            peak_memory: AtomicUsize::new(0),
+            _ticker: self.ticker.clone(),
+        };
+        plugin.description = plugin.self_test(samples)?;
+        Ok(plugin)
+    }
+
+    /// `language`'s runner, compiled (or read from the artifact cache) the first time.
+    fn runner(&self, language: ScriptLanguage, bytes: &[u8], version: &str) -> Result<Arc<Runner>, PluginError> {
+        // Held while compiling, so two scripts arriving together compile the runner once.
+        let mut runners = self.runners.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(runner) = runners.get(&language).filter(|runner| runner.version == version) {
+            return Ok(runner.clone());
+        }
+        let name = format!("the {} runner", language.name());
+        // Services in one process (tests, benchmarks) share their cache
+        // directory: one compiles the runner and writes it, and the others
+        // wait and then load it from there.
+        static COMPILING: Mutex<()> = Mutex::new(());
+        let _compiling = COMPILING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = format!("{}{version}", cache::RUNNER_PREFIX);
+        let component = match self.artifacts.as_ref().and_then(|cache| cache.get(&self.engine, &key)) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::Runtime { plugin: name.clone(), reason: e.root_cause().to_string() })?;
+                if let Some(cache) = &self.artifacts {
+                    cache.put(&key, &component);
+                }
+                component
+            }
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Runtime {
+            plugin: name.clone(),
+            reason: format!("it cannot be linked: {}", e.root_cause()),
+        })?;
+        let broken = |reason: String| PluginError::Runtime { plugin: name.clone(), reason };
+        let interface = interface::version_of(&component, &self.engine).map_err(broken)?;
+        let exports = interface::bind(interface, &pre).map_err(|e| broken(e.root_cause().to_string()))?;
+        if !exports.runs_scripts() {
+            return Err(broken("it does not export the `script` interface".into()));
+        }
+        let runner = Arc::new(Runner { version: version.to_owned(), pre, exports: exports.into() });
+        runners.insert(language, runner.clone());
+        Ok(runner)
     }
 
     /// Loads a plugin from its bytes: compiles it, checks it implements the world,
@@ -146,7 +272,8 @@ impl PluginRuntime {
             version: version.into(),
             engine: self.engine.clone(),
             pre,
-            exports,
+            exports: exports.into(),
+            script: None,
             limits: self.limits,
             description: None,
             peak_memory: AtomicUsize::new(0),
@@ -176,6 +303,25 @@ impl PluginRuntime {
 pub fn version_of(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The version of the plugin in the file `path` holding `bytes`, as
+/// [`Plugin::version`] will say it once loaded: for a script, its runner's
+/// version and its source together, so a new runner is a new version too.
+pub fn version_of_file(path: &Path, bytes: &[u8]) -> String {
+    match ScriptLanguage::of_path(path) {
+        Some(language) => script_version(language.runner_version(), bytes),
+        None => version_of(bytes),
+    }
+}
+
+/// The version of a script run by the runner of version `runner_version`.
+fn script_version(runner_version: &str, source: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(runner_version.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(source);
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// How many plugin instances may be alive at once across all plugins: the most
@@ -209,7 +355,9 @@ pub struct Plugin {
     engine: Engine,
     pre: InstancePre<HostState>,
     /// The component's exports, through the bindings of the interface version it implements.
-    exports: Box<dyn Interface>,
+    exports: Arc<dyn Interface>,
+    /// For a script plugin: the script its runner is given on every instance.
+    script: Option<Script>,
     limits: Limits,
     description: Option<Description>,
     /// The most linear memory one batch's instance grew to so far, in bytes.
@@ -224,7 +372,8 @@ impl Plugin {
         &self.name
     }
 
-    /// The SHA-256 of the plugin's bytes, in hex.
+    /// The SHA-256 of the plugin's bytes (for a script, of its runner's
+    /// version and its source), in hex.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -232,6 +381,11 @@ impl Plugin {
     /// The version of the plugin interface it implements (`0.1.0`), read from its exports.
     pub fn interface_version(&self) -> &'static str {
         self.exports.version()
+    }
+
+    /// Whether the plugin is a script, mapped by its language's runner.
+    pub fn is_script(&self) -> bool {
+        self.script.is_some()
     }
 
     /// What the plugin said about itself, if it exports `describe`.
@@ -267,15 +421,29 @@ impl Plugin {
     /// batch; a record the plugin rejects fails only itself.
     pub fn transform_blocking(&self, ctx: &Context, records: &[RawRecord]) -> Result<Vec<RecordResult>, PluginError> {
         let mut store = self.new_store();
-        let outcome = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| self.exports.transform(&mut store, &instance, ctx, records));
+        let outcome = self.start(&mut store).and_then(|instance| {
+            self.exports.transform(&mut store, &instance, ctx, records).map_err(|e| self.call_error(e, store.data()))
+        });
         store.data().flush_output_to_log();
         self.peak_memory.fetch_max(store.data().peak_memory, Ordering::Relaxed);
-        let results = outcome.map_err(|e| self.call_error(e, store.data()))?;
-        self.check_results(&results, records.len())?;
+        let mut results = outcome?;
+        self.check_results(&mut results, records.len())?;
         Ok(results)
+    }
+
+    /// A fresh instance, given its script if the plugin is one.
+    fn start(&self, store: &mut Store<HostState>) -> Result<wasmtime::component::Instance, PluginError> {
+        let instance = self.pre.instantiate(&mut *store).map_err(|e| self.call_error(e, store.data()))?;
+        let Some(script) = &self.script else { return Ok(instance) };
+        match self.exports.load_script(store, &instance, &script.file_name, &script.source) {
+            Some(Ok(Ok(()))) => Ok(instance),
+            Some(Ok(Err(reason))) => Err(PluginError::Script { plugin: self.name.to_string(), reason }),
+            Some(Err(e)) => Err(self.call_error(e, store.data())),
+            None => Err(PluginError::WrongWorld {
+                plugin: self.name.to_string(),
+                missing: "its runner does not export the `script` interface".into(),
+            }),
+        }
     }
 
     /// Instantiates once to prove the exports have the right types, reads the
@@ -286,14 +454,25 @@ impl Plugin {
             missing: format!("its exports do not match the world: {}", e.root_cause()),
         };
         let mut store = self.new_store();
-        let instance = self.pre.instantiate(&mut store).map_err(|e| self.call_error(e, store.data()))?;
+        let started = self.start(&mut store);
+        store.data().flush_output_to_log();
+        let instance = started?;
         self.exports.check(&mut store, &instance).map_err(wrong_world)?;
         let description = match self.exports.describe(&mut store, &instance) {
             Some(described) => Some(described.map_err(|e| self.call_error(e, store.data()))?),
             None => None,
         };
         store.data().flush_output_to_log();
-        self.transform_blocking(&empty_context(), &[])?;
+        // A script has been given its source on this instance already: its
+        // empty batch runs here rather than on a second instance.
+        if self.script.is_some() {
+            let empty = self.exports.transform(&mut store, &instance, &empty_context(), &[]);
+            store.data().flush_output_to_log();
+            let mut results = empty.map_err(|e| self.call_error(e, store.data()))?;
+            self.check_results(&mut results, 0)?;
+        } else {
+            self.transform_blocking(&empty_context(), &[])?;
+        }
         for sample in samples {
             let results = self.transform_blocking(&sample.ctx, std::slice::from_ref(&sample.record))?;
             if let Some(Err(reason)) = results.into_iter().next() {
@@ -330,10 +509,20 @@ impl Plugin {
 
     /// A plugin's answer is trusted no further than its shape: one result per
     /// record, and every event with an id, an RFC 3339 date and a JSON payload.
-    fn check_results(&self, results: &[RecordResult], expected: usize) -> Result<(), PluginError> {
+    /// A custom event type with a name no receiver could rely on fails only its record.
+    fn check_results(&self, results: &mut [RecordResult], expected: usize) -> Result<(), PluginError> {
         let malformed = |reason: String| PluginError::MalformedResult { plugin: self.name.to_string(), reason };
         if results.len() != expected {
             return Err(malformed(format!("{} results for {expected} records", results.len())));
+        }
+        for result in results.iter_mut() {
+            let bad_name = result.iter().flatten().find_map(|event| match &event.event_type {
+                EventType::Custom(name) => EventType::check_custom(name).err(),
+                _ => None,
+            });
+            if let Some(reason) = bad_name {
+                *result = Err(reason);
+            }
         }
         for (index, events) in results.iter().enumerate() {
             for event in events.iter().flatten() {

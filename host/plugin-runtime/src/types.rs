@@ -3,22 +3,61 @@
 //! these, so nothing outside this crate sees a generated type and a new
 //! interface version changes no caller.
 
-/// What happened to a record, as Cloud Elements names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What happened to a record: Cloud Elements' three, or one a plugin names
+/// (interface 0.2.0 on), such as `DEACTIVATED`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventType {
     Created,
     Updated,
     Deleted,
+    /// A plugin's own type: a name [`EventType::check_custom`] accepts.
+    Custom(String),
 }
 
+/// The longest custom event type name.
+pub const MAX_CUSTOM_EVENT_TYPE_CHARS: usize = 64;
+
 impl EventType {
-    /// The name Cloud Elements gives this event type: `CREATED`, `UPDATED`, `DELETED`.
-    pub fn cloud_elements_name(self) -> &'static str {
+    /// The name the message's `eventType` carries: `CREATED`, `UPDATED`,
+    /// `DELETED`, or the custom name.
+    pub fn cloud_elements_name(&self) -> &str {
         match self {
             EventType::Created => "CREATED",
             EventType::Updated => "UPDATED",
             EventType::Deleted => "DELETED",
+            EventType::Custom(name) => name,
         }
+    }
+
+    /// The event type a message's `eventType` names (the inverse of
+    /// [`cloud_elements_name`](Self::cloud_elements_name)).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "CREATED" => EventType::Created,
+            "UPDATED" => EventType::Updated,
+            "DELETED" => EventType::Deleted,
+            other => EventType::Custom(other.to_owned()),
+        }
+    }
+
+    /// Why `name` cannot be a custom event type, if it cannot: it must be 1
+    /// to 64 upper-case ASCII letters, digits and `_`, start with a letter, and
+    /// not be one of the three Cloud Elements names (those have their own cases).
+    pub fn check_custom(name: &str) -> Result<(), String> {
+        let shaped = name.len() <= MAX_CUSTOM_EVENT_TYPE_CHARS
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !shaped {
+            let shown: String = name.chars().take(MAX_CUSTOM_EVENT_TYPE_CHARS + 1).collect();
+            return Err(format!(
+                "the custom event type `{}` is not 1 to {MAX_CUSTOM_EVENT_TYPE_CHARS} upper-case letters, digits and `_` starting with a letter",
+                shown.escape_debug()
+            ));
+        }
+        if matches!(name, "CREATED" | "UPDATED" | "DELETED") {
+            return Err(format!("the custom event type `{name}` is a standard one: use its own case"));
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use engine::config::{self, Problem};
+use engine::service::plugins::{existing_plugin_file, expected_plugin_files, plugin_file_or_default, plugin_path};
 use plugin_runtime::{Limits, PluginRuntime};
 
 #[derive(Debug, Args)]
@@ -47,12 +48,11 @@ pub fn run(args: &ConfigCheckArgs) -> ExitCode {
             if instance.events_enabled { "enabled" } else { "disabled" }
         );
         for resource in &instance.resources {
-            let path = configured
-                .plugins
-                .get(&resource.name)
-                .cloned()
-                .unwrap_or_else(|| config.server.plugin_dir.join(format!("{}.wasm", resource.name)));
-            let plugin = if path.exists() {
+            let key = plugin_path(&config.server.plugin_dir, configured, &resource.name);
+            // Two plugin files for one resource is the service's error to report; here the first is checked.
+            let found = existing_plugin_file(&key);
+            let path = plugin_file_or_default(&key);
+            let plugin = if found.is_some() {
                 match runtime.load_file(&path) {
                     Ok(_) => format!("plugin {}", path.display()),
                     Err(error) => {
@@ -70,7 +70,11 @@ pub fn run(args: &ConfigCheckArgs) -> ExitCode {
                 problems.push(Problem {
                     file: args.config.clone(),
                     key: format!("instance[{index}].plugins.{}", resource.name),
-                    message: format!("no plugin for resource `{}`: {} does not exist", resource.name, path.display()),
+                    message: format!(
+                        "no plugin for resource `{}`: {} does not exist",
+                        resource.name,
+                        expected_plugin_files(&key)
+                    ),
                 });
                 continue;
             };

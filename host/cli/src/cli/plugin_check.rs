@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use engine::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant, parse_instant};
 use engine::records::{DateField, RecordReader};
-use engine::service::PLUGIN_CACHE_DIR;
+use engine::service::{PLUGIN_CACHE_DIR, compile_cache_dir};
 use plugin_runtime::{
     Context, DatesConfiguration, Event, Limits, Plugin, PluginError, PluginRuntime, PollConfiguration, RawRecord,
     RecordResult,
@@ -69,11 +69,11 @@ pub struct CheckArgs {
     /// Memory limit of the plugin, in MiB.
     #[arg(long, default_value_t = 64)]
     pub memory_mib: usize,
-    /// Where compiled plugins are cached [default: the service's, `data/plugin-cache` here,
-    /// or DATA_DIR/plugin-cache of --config].
+    /// Where compiled plugins are cached [default: the service's: `data/plugin-cache` here,
+    /// or the compile cache of --config].
     #[arg(long, conflicts_with_all = ["config", "no_cache"])]
     pub cache_dir: Option<PathBuf>,
-    /// Use the compile cache in the data directory of this service configuration.
+    /// Use the compile cache of this service configuration (`compile_cache_dir`, else DATA_DIR/plugin-cache).
     #[arg(long, conflicts_with = "no_cache")]
     pub config: Option<PathBuf>,
     /// Compile the plugin without reading or writing a compile cache.
@@ -154,18 +154,17 @@ fn cache_dir(args: &CheckArgs) -> Result<Option<PathBuf>, String> {
     if let Some(dir) = &args.cache_dir {
         return Ok(Some(dir.clone()));
     }
-    let data_dir = match &args.config {
+    match &args.config {
         Some(path) => {
             let config = engine::config::load(path).map_err(|problems| {
                 let problems: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
                 format!("--config {}: {}", path.display(), problems.join("; "))
             })?;
-            config.server.data_dir
+            Ok(Some(compile_cache_dir(&config.server)))
         }
         // Where `serve` keeps it for a configuration here with the default `data_dir`.
-        None => PathBuf::from("data"),
-    };
-    Ok(Some(data_dir.join(PLUGIN_CACHE_DIR)))
+        None => Ok(Some(PathBuf::from("data").join(PLUGIN_CACHE_DIR))),
+    }
 }
 
 fn check(args: &CheckArgs) -> Result<Report, String> {

@@ -56,8 +56,13 @@ pub struct NewArgs {
 /// The name every template's manifest carries, replaced by the project's.
 const TEMPLATE_NAME: &str = "incidents-plugin";
 
-/// The WIT package, as every project gets it.
+/// The WIT package the component templates in other languages build against:
+/// 0.1.0, which they need nothing newer than (and which keeps proving that
+/// 0.1.0 components load).
 const WIT: &str = include_str!("../../../../sdk/wit/plugin@0.1.0/plugin.wit");
+
+/// The WIT package of the Rust SDK a Rust project carries.
+const SDK_WIT: &str = include_str!("../../../../sdk/wit/plugin@0.2.0/plugin.wit");
 
 /// `(path in the project, contents)` of each file of a language's template.
 type Files = &'static [(&'static str, &'static str)];
@@ -72,7 +77,7 @@ const RUST: Files = &[
     ("sdk/Cargo.toml", include_str!("templates/rust/sdk/Cargo.toml")),
     ("sdk/src/lib.rs", include_str!("../../../../sdk/src/lib.rs")),
     ("sdk/src/log.rs", include_str!("../../../../sdk/src/log.rs")),
-    ("sdk/wit/plugin@0.1.0/plugin.wit", WIT),
+    ("sdk/wit/plugin@0.2.0/plugin.wit", SDK_WIT),
 ];
 
 const JAVASCRIPT: Files = &[

@@ -42,6 +42,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub plugin_dir: PathBuf,
+    /// Where compiled plugins (and the script runners) are kept between
+    /// starts; `None` is `<data_dir>/plugin-cache`. Several services may share one.
+    pub compile_cache_dir: Option<PathBuf>,
     /// Caught-late records: each poll reads this far before the watermark.
     pub overlap: Duration,
     pub delivery: DeliverySettings,
@@ -123,6 +126,7 @@ impl ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             data_dir: base.join("data"),
             plugin_dir: base.join("plugins"),
+            compile_cache_dir: None,
             overlap: Duration::from_secs(60),
             delivery: DeliverySettings::default(),
             limits: plugin_runtime::Limits::default(),
@@ -275,6 +279,7 @@ struct RawServer {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     plugin_dir: Option<PathBuf>,
+    compile_cache_dir: Option<PathBuf>,
     integration_code: Option<String>,
     overlap_seconds: Option<u64>,
     tls_certificate: Option<PathBuf>,
@@ -341,6 +346,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         listen: raw.server.listen.unwrap_or(defaults.listen),
         data_dir: raw.server.data_dir.map_or(defaults.data_dir, |dir| base.join(dir)),
         plugin_dir: raw.server.plugin_dir.map_or(defaults.plugin_dir, |dir| base.join(dir)),
+        compile_cache_dir: raw.server.compile_cache_dir.map(|dir| base.join(dir)),
         overlap: raw.server.overlap_seconds.map_or(defaults.overlap, Duration::from_secs),
         delivery: read_delivery(&raw.delivery, defaults.delivery, &mut problems),
         limits: read_limits(&raw.limits, defaults.limits, &mut problems),

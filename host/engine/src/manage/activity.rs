@@ -13,7 +13,7 @@ use super::views::{
     ResourceState, ResourceView, Resources, Retried,
 };
 use super::{Caller, ManageError, Management};
-use crate::service::plugins::{PluginStatus, Reload, Status, plugin_path, short_version};
+use crate::service::plugins::{PluginStatus, Reload, Status, plugin_file_or_default, plugin_path, short_version};
 use crate::service::poll::blocking;
 use crate::service::scheduler::LastPoll;
 use crate::store::{MessageState, MessageSummary};
@@ -152,8 +152,10 @@ impl Management {
         for resource in &configured.instance.resources {
             let (store, instance, name) = (self.shared().store.clone(), instance.clone(), resource.name.clone());
             let watermark = blocking(move || store.watermark(&instance, &name)).await?;
-            let path = plugin_path(&self.shared().settings.plugin_dir, &configured, &resource.name);
+            let key = plugin_path(&self.shared().settings.plugin_dir, &configured, &resource.name);
             let handle = snapshot.resources(&configured.id).iter().find(|r| r.name == resource.name);
+            // The file the resource's plugin is loaded from (a `.wasm`, `.js` or `.py`).
+            let path = handle.map(|handle| handle.plugin.path()).unwrap_or_else(|| plugin_file_or_default(&key));
             let status = handle.map(|handle| handle.status());
             let version = handle.and_then(|handle| handle.plugin.current()).map(|plugin| plugin.version().to_owned());
             let state = match &status {

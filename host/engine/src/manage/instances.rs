@@ -13,7 +13,7 @@ use super::views::{Deleted, InstanceId, InstanceSettings, InstanceView, Resource
 use super::{Caller, ManageError, Management};
 use crate::config::{ConfiguredInstance, InstanceRules};
 use crate::service::client_options;
-use crate::service::plugins::plugin_path;
+use crate::service::plugins::{existing_plugin_file, expected_plugin_files, plugin_path};
 use crate::service::poll::blocking;
 use crate::service::stored_body;
 use crate::source::credentials::key_prefix;
@@ -309,12 +309,12 @@ impl Management {
             .iter()
             .filter_map(|resource| {
                 let path = plugin_path(plugin_dir, configured, &resource.name);
-                (!path.exists()).then(|| Warning {
+                existing_plugin_file(&path).is_none().then(|| Warning {
                     field: format!("$.configuration['{POLLER}'].{}", resource.name),
                     message: format!(
                         "resource `{}` is waiting for its plugin: {} does not exist yet; it starts polling when the file appears",
                         resource.name,
-                        path.display()
+                        expected_plugin_files(&path)
                     ),
                 })
             })

@@ -177,8 +177,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         .map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
     let store = Arc::new(Store::open(&settings.data_dir.join(STATE_FILE))?);
     let metrics = Arc::new(Metrics::new());
-    let runtime =
-        Arc::new(PluginRuntime::with_artifact_cache(settings.limits, settings.data_dir.join(PLUGIN_CACHE_DIR))?);
+    let runtime = Arc::new(PluginRuntime::with_artifact_cache(settings.limits, compile_cache_dir(&settings))?);
     let shutdown = CancellationToken::new();
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
     plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
@@ -225,6 +224,11 @@ async fn start_stored_instances(
 
 /// Where compiled plugins are kept, inside the data directory.
 pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+
+/// Where compiled plugins are kept: `[server] compile_cache_dir`, else in the data directory.
+pub fn compile_cache_dir(settings: &ServerSettings) -> PathBuf {
+    settings.compile_cache_dir.clone().unwrap_or_else(|| settings.data_dir.join(PLUGIN_CACHE_DIR))
+}
 
 /// `path` made absolute against the working directory, symlinks left alone.
 fn absolute(path: &Path) -> PathBuf {

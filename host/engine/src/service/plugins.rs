@@ -22,15 +22,67 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, RELOAD_LOADED, RELOAD_REJECTED, RELOAD_REMOVED, ReloadLabels};
 use crate::config::ConfiguredInstance;
 use plugin_runtime::priority::in_background;
-use plugin_runtime::{Plugin, PluginError, PluginRuntime, Sample, version_of};
+use plugin_runtime::{Plugin, PluginError, PluginRuntime, Sample, version_of_file};
 
 /// How long a file that does not parse is given to finish being written
 /// before it is reported as broken.
 const SETTLE: Duration = Duration::from_millis(400);
 
-/// The plugin file of `resource`: the one the instance names, else `<plugin_dir>/<resource>.wasm`.
+/// The extensions of plugin files: a component, or a script in one of the
+/// languages that have a runner.
+const PLUGIN_EXTENSIONS: [&str; 3] = ["wasm", "js", "py"];
+
+/// Where the plugin of `resource` comes from: the file the instance names,
+/// else `<plugin_dir>/<resource>` with no extension, which stands for whichever
+/// of `<resource>.wasm`, `.js` and `.py` is there (see [`PluginRegistry::slot`]).
 pub fn plugin_path(plugin_dir: &Path, instance: &ConfiguredInstance, resource: &str) -> PathBuf {
-    instance.plugins.get(resource).cloned().unwrap_or_else(|| plugin_dir.join(format!("{resource}.wasm")))
+    instance.plugins.get(resource).cloned().unwrap_or_else(|| plugin_dir.join(resource))
+}
+
+/// The plugin file there is for `key` (what [`plugin_path`] returned), if any.
+pub fn existing_plugin_file(key: &Path) -> Option<PathBuf> {
+    candidate_files(key).into_iter().find(|path| path.exists())
+}
+
+/// The plugin file there is for `key`, else the first it may be (`R.wasm`).
+pub fn plugin_file_or_default(key: &Path) -> PathBuf {
+    existing_plugin_file(key).unwrap_or_else(|| candidate_files(key).swap_remove(0))
+}
+
+/// Where a plugin for `key` goes, for messages: the file, or
+/// `R.wasm, R.js or R.py in DIR`.
+pub fn expected_plugin_files(key: &Path) -> String {
+    let candidates = candidate_files(key);
+    match candidates.as_slice() {
+        [only] => only.display().to_string(),
+        _ => {
+            let names: Vec<String> = candidates.iter().map(|path| plugin_label(path)).collect();
+            let dir = key.parent().map(|dir| dir.display().to_string()).unwrap_or_default();
+            let (last, others) = names.split_last().expect("three extensions");
+            format!("{} or {last} in {dir}", others.join(", "))
+        }
+    }
+}
+
+/// The files a slot keyed by `key` may load: the key itself when it names a
+/// plugin file, else each plugin extension added to it.
+fn candidate_files(key: &Path) -> Vec<PathBuf> {
+    if has_plugin_extension(key) {
+        return vec![key.to_path_buf()];
+    }
+    PLUGIN_EXTENSIONS.iter().map(|extension| with_extension(key, extension)).collect()
+}
+
+/// `key` with `.extension` appended (not replacing: a resource may contain a dot).
+fn with_extension(key: &Path, extension: &str) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    PathBuf::from(name)
+}
+
+fn has_plugin_extension(path: &Path) -> bool {
+    path.extension().and_then(|ext| ext.to_str()).is_some_and(|ext| PLUGIN_EXTENSIONS.contains(&ext))
 }
 
 /// The short name of a plugin file for logs and metrics: `incidents.wasm`.
@@ -44,10 +96,11 @@ pub fn short_version(version: &str) -> &str {
 }
 
 /// Whether `path` is a file the plugin directory's watcher should load:
-/// `*.wasm`, not hidden (editors and installers write hidden temporaries).
+/// `*.wasm`, `*.js` or `*.py`, not hidden (editors and installers write
+/// hidden temporaries).
 pub fn is_plugin_file(path: &Path) -> bool {
     let name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
-    path.extension().is_some_and(|ext| ext == "wasm") && !name.starts_with('.')
+    has_plugin_extension(path) && !name.starts_with('.')
 }
 
 /// Every plugin file the service knows: the configured ones and whatever is in
@@ -122,12 +175,12 @@ impl PluginRegistry {
     /// would otherwise keep a slot, and a `/plugins` entry, for each forever.
     pub fn release(&self, slot: &Arc<PluginSlot>) {
         let mut slots = lock(&self.slots);
-        if !slots.get(&slot.path).is_some_and(|known| Arc::ptr_eq(known, slot)) {
+        if !slots.get(&slot.key).is_some_and(|known| Arc::ptr_eq(known, slot)) {
             return;
         }
         let unused = lock(&slot.state).users.is_empty();
-        if unused && (slot.current().is_none() || !slot.path.exists()) {
-            slots.remove(&slot.path);
+        if unused && (slot.current().is_none() || !slot.candidates.iter().any(|path| path.exists())) {
+            slots.remove(&slot.key);
             slot.retired.cancel();
         }
     }
@@ -138,7 +191,7 @@ impl PluginRegistry {
         for entry in std::fs::read_dir(&self.plugin_dir)? {
             let path = entry?.path();
             if is_plugin_file(&path) {
-                self.slot(&path).await;
+                self.slot(&path.with_extension("")).await;
             }
         }
         Ok(())
@@ -147,12 +200,17 @@ impl PluginRegistry {
     /// Something happened to `path` (written, renamed, removed): load it again
     /// (in the background: the caller goes on).
     pub fn file_changed(self: &Arc<Self>, path: &Path) {
-        let known = lock(&self.slots).get(path).cloned();
+        // A file the configuration names is its own slot; one in the plugin
+        // directory belongs to its resource's slot, whatever its extension.
+        let in_plugin_dir = path.parent() == Some(self.plugin_dir.as_path()) && is_plugin_file(path);
+        let resource_key = path.with_extension("");
+        let known = {
+            let slots = lock(&self.slots);
+            slots.get(path).or_else(|| in_plugin_dir.then(|| slots.get(&resource_key)).flatten()).cloned()
+        };
         let slot = match known {
             Some(slot) => slot,
-            None if path.parent() == Some(self.plugin_dir.as_path()) && is_plugin_file(path) && path.exists() => {
-                self.slot_entry(path).0
-            }
+            None if in_plugin_dir && path.exists() => self.slot_entry(&resource_key).0,
             None => return,
         };
         slot.dirty.notify_one();
@@ -183,7 +241,7 @@ impl PluginRegistry {
         }
         history.push_back(Reload {
             date: crate::dates::format_instant(Utc::now()),
-            plugin: slot.label.clone(),
+            plugin: slot.label(),
             outcome,
             version: version.map(str::to_owned),
             detail,
@@ -206,26 +264,24 @@ impl PluginRegistry {
     async fn reload(&self, slot: &PluginSlot) {
         let mut waited_for_writes = false;
         loop {
-            let path = slot.path.clone();
-            let read = tokio::task::spawn_blocking(move || read_if_present(&path)).await.expect("no panic");
-            let bytes = match read {
-                Ok(Some(bytes)) => bytes,
+            let candidates = slot.candidates.clone();
+            let read = tokio::task::spawn_blocking(move || read_one_of(&candidates)).await.expect("no panic");
+            let (path, bytes) = match read {
+                Ok(Some(found)) => found,
                 Ok(None) => return self.removed(slot),
-                Err(error) => {
-                    let cause = format!("cannot read {}: {error}", slot.path.display());
-                    return self.rejected(slot, None, cause);
-                }
+                Err(cause) => return self.rejected(slot, None, cause),
             };
-            let version = version_of(&bytes);
+            slot.set_file(&path);
+            let version = version_of_file(&path, &bytes);
             if slot.is_current(&version) {
                 return self.back_to_current(slot);
             }
             if slot.is_rejected(&version) {
                 return;
             }
-            let (runtime, name, samples) = (self.runtime.clone(), slot.path.display().to_string(), slot.samples());
+            let (runtime, samples) = (self.runtime.clone(), slot.samples());
             let started = Instant::now();
-            let load = move || runtime.load_checked(&name, &bytes, &samples);
+            let load = move || runtime.load_source(&path, &bytes, &samples);
             let loaded = if slot.current().is_some() {
                 // The version in use keeps mapping meanwhile: polling comes first.
                 in_background(load).await
@@ -237,7 +293,7 @@ impl PluginRegistry {
                 Ok(plugin) => return self.activate(slot, plugin, started.elapsed()),
                 // A file still being written does not parse yet: give the writer a
                 // moment, and report it only if it stays the same.
-                Err(PluginError::NotAComponent { .. }) if !waited_for_writes => {
+                Err(PluginError::NotAComponent { .. } | PluginError::Script { .. }) if !waited_for_writes => {
                     waited_for_writes = true;
                     tokio::time::sleep(SETTLE).await;
                 }
@@ -262,10 +318,10 @@ impl PluginRegistry {
         self.remember(slot, RELOAD_LOADED, Some(&version), replaced);
         let replacing = previous.map(|old| format!(", replacing {}", short_version(old.version()))).unwrap_or_default();
         tracing::info!(
-            plugin = %slot.label,
+            plugin = %slot.label(),
             version = %short_version(&version),
             "loaded plugin {} in {} ms{replacing}",
-            slot.path.display(),
+            slot.path().display(),
             took.as_millis()
         );
     }
@@ -281,7 +337,7 @@ impl PluginRegistry {
             drop(state);
             let version = slot.current().map(|plugin| plugin.version().to_owned());
             self.remember(slot, "restored", version.as_deref(), Some("the file is the version serving again".into()));
-            tracing::info!(plugin = %slot.label, "plugin file {} is the version serving again", slot.path.display());
+            tracing::info!(plugin = %slot.label(), "plugin file {} is the version serving again", slot.path().display());
         }
     }
 
@@ -297,14 +353,14 @@ impl PluginRegistry {
         self.remember(slot, RELOAD_REJECTED, version.as_deref(), Some(cause.clone()));
         match serving {
             Some(old) => tracing::error!(
-                plugin = %slot.label,
+                plugin = %slot.label(),
                 "plugin file {} was not loaded, version {old} keeps serving: {cause}",
-                slot.path.display()
+                slot.path().display()
             ),
             None => tracing::error!(
-                plugin = %slot.label,
+                plugin = %slot.label(),
                 "plugin file {} was not loaded, and its resources wait for a good one: {cause}",
-                slot.path.display()
+                slot.path().display()
             ),
         }
     }
@@ -326,15 +382,38 @@ impl PluginRegistry {
         self.remember(slot, RELOAD_REMOVED, None, None);
         let users = if users.is_empty() { "none".to_owned() } else { users };
         tracing::warn!(
-            plugin = %slot.label,
+            plugin = %slot.label(),
             "plugin file {} was removed; its resources ({users}) stop polling until it is back",
-            slot.path.display()
+            slot.path().display()
         );
     }
 
     fn count(&self, slot: &PluginSlot, outcome: &'static str) {
-        self.metrics.plugin_reloads.get_or_create(&ReloadLabels { plugin: slot.label.clone(), outcome }).inc();
+        self.metrics.plugin_reloads.get_or_create(&ReloadLabels { plugin: slot.label(), outcome }).inc();
     }
+}
+
+/// The one candidate file that exists, with its bytes; `None` when none does.
+/// Two at once (`accounts.js` beside `accounts.py`) is an error: which one maps
+/// the resource must never depend on which was written last.
+fn read_one_of(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Vec<u8>)>, String> {
+    let mut found = Vec::new();
+    for path in candidates {
+        match read_if_present(path) {
+            Ok(Some(bytes)) => found.push((path.clone(), bytes)),
+            Ok(None) => {}
+            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        }
+    }
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|(path, _)| plugin_label(path)).collect();
+        let dir = found[0].0.parent().map(|dir| dir.display().to_string()).unwrap_or_default();
+        return Err(format!(
+            "{} in {dir} are plugins for the same resource: keep one of them (a resource has one plugin, a component or a script)",
+            names.join(" and ")
+        ));
+    }
+    Ok(found.pop())
 }
 
 /// The file's bytes, or `None` when there is no file (or a dangling symlink).
@@ -375,10 +454,16 @@ impl Status {
     }
 }
 
-/// One plugin file and the version of it in use.
+/// One resource's plugin (or one configured plugin file) and the version of it in use.
 pub struct PluginSlot {
-    path: PathBuf,
-    label: String,
+    /// What the registry knows the slot by: a configured file, or
+    /// `<plugin_dir>/<resource>` for whichever plugin file that resource has.
+    key: PathBuf,
+    /// The files it may load; exactly one of them may exist.
+    candidates: Vec<PathBuf>,
+    /// The candidate found last (the first one until one is found): its
+    /// path and its file name, the name in logs and metrics.
+    file: Mutex<(PathBuf, String)>,
     current: ArcSwapOption<Plugin>,
     /// Woken when a version is swapped in.
     available: Notify,
@@ -407,10 +492,13 @@ struct SlotState {
 }
 
 impl PluginSlot {
-    fn new(path: PathBuf) -> Self {
+    fn new(key: PathBuf) -> Self {
+        let candidates = candidate_files(&key);
+        let first = candidates.iter().find(|path| path.exists()).unwrap_or(&candidates[0]).clone();
         PluginSlot {
-            label: plugin_label(&path),
-            path,
+            file: Mutex::new((first.clone(), plugin_label(&first))),
+            key,
+            candidates,
             current: ArcSwapOption::empty(),
             available: Notify::new(),
             dirty: Notify::new(),
@@ -431,8 +519,25 @@ impl PluginSlot {
     }
 
     /// `incidents.wasm`: the name in logs and metrics.
-    pub fn label(&self) -> &str {
-        &self.label
+    pub fn label(&self) -> String {
+        lock(&self.file).1.clone()
+    }
+
+    /// The plugin file: the one found last, else where it is expected.
+    pub fn path(&self) -> PathBuf {
+        lock(&self.file).0.clone()
+    }
+
+    fn set_file(&self, path: &Path) {
+        let mut file = lock(&self.file);
+        if file.0 != path {
+            *file = (path.to_path_buf(), plugin_label(path));
+        }
+    }
+
+    /// Where a plugin for this slot goes, for messages.
+    fn expected(&self) -> String {
+        expected_plugin_files(&self.key)
     }
 
     /// The version serving now, if any.
@@ -459,9 +564,9 @@ impl PluginSlot {
         let state = lock(&self.state);
         match (&state.status, &state.error) {
             (Status::Failed, Some(error)) => error.clone(),
-            (Status::Loading, _) => format!("plugin file {} is being loaded", self.path.display()),
-            (Status::Removed, _) => format!("plugin file {} was removed", self.path.display()),
-            _ => format!("plugin file {} does not exist", self.path.display()),
+            (Status::Loading, _) => format!("plugin file {} is being loaded", self.path().display()),
+            (Status::Removed, _) => format!("plugin file {} was removed", self.path().display()),
+            _ => format!("no plugin file: {} does not exist", self.expected()),
         }
     }
 
@@ -513,8 +618,8 @@ impl PluginSlot {
         let calls = self.calls.load(Ordering::Relaxed);
         let nanos = self.call_nanos.load(Ordering::Relaxed);
         PluginStatus {
-            name: self.label.clone(),
-            path: self.path.display().to_string(),
+            name: self.label(),
+            path: self.path().display().to_string(),
             version: current.as_ref().map(|plugin| plugin.version().to_owned()),
             interface_version: current.as_ref().map(|plugin| plugin.interface_version().to_owned()),
             loaded_at: state.loaded_at.map(crate::dates::format_instant),

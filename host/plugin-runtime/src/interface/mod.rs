@@ -9,6 +9,7 @@
 //! keep loading. Adding a version is a new module and a line in [`VERSIONS`].
 
 mod v0_1_0;
+mod v0_2_0;
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre, Linker};
@@ -17,11 +18,11 @@ use crate::host_state::HostState;
 use crate::types::{Context, Description, RawRecord, RecordResult};
 
 /// Every interface version this host loads, oldest first.
-const VERSIONS: &[Version] = &[v0_1_0::VERSION];
+const VERSIONS: &[Version] = &[v0_1_0::VERSION, v0_2_0::VERSION];
 
 /// One released interface version.
 pub(crate) struct Version {
-    /// `0.1.0`.
+    /// `0.2.0`.
     pub(crate) number: &'static str,
     /// The export that makes a component a plugin of this version.
     pub(crate) mapper_export: &'static str,
@@ -33,11 +34,28 @@ pub(crate) struct Version {
 
 /// A component's exports, called through the host's types whatever version it implements.
 pub(crate) trait Interface: Send + Sync {
-    /// The interface version, `0.1.0`.
+    /// The interface version, `0.1.0` or `0.2.0`.
     fn version(&self) -> &'static str;
 
     /// Proves the exports of a fresh instance have this version's types.
     fn check(&self, store: &mut Store<HostState>, instance: &Instance) -> wasmtime::Result<()>;
+
+    /// Whether the component is a script runner (exports `script`, 0.2.0 on).
+    fn runs_scripts(&self) -> bool {
+        false
+    }
+
+    /// Hands a script runner's fresh instance its script; `None` when the
+    /// component is no runner. The inner error is the script's own.
+    fn load_script(
+        &self,
+        _store: &mut Store<HostState>,
+        _instance: &Instance,
+        _file_name: &str,
+        _source: &str,
+    ) -> Option<wasmtime::Result<Result<(), String>>> {
+        None
+    }
 
     /// What the plugin says about itself; `None` when it does not export `describe`.
     fn describe(&self, store: &mut Store<HostState>, instance: &Instance) -> Option<wasmtime::Result<Description>>;
@@ -99,13 +117,21 @@ mod tests {
         let exports =
             ["wasi:cli/run@0.2.0", "autotask-events:plugin/describe@0.1.0", "autotask-events:plugin/mapper@0.1.0"];
         assert_eq!(find_version(exports.into_iter()).map(|v| v.number), Ok("0.1.0"));
+        let newer = ["autotask-events:plugin/script@0.2.0", "autotask-events:plugin/mapper@0.2.0"];
+        assert_eq!(find_version(newer.into_iter()).map(|v| v.number), Ok("0.2.0"));
     }
 
     #[test]
     fn an_unknown_or_missing_version_is_named() {
         let newer = find_version(["autotask-events:plugin/mapper@9.0.0"].into_iter()).err().unwrap();
-        assert_eq!(newer, "it implements autotask-events:plugin@9.0.0, which this host does not know (it loads 0.1.0)");
+        assert_eq!(
+            newer,
+            "it implements autotask-events:plugin@9.0.0, which this host does not know (it loads 0.1.0, 0.2.0)"
+        );
         let none = find_version(["wasi:cli/run@0.2.0"].into_iter()).err().unwrap();
-        assert_eq!(none, "it does not export `autotask-events:plugin/mapper@0.1.0` with a `transform` function");
+        assert_eq!(
+            none,
+            "it does not export `autotask-events:plugin/mapper@0.1.0` or `autotask-events:plugin/mapper@0.2.0` with a `transform` function"
+        );
     }
 }

@@ -95,11 +95,13 @@ impl log::Host for HostState {
     }
 }
 
-impl From<types::EventType> for wit::EventType {
-    fn from(event_type: types::EventType) -> Self {
+impl From<&types::EventType> for wit::EventType {
+    /// A record's default event type is never custom; 0.1.0 has no way to say
+    /// one, so one would reach a 0.1.0 plugin as UPDATED.
+    fn from(event_type: &types::EventType) -> Self {
         match event_type {
             types::EventType::Created => wit::EventType::Created,
-            types::EventType::Updated => wit::EventType::Updated,
+            types::EventType::Updated | types::EventType::Custom(_) => wit::EventType::Updated,
             types::EventType::Deleted => wit::EventType::Deleted,
         }
     }
@@ -148,7 +150,7 @@ impl From<&types::RawRecord> for wit::RawRecord {
             object_id: record.object_id.clone(),
             created: record.created.clone(),
             updated: record.updated.clone(),
-            default_event_type: record.default_event_type.into(),
+            default_event_type: (&record.default_event_type).into(),
         }
     }
 }

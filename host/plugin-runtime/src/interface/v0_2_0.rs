@@ -1,0 +1,200 @@
+//! `autotask-events:plugin@0.2.0`: the bindings generated from
+//! `sdk/wit/plugin@0.2.0` and their conversions to and from the host's types.
+//! 0.2.0 adds custom event types and the script runners' `load`.
+
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
+
+use super::{Interface, Version};
+use crate::host_state::{HostState, LogLevel};
+use crate::types;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit/plugin@0.2.0",
+        world: "script-runner",
+    });
+}
+
+use generated::autotask_events::plugin::log;
+use generated::autotask_events::plugin::types as wit;
+use generated::exports::autotask_events::plugin::{describe, mapper, script};
+
+/// This version, as the host's list of versions names it.
+pub(super) const VERSION: Version =
+    Version { number: "0.2.0", mapper_export: "autotask-events:plugin/mapper@0.2.0", add_to_linker, bind };
+
+fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
+}
+
+fn bind(pre: &InstancePre<HostState>) -> wasmtime::Result<Box<dyn Interface>> {
+    let mapper = mapper::GuestIndices::new(pre)?;
+    let describe = describe::GuestIndices::new(pre).ok();
+    let script = script::GuestIndices::new(pre).ok();
+    Ok(Box::new(Exports { mapper, describe, script }))
+}
+
+/// Where a 0.2.0 component's functions are, found once per loaded plugin.
+struct Exports {
+    mapper: mapper::GuestIndices,
+    describe: Option<describe::GuestIndices>,
+    /// Only script runners export `script`.
+    script: Option<script::GuestIndices>,
+}
+
+impl Interface for Exports {
+    fn version(&self) -> &'static str {
+        VERSION.number
+    }
+
+    fn check(&self, store: &mut Store<HostState>, instance: &Instance) -> wasmtime::Result<()> {
+        self.mapper.load(&mut *store, instance)?;
+        if let Some(describe) = &self.describe {
+            describe.load(&mut *store, instance)?;
+        }
+        if let Some(script) = &self.script {
+            script.load(store, instance)?;
+        }
+        Ok(())
+    }
+
+    fn runs_scripts(&self) -> bool {
+        self.script.is_some()
+    }
+
+    fn load_script(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        file_name: &str,
+        source: &str,
+    ) -> Option<wasmtime::Result<Result<(), String>>> {
+        let indices = self.script.as_ref()?;
+        Some(indices.load(&mut *store, instance).and_then(|guest| guest.call_load(store, file_name, source)))
+    }
+
+    fn describe(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+    ) -> Option<wasmtime::Result<types::Description>> {
+        let indices = self.describe.as_ref()?;
+        let called = indices.load(&mut *store, instance).and_then(|guest| guest.call_describe(&mut *store));
+        Some(called.map(types::Description::from))
+    }
+
+    fn transform(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        ctx: &types::Context,
+        records: &[types::RawRecord],
+    ) -> wasmtime::Result<Vec<types::RecordResult>> {
+        let guest = self.mapper.load(&mut *store, instance)?;
+        let ctx = wit::Context::from(ctx);
+        let records: Vec<wit::RawRecord> = records.iter().map(wit::RawRecord::from).collect();
+        let results = guest.call_transform(store, &ctx, &records)?;
+        Ok(results
+            .into_iter()
+            .map(|result| result.map(|events| events.into_iter().map(Into::into).collect()))
+            .collect())
+    }
+}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.log(level, &message);
+    }
+}
+
+impl From<&types::EventType> for wit::EventType {
+    fn from(event_type: &types::EventType) -> Self {
+        match event_type {
+            types::EventType::Created => wit::EventType::Created,
+            types::EventType::Updated => wit::EventType::Updated,
+            types::EventType::Deleted => wit::EventType::Deleted,
+            types::EventType::Custom(name) => wit::EventType::Custom(name.clone()),
+        }
+    }
+}
+
+impl From<wit::EventType> for types::EventType {
+    fn from(event_type: wit::EventType) -> Self {
+        match event_type {
+            wit::EventType::Created => types::EventType::Created,
+            wit::EventType::Updated => types::EventType::Updated,
+            wit::EventType::Deleted => types::EventType::Deleted,
+            wit::EventType::Custom(name) => types::EventType::Custom(name),
+        }
+    }
+}
+
+impl From<&types::Context> for wit::Context {
+    fn from(ctx: &types::Context) -> Self {
+        let dates = &ctx.poll.dates;
+        wit::Context {
+            instance_id: ctx.instance_id.clone(),
+            instance_name: ctx.instance_name.clone(),
+            element_key: ctx.element_key.clone(),
+            resource: ctx.resource.clone(),
+            poll: wit::PollConfiguration {
+                id_field: ctx.poll.id_field.clone(),
+                dates: wit::DatesConfiguration {
+                    updated_date_field: dates.updated_date_field.clone(),
+                    updated_date_format: dates.updated_date_format.clone(),
+                    updated_date_timezone: dates.updated_date_timezone.clone(),
+                    created_date_field: dates.created_date_field.clone(),
+                    created_date_format: dates.created_date_format.clone(),
+                    created_date_timezone: dates.created_date_timezone.clone(),
+                },
+                created_check_tolerance_seconds: ctx.poll.created_check_tolerance_seconds,
+            },
+            previous_poll: ctx.previous_poll.clone(),
+            this_poll: ctx.this_poll.clone(),
+        }
+    }
+}
+
+impl From<&types::RawRecord> for wit::RawRecord {
+    fn from(record: &types::RawRecord) -> Self {
+        wit::RawRecord {
+            json: record.json.clone(),
+            object_id: record.object_id.clone(),
+            created: record.created.clone(),
+            updated: record.updated.clone(),
+            default_event_type: (&record.default_event_type).into(),
+        }
+    }
+}
+
+impl From<wit::Event> for types::Event {
+    fn from(event: wit::Event) -> Self {
+        types::Event {
+            event_type: event.event_type.into(),
+            object_id: event.object_id,
+            object_type: event.object_type,
+            event_date: event.event_date,
+            payload: event.payload,
+        }
+    }
+}
+
+impl From<wit::Description> for types::Description {
+    fn from(description: wit::Description) -> Self {
+        types::Description {
+            resource: description.resource,
+            entity: description.entity,
+            id_field: description.id_field,
+            created_date_field: description.created_date_field,
+            updated_date_field: description.updated_date_field,
+        }
+    }
+}
