@@ -231,7 +231,8 @@ async fn transform(plugin: &Arc<Plugin>, ctx: &Context, records: Vec<RawRecord>)
     let mut timeouts_in_a_row = 0;
     for record in records {
         if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP {
-            results.push(Err(format!("not tried alone: the plugin ran out of time on every record before it ({error})")));
+            results
+                .push(Err(format!("not tried alone: the plugin ran out of time on every record before it ({error})")));
             continue;
         }
         let result = match plugin.transform(ctx.clone(), vec![record]).await {

@@ -151,7 +151,9 @@ pub(super) fn run(args: &NewArgs) -> ExitCode {
         Kind::Component(lang) => {
             println!("wrote a {lang:?} plugin project for {resource} ({entity}) in {dir} ({written} files)");
             println!("build it:  {dir}/build            (writes {resource}.wasm)");
-            println!("try it:    {sample} && autotask-events plugin check {dir}/{resource}.wasm --records records.json");
+            println!(
+                "try it:    {sample} && autotask-events plugin check {dir}/{resource}.wasm --records records.json"
+            );
         }
     }
     ExitCode::SUCCESS
@@ -237,11 +239,16 @@ impl Mapping {
         }
         let known_entities = || SAMPLE_ENTITIES.map(|entity| entity.name()).join(", ");
         let entity = match entity {
-            Some(name) => Entity::from_path(name).filter(|entity| SAMPLE_ENTITIES.contains(entity)).ok_or_else(|| {
-                format!("--entity `{name}` is not an entity plugin new knows; known: {}", known_entities())
-            })?,
-            None => KNOWN_RESOURCES.iter().find(|(known, _)| *known == resource).map(|(_, entity)| *entity).ok_or_else(
-                || {
+            Some(name) => {
+                Entity::from_path(name).filter(|entity| SAMPLE_ENTITIES.contains(entity)).ok_or_else(|| {
+                    format!("--entity `{name}` is not an entity plugin new knows; known: {}", known_entities())
+                })?
+            }
+            None => KNOWN_RESOURCES
+                .iter()
+                .find(|(known, _)| *known == resource)
+                .map(|(_, entity)| *entity)
+                .ok_or_else(|| {
                     let known: Vec<String> =
                         KNOWN_RESOURCES.iter().map(|(name, entity)| format!("{name} ({})", entity.name())).collect();
                     format!(
@@ -250,8 +257,7 @@ impl Mapping {
                         known.join(", "),
                         known_entities()
                     )
-                },
-            )?,
+                })?,
         };
         Ok(Mapping { resource: resource.to_owned(), entity })
     }
@@ -392,7 +398,11 @@ fn component_files(name: &str, lang: Lang, mapping: &Mapping) -> Vec<(String, St
                 "src/lib.rs" => contents
                     .replace(
                         "The default autotask-events plugin: maps Autotask Tickets to standardized incidents.",
-                        &format!("An autotask-events plugin: maps Autotask {} to `{}`.", mapping.entity.name(), mapping.resource),
+                        &format!(
+                            "An autotask-events plugin: maps Autotask {} to `{}`.",
+                            mapping.entity.name(),
+                            mapping.resource
+                        ),
                     )
                     .replace("Incidents", "Mapping"),
                 "README.md" => contents
@@ -438,8 +448,14 @@ fn rust_mapping(incidents: &str, mapping: &Mapping) -> String {
         .replace("__UPDATED__", mapping.updated_field())
         .replace("__SAMPLE__", &mapping.sample());
     source[..tests_start]
-        .replace("//! Autotask Ticket → standardized incident object.", &format!("//! Autotask {singular} → `{}` object.", mapping.resource))
-        .replace("/// Autotask Ticket field → standardized incident field", &format!("/// Autotask {singular} field → payload field"))
+        .replace(
+            "//! Autotask Ticket → standardized incident object.",
+            &format!("//! Autotask {singular} → `{}` object.", mapping.resource),
+        )
+        .replace(
+            "/// Autotask Ticket field → standardized incident field",
+            &format!("/// Autotask {singular} field → payload field"),
+        )
         .replace("renames the known Ticket fields", &format!("renames the known {singular} fields"))
         .replace("Description::new(\"incidents\", \"Tickets\")", &description)
         + &tests
@@ -480,14 +496,18 @@ fn script_files(name: &str, script: Script, mapping: &Mapping) -> Vec<(String, S
                 ""
             };
             let source = SCRIPT_JS.replace("__FIELDS__", &table).replace("__EVENT_TYPE__", event_type);
-            let test = SCRIPT_JS_TEST.replace("__FIELD_ASSERTIONS__", &assertions).replace("__EVENT_TYPE_TEST__", event_type_test);
+            let test = SCRIPT_JS_TEST
+                .replace("__FIELD_ASSERTIONS__", &assertions)
+                .replace("__EVENT_TYPE_TEST__", event_type_test);
             (source, test, format!("{resource}.test.js"), "node --test".to_owned())
         }
         Script::Python => {
             let table: String = fields.iter().map(|(from, to)| format!("    \"{from}\": \"{to}\",\n")).collect();
             let assertions: String = fields
                 .iter()
-                .map(|(from, to)| format!("        self.assertEqual(event[\"payload\"][\"{to}\"], RECORD.get(\"{from}\"))\n"))
+                .map(|(from, to)| {
+                    format!("        self.assertEqual(event[\"payload\"][\"{to}\"], RECORD.get(\"{from}\"))\n")
+                })
                 .collect();
             let event_type = if companies {
                 "    # A custom event type (any upper-case name): a change to an inactive company is DEACTIVATED.\n    \
@@ -555,14 +575,19 @@ fn python_value(value: &serde_json::Value, indent: usize) -> String {
         Value::String(text) => serde_json::to_string(text).expect("a string serializes"),
         Value::Array(items) if items.is_empty() => "[]".into(),
         Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(|item| format!("{pad}{},\n", python_value(item, indent + 1))).collect();
+            let items: Vec<String> =
+                items.iter().map(|item| format!("{pad}{},\n", python_value(item, indent + 1))).collect();
             format!("[\n{}{end}]", items.concat())
         }
         Value::Object(fields) => {
             let fields: Vec<String> = fields
                 .iter()
                 .map(|(key, item)| {
-                    format!("{pad}{}: {},\n", serde_json::to_string(key).expect("a key serializes"), python_value(item, indent + 1))
+                    format!(
+                        "{pad}{}: {},\n",
+                        serde_json::to_string(key).expect("a key serializes"),
+                        python_value(item, indent + 1)
+                    )
                 })
                 .collect();
             format!("{{\n{}{end}}}", fields.concat())

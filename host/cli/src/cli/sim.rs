@@ -76,7 +76,11 @@ pub fn run(args: &SimArgs) -> ExitCode {
 fn print_sample(args: &SampleArgs) -> ExitCode {
     let Some(entity) = sample_entity(&args.entity) else {
         let known: Vec<&str> = SAMPLE_ENTITIES.iter().map(|entity| entity.name()).collect();
-        eprintln!("error: --entity `{}` is not an entity with sample records; known: {}", args.entity, known.join(", "));
+        eprintln!(
+            "error: --entity `{}` is not an entity with sample records; known: {}",
+            args.entity,
+            known.join(", ")
+        );
         return ExitCode::FAILURE;
     };
     // Dated before the fixed sample epoch, so the same seed prints the same text every time.
