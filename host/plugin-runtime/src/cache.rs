@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::component::Component;
 use wasmtime::{CacheStore, Engine};
@@ -78,13 +78,36 @@ pub(crate) struct ArtifactCache {
     dir: PathBuf,
     /// Different wasmtime versions or settings cannot share artifacts.
     engine_key: String,
+    /// Writes started by [`put_in_background`](Self::put_in_background) and not yet waited for.
+    writing: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl ArtifactCache {
     pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        ArtifactCache { dir, engine_key: format!("{:016x}", hasher.finish()) }
+        ArtifactCache { dir, engine_key: format!("{:016x}", hasher.finish()), writing: Mutex::default() }
+    }
+
+    /// Stores `component` on a low-priority thread, off the load's path.
+    pub(crate) fn put_in_background(self: &Arc<Self>, version: &str, component: &Component) {
+        let (cache, component, version) = (self.clone(), component.clone(), version.to_owned());
+        let handle = std::thread::spawn(move || {
+            crate::priority::lower_this_thread();
+            cache.put(&version, &component);
+        });
+        let mut writing = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        writing.retain(|handle| !handle.is_finished());
+        writing.push(handle);
+    }
+
+    /// Waits for the writes started so far: a process about to exit calls it
+    /// so that what it compiled is there for the next one.
+    pub(crate) fn wait_for_writes(&self) {
+        let handles = std::mem::take(&mut *self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        for handle in handles {
+            let _ = handle.join();
+        }
     }
 
     fn path(&self, version: &str) -> PathBuf {

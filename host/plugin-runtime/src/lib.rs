@@ -97,6 +97,15 @@ impl PluginRuntime {
         Ok(PluginRuntime { engine, linker, limits, ticker, artifacts, runners: Mutex::default() })
     }
 
+    /// Waits until the compiled plugins being written to the artifact cache are
+    /// written: a short-lived process calls it before it exits, so the next one
+    /// finds them.
+    pub fn wait_for_cache_writes(&self) {
+        if let Some(cache) = &self.artifacts {
+            cache.wait_for_writes();
+        }
+    }
+
     /// The limits every batch runs under.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -284,11 +293,7 @@ impl PluginRuntime {
         if let Some(cache) = &self.artifacts {
             // Off the load's path: a JavaScript plugin's artifact is 30+ MB to
             // serialize and write, and the new version should serve first.
-            let (cache, component, version) = (cache.clone(), component.clone(), version.to_owned());
-            std::thread::spawn(move || {
-                priority::lower_this_thread();
-                cache.put(&version, &component);
-            });
+            cache.put_in_background(version, &component);
         }
         Ok(component)
     }

@@ -141,6 +141,10 @@ pub const TICKET_STATUSES: &[(i64, &str)] = &[
 /// Ticket priority picklist: Autotask's defaults.
 pub const TICKET_PRIORITIES: &[(i64, &str)] = &[(1, "High"), (2, "Medium"), (3, "Low"), (4, "Critical")];
 
+/// Company type picklist: Autotask's defaults.
+pub const COMPANY_TYPES: &[(i64, &str)] =
+    &[(1, "Customer"), (2, "Lead"), (3, "Prospect"), (4, "Dead"), (5, "Cancellation"), (6, "Vendor"), (7, "Partner")];
+
 impl Entity {
     /// Every entity, in a stable order.
     pub const ALL: [Entity; 5] =
@@ -219,6 +223,7 @@ impl Entity {
         match (self, field) {
             (Entity::Tickets, "status") => Some(TICKET_STATUSES),
             (Entity::Tickets, "priority") => Some(TICKET_PRIORITIES),
+            (Entity::Companies, "companyType") => Some(COMPANY_TYPES),
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ pub use config_check::ConfigCheckArgs;
 pub use demo::DemoArgs;
 pub use events::{EventsFailedArgs, EventsListArgs, EventsReplayArgs};
 pub use plugin_check::CheckArgs;
-pub use plugin_new::{Lang, NewArgs, scaffold};
+pub use plugin_new::{Kind, Lang, Mapping, NewArgs, Script, scaffold};
 pub use serve::ServeArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
@@ -94,7 +94,7 @@ pub enum PluginCommand {
     Check(Box<CheckArgs>),
     /// List the plugins of a running service: version, status, calls, errors.
     List(plugin_list::ListArgs),
-    /// Write a new plugin project (the incidents mapping) in Rust, JavaScript, Python or C.
+    /// Write a new plugin for a resource: a JavaScript or Python script, or a Rust or C project.
     New(plugin_new::NewArgs),
 }
 

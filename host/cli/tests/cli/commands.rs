@@ -7,10 +7,15 @@ use std::process::{Command, Output, Stdio};
 use builtin_plugin::INCIDENTS_WASM;
 use engine::dates::parse_instant;
 use serde_json::{Value, json};
+use support::MISBEHAVING_WASM;
+use support::service::TEST_COMPILE_CACHE;
 
 fn autotask_events(args: &[&str], stdin: Option<&str>) -> Output {
+    // A directory of its own, for what a command writes where it runs (`plugin check`'s compile cache).
+    let cwd = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
         .args(args)
+        .current_dir(cwd.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -409,8 +414,12 @@ fn plugin_new_scaffolds_every_language_and_refuses_to_overwrite() {
     ] {
         let project = dir.path().join(format!("acme-{lang}"));
         let project_arg = project.to_str().unwrap();
-        let output =
-            autotask_events(&["plugin", "new", &format!("acme-{lang}"), "--lang", lang, "--dir", project_arg], None);
+        let name = format!("acme-{lang}");
+        let mut args = vec!["plugin", "new", &name, "--lang", lang, "--dir", project_arg];
+        if matches!(lang, "js" | "python") {
+            args.push("--component"); // the component templates; script plugins are the default
+        }
+        let output = autotask_events(&args, None);
         assert!(output.status.success(), "{lang}: {}", String::from_utf8_lossy(&output.stderr));
         let manifest = std::fs::read_to_string(project.join(manifest)).unwrap();
         assert!(manifest.contains(&format!("acme-{lang}")), "{lang}: the project is named after NAME");
@@ -435,4 +444,295 @@ fn plugin_new_scaffolds_every_language_and_refuses_to_overwrite() {
     let bad = autotask_events(&["plugin", "new", "no/slashes", "--lang", "js"], None);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a project name"));
+}
+
+/// The entities `sim sample` generates, and an optional field each leaves null now and then.
+const SAMPLE_ENTITIES: [(&str, &str); 4] =
+    [("Tickets", "description"), ("Companies", "phone"), ("Contacts", "emailAddress"), ("TicketNotes", "description")];
+
+#[test]
+fn sim_sample_prints_the_same_messy_records_for_a_seed() {
+    for (entity, optional) in SAMPLE_ENTITIES {
+        let output = autotask_events(&["sim", "sample", "--entity", entity, "--count", "300", "--seed", "4"], None);
+        assert!(output.status.success(), "{entity}: {}", String::from_utf8_lossy(&output.stderr));
+        let records = stdout_json(&output);
+        let records = records.as_array().unwrap();
+        assert_eq!(records.len(), 300, "{entity}");
+        assert!(records.iter().all(|r| r["id"].is_u64() && r["lastActivityDate"].is_string()), "{entity}");
+        assert!(records.iter().any(|r| r[optional].is_null()), "{entity}: some {optional} are null");
+        assert!(records.iter().any(|r| r[optional].is_string()), "{entity}: some {optional} are set");
+
+        let lower = entity.to_lowercase();
+        let again = autotask_events(&["sim", "sample", "--entity", &lower, "--count", "300", "--seed", "4"], None);
+        assert_eq!(again.stdout, output.stdout, "{entity}: the same seed gives the same records");
+        let other = autotask_events(&["sim", "sample", "--entity", entity, "--count", "300", "--seed", "5"], None);
+        assert_ne!(other.stdout, output.stdout, "{entity}: another seed gives other records");
+    }
+    let default = autotask_events(&["sim", "sample", "--entity", "Companies"], None);
+    assert_eq!(stdout_json(&default).as_array().unwrap().len(), 100, "100 records by default");
+
+    let unknown = autotask_events(&["sim", "sample", "--entity", "Projects"], None);
+    assert_eq!(unknown.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("--entity `Projects`"), "{stderr}");
+    assert!(stderr.contains("known: Tickets, Companies, Contacts, TicketNotes"), "{stderr}");
+}
+
+/// `plugin new` for `args`, in a new directory; its stdout and the directory.
+fn plugin_new(dir: &Path, name: &str, args: &[&str]) -> (Output, std::path::PathBuf) {
+    let project = dir.join(name);
+    let mut all = vec!["plugin", "new", name, "--dir", project.to_str().unwrap()];
+    all.extend(args);
+    (autotask_events(&all, None), project)
+}
+
+/// Fails if `text` points into this repository.
+fn assert_no_repository_paths(text: &str, what: &str) {
+    for repo_path in ["../", "examples/", "host/", "plugins/incidents", "tickets.json"] {
+        assert!(!text.contains(repo_path), "{what} mentions `{repo_path}`:\n{text}");
+    }
+}
+
+#[test]
+fn plugin_new_writes_a_script_plugin_for_each_known_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = [
+        ("incidents", "Tickets", "createDate", "ticketNumber"),
+        ("accounts", "Companies", "createDate", "companyName"),
+        ("contacts", "Contacts", "createDate", "emailAddress"),
+        ("notes", "TicketNotes", "createDateTime", "ticketID"),
+    ];
+    for (lang, ext, test_file) in [("js", "js", "{}.test.js"), ("python", "py", "test_{}.py")] {
+        for (resource, entity, created, field) in known {
+            let (output, project) =
+                plugin_new(dir.path(), &format!("{resource}-{lang}"), &["--lang", lang, "--resource", resource]);
+            assert!(output.status.success(), "{lang} {resource}: {}", String::from_utf8_lossy(&output.stderr));
+            let script = std::fs::read_to_string(project.join(format!("{resource}.{ext}"))).unwrap();
+            assert!(
+                script.contains(&format!("\"{entity}\"")) || script.contains(&format!("'{entity}'")),
+                "{lang} {resource}"
+            );
+            assert!(
+                script.contains(created) && script.contains("lastActivityDate"),
+                "{lang} {resource}: its date fields"
+            );
+            assert!(script.contains(field), "{lang} {resource}: maps {field}");
+            assert_eq!(
+                script.contains("DEACTIVATED"),
+                entity == "Companies",
+                "{lang} {resource}: the custom event type"
+            );
+            assert!(project.join(test_file.replace("{}", resource)).is_file(), "{lang} {resource}: its unit test");
+            assert!(
+                !project.join("build").exists() && !project.join("wit").exists(),
+                "{lang}: a script needs no build"
+            );
+
+            let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+            let try_it = format!(
+                "autotask-events sim sample --entity {entity} --count 500 > records.json && \
+                 autotask-events plugin check {resource}.{ext} --records records.json"
+            );
+            assert!(readme.contains(&try_it), "{lang} {resource}: README says how to try it:\n{readme}");
+            assert_no_repository_paths(&readme, "the README");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains(&format!("sim sample --entity {entity} --count 500")), "{stdout}");
+            assert_no_repository_paths(&stdout.replace(dir.path().to_str().unwrap(), "DIR"), "plugin new's output");
+        }
+    }
+
+    let (output, project) =
+        plugin_new(dir.path(), "clients", &["--lang", "js", "--resource", "clients", "--entity", "companies"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let script = std::fs::read_to_string(project.join("clients.js")).unwrap();
+    assert!(script.contains("resource: 'clients'") && script.contains("entity: 'Companies'"), "{script}");
+
+    let (output, _) = plugin_new(dir.path(), "unknown", &["--lang", "js", "--resource", "projects"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--resource `projects` is not a resource plugin new knows"), "{stderr}");
+    assert!(stderr.contains("incidents (Tickets), accounts (Companies), contacts (Contacts), notes (TicketNotes)"));
+    assert!(stderr.contains("--entity"), "{stderr}");
+
+    let (output, _) =
+        plugin_new(dir.path(), "bad-entity", &["--lang", "python", "--resource", "x", "--entity", "Projects"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--entity `Projects`") && stderr.contains("Tickets, Companies, Contacts, TicketNotes"));
+
+    for lang in ["js", "c"] {
+        let mut args = vec!["--lang", lang, "--resource", "accounts"];
+        if lang == "js" {
+            args.push("--component");
+        }
+        let (output, project) = plugin_new(dir.path(), &format!("component-{lang}"), &args);
+        assert_eq!(output.status.code(), Some(1), "{lang}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("component template maps only resource `incidents`"), "{lang}: {stderr}");
+        assert!(!project.exists(), "{lang}: nothing written");
+    }
+}
+
+#[test]
+fn plugin_new_rust_maps_the_entity_of_the_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, project) = plugin_new(dir.path(), "incidents-rust", &["--lang", "rust"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let built_in = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins/incidents/src/mapping.rs");
+    let mapping = std::fs::read_to_string(project.join("src/mapping.rs")).unwrap();
+    assert_eq!(mapping, std::fs::read_to_string(built_in).unwrap(), "incidents is the built-in plugin's mapping");
+
+    for (resource, entity, created, field) in [
+        ("accounts", "Companies", "createDate", "(\"companyName\", \"name\")"),
+        ("contacts", "Contacts", "createDate", "(\"emailAddress\", \"email\")"),
+        ("notes", "TicketNotes", "createDateTime", "(\"ticketID\", \"ticketId\")"),
+    ] {
+        let (output, project) =
+            plugin_new(dir.path(), &format!("{resource}-rust"), &["--lang", "rust", "--resource", resource]);
+        assert!(output.status.success(), "{resource}: {}", String::from_utf8_lossy(&output.stderr));
+        let mapping = std::fs::read_to_string(project.join("src/mapping.rs")).unwrap();
+        assert!(mapping.contains(field), "{resource}: maps {field}");
+        assert!(!mapping.contains("(\"ticketNumber\", \"ticketNumber\")"), "{resource}: not the Ticket fields");
+        assert!(mapping.contains(&format!("entity: \"{entity}\".into()")), "{resource}");
+        assert!(mapping.contains(&format!("created_date_field: Some(\"{created}\".into())")), "{resource}");
+        assert!(
+            mapping.contains(&format!("assert_eq!(described.resource, \"{resource}\")")),
+            "{resource}: tests of its own"
+        );
+        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("--entity {entity}")) && readme.contains(&format!("{resource}.wasm")),
+            "{readme}"
+        );
+        assert!(!readme.contains("incidents"), "{resource}: {readme}");
+        assert_no_repository_paths(&readme, "the README");
+        let build = std::fs::read_to_string(project.join("build")).unwrap();
+        assert!(build.contains(&format!("{resource}.wasm")), "{resource}: the build writes {resource}.wasm");
+    }
+}
+
+#[test]
+fn check_maps_record_by_record_when_a_batch_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("misbehaving.wasm");
+    std::fs::write(&plugin, MISBEHAVING_WASM).unwrap();
+    let records: Vec<Value> = (1..=5)
+        .map(|id| {
+            let mut record =
+                json!({"id": id, "createDate": "2024-06-01T10:00:00Z", "lastActivityDate": "2024-06-01T11:00:00Z"});
+            if id == 3 {
+                record["poison"] = json!(true);
+            }
+            record
+        })
+        .collect();
+    let output = autotask_events(
+        &["plugin", "check", plugin.to_str().unwrap(), "--records", "-", "--resource", "trap-on-poison"],
+        Some(&Value::from(records).to_string()),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = stdout_json(&output);
+    let ids: Vec<&Value> = report["events"].as_array().unwrap().iter().map(|e| &e["objectId"]).collect();
+    assert_eq!(ids, ["1", "2", "4", "5"], "every record but the poisoned one is mapped");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["index"], 2);
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(message.contains("misbehaving.wasm` trapped"), "{message}");
+}
+
+#[test]
+fn check_keeps_the_compiled_plugin_in_the_service_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("incidents.wasm");
+    std::fs::write(&plugin, INCIDENTS_WASM).unwrap();
+    let cache = dir.path().join("cache");
+    let artifacts = || -> Vec<String> {
+        std::fs::read_dir(&cache)
+            .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    for _ in 0..2 {
+        let output = autotask_events(
+            &[
+                "plugin",
+                "check",
+                plugin.to_str().unwrap(),
+                "--records",
+                EXAMPLE_TICKETS,
+                "--cache-dir",
+                cache.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let cached = artifacts();
+        assert_eq!(cached.len(), 1, "one compiled plugin, written before the check ended: {cached:?}");
+        let version = plugin_runtime::version_of(INCIDENTS_WASM);
+        assert!(cached[0].starts_with(&version) && cached[0].ends_with(".cwasm"), "{cached:?}");
+    }
+
+    // By default, where `serve` keeps it for a configuration in the working directory.
+    let cwd = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(["plugin", "check", plugin.to_str().unwrap(), "--records", EXAMPLE_TICKETS])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let cached = std::fs::read_dir(cwd.path().join("data/plugin-cache")).unwrap().count();
+    assert_eq!(cached, 1, "the compiled plugin is in data/plugin-cache");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+        .args(["plugin", "check", plugin.to_str().unwrap(), "--records", EXAMPLE_TICKETS, "--no-cache"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!dir.path().join("data").exists(), "--no-cache writes nothing");
+}
+
+#[test]
+fn a_new_accounts_script_checks_against_sample_companies() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records.json");
+    let sample = autotask_events(&["sim", "sample", "--entity", "Companies", "--count", "200"], None);
+    assert!(sample.status.success(), "{}", String::from_utf8_lossy(&sample.stderr));
+    std::fs::write(&records, &sample.stdout).unwrap();
+    let companies: Vec<Value> = serde_json::from_slice(&sample.stdout).unwrap();
+    let inactive = companies.iter().filter(|c| c["isActive"] == false).count();
+    assert!(inactive > 0, "the sample has inactive companies");
+
+    for (lang, file) in [("js", "accounts.js"), ("python", "accounts.py")] {
+        let (output, project) =
+            plugin_new(dir.path(), &format!("x-{lang}"), &["--lang", lang, "--resource", "accounts"]);
+        assert!(output.status.success(), "{lang}: {}", String::from_utf8_lossy(&output.stderr));
+        let script = project.join(file);
+        let output = autotask_events(
+            // The tests' shared compile cache: the runners compile once, not per run.
+            &[
+                "plugin",
+                "check",
+                script.to_str().unwrap(),
+                "--records",
+                records.to_str().unwrap(),
+                "--cache-dir",
+                TEST_COMPILE_CACHE,
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(0), "{lang}: {}", String::from_utf8_lossy(&output.stderr));
+        let report = stdout_json(&output);
+        assert_eq!(report["errors"], json!([]), "{lang}");
+        let events = report["events"].as_array().unwrap();
+        assert_eq!(events.len(), companies.len(), "{lang}");
+        for (event, company) in events.iter().zip(&companies) {
+            assert_eq!(event["objectType"], "accounts", "{lang}: the resource its describe names");
+            assert_eq!(event["objectId"], json!(company["id"].to_string()), "{lang}");
+            assert_eq!(event["payload"]["name"], company["companyName"], "{lang}");
+            assert_eq!(event["payload"]["phone"], company["phone"], "{lang}: nulls stay null");
+            let deactivated = event["eventType"] == "DEACTIVATED";
+            assert_eq!(deactivated, company["isActive"] == false, "{lang}: company {}", company["id"]);
+        }
+    }
 }

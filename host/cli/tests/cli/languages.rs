@@ -87,6 +87,8 @@ fn tickets() -> Vec<Value> {
 /// `plugin check`'s answer for `plugin` on `records`, and its log.
 fn check(plugin: &Path, records: &Path) -> (Value, String) {
     let output = binary()
+        // Its compile cache (`data/plugin-cache`) goes next to the plugin.
+        .current_dir(plugin.parent().expect("the plugin is in a directory"))
         .args(["plugin", "check"])
         .arg(plugin)
         .arg("--records")
@@ -110,8 +112,14 @@ fn maps_like_the_rust_plugin(lang: &str) {
     let (reference, _) = check(&reference_wasm, &records);
 
     let project = work.path().join(format!("incidents-{lang}"));
-    let scaffolded =
-        binary().args(["plugin", "new", &format!("incidents-{lang}"), "--lang", lang, "--dir"]).arg(&project).output();
+    // The component templates: for js and python the default is a script plugin.
+    let component: &[&str] = if matches!(lang, "js" | "python") { &["--component"] } else { &[] };
+    let scaffolded = binary()
+        .args(["plugin", "new", &format!("incidents-{lang}"), "--lang", lang])
+        .args(component)
+        .arg("--dir")
+        .arg(&project)
+        .output();
     let scaffolded = scaffolded.expect("the binary runs");
     assert!(scaffolded.status.success(), "plugin new: {}", String::from_utf8_lossy(&scaffolded.stderr));
     let plugin = work.path().join(format!("{lang}.wasm"));

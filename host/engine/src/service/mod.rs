@@ -228,7 +228,7 @@ async fn start_stored_instances(
 }
 
 /// Where compiled plugins are kept, inside the data directory.
-const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
 /// Where compiled plugins are kept: `[server] compile_cache_dir`, else in the data directory.
 pub fn compile_cache_dir(settings: &ServerSettings) -> PathBuf {

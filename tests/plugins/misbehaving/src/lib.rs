@@ -2,6 +2,8 @@
 //! host's containment can be tested against a real component:
 //!
 //! - `trap`: panics (a trap) on every batch;
+//! - `trap-on-poison`: panics (a trap) on a batch holding a record with a
+//!   `"poison"` field, and maps every other batch;
 //! - `spin`: loops forever;
 //! - `grow`: allocates memory without bound;
 //! - `escape`: tries to read `/etc/passwd`, the environment and the arguments;
@@ -22,6 +24,9 @@ impl Plugin for Misbehaving {
     fn transform(ctx: &Context, records: &[RawRecord]) -> Vec<Result<Vec<Event>, String>> {
         match ctx.resource.as_str() {
             "trap" => panic!("deliberate trap"),
+            "trap-on-poison" if records.iter().any(|record| record.json.contains("\"poison\"")) => {
+                panic!("deliberate trap on a poisoned record")
+            }
             "spin" => spin(),
             "grow" => grow(),
             "short" => Vec::new(),
