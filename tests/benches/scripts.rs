@@ -111,7 +111,7 @@ fn bench(c: &mut Criterion, rust: &Plugin, languages: &[Language]) {
 
     let mut group = c.benchmark_group("scripts_parts");
     group.sample_size(20);
-    group.bench_function("rust/instantiate", |b| b.iter(|| rust.transform_blocking(&ctx, &[]).expect("empty")));
+    group.bench_function("rust_instantiate", |b| b.iter(|| rust.transform_blocking(&ctx, &[]).expect("empty")));
     for l in languages {
         let parts: [(&str, &Plugin, &[_]); 4] = [
             ("instantiate", &l.bare_runner, &[]),
@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion, rust: &Plugin, languages: &[Language]) {
             ("constant_500", &l.constant, &records),
         ];
         for (part, plugin, batch) in parts {
-            group.bench_function(format!("{}/{part}", l.name), |b| {
+            group.bench_function(format!("{}_{part}", l.name), |b| {
                 b.iter(|| plugin.transform_blocking(&ctx, batch).expect("maps"))
             });
         }
@@ -143,11 +143,11 @@ fn report(languages: &[Language]) {
         println!("{:<11} {:>10.2} {:>13.1}x {:>8}", l.name, batch, ratio, format!("≤10x {verdict}"));
     }
     println!("\nwhere a script's batch goes (each step adds to the one before; means of this run):");
-    println!("  rust: instantiate + empty call {:.3} ms, mapping {:.3} ms", ms("scripts_parts", "rust/instantiate"), {
-        rust - ms("scripts_parts", "rust/instantiate")
+    println!("  rust: instantiate + empty call {:.3} ms, mapping {:.3} ms", ms("scripts_parts", "rust_instantiate"), {
+        rust - ms("scripts_parts", "rust_instantiate")
     });
     for l in languages {
-        let part = |p: &str| ms("scripts_parts", &format!("{}/{p}", l.name));
+        let part = |p: &str| ms("scripts_parts", &format!("{}_{p}", l.name));
         let (instantiate, tiny, incidents, constant) =
             (part("instantiate"), part("load_tiny"), part("load_incidents"), part("constant_500"));
         let batch = ms("scripts_500", l.name);
