@@ -9,6 +9,16 @@
 //! - **Throughput during a swap storm**: `reload/backfill_swap_storm` reads and
 //!   delivers 20,000 Tickets while a new version arrives every 100 ms;
 //!   `reload/backfill_no_swaps` (the baseline) is the same without swaps.
+//! - **Script plugins** (`plugins/incidents.js`, `plugins/incidents.py`: the
+//!   example scripts, a comment with a counter appended for each new version,
+//!   written to a temporary name and renamed into place): reload latency over
+//!   50 swaps, p50 and p99, and the process's resident memory (VmRSS) after
+//!   them; the swap storm with the JavaScript script
+//!   (`reload/backfill_swap_storm_js_script` against
+//!   `reload/backfill_no_swaps_js_script`). The runners come from an artifact
+//!   cache under `target/` (`target/script-bench-cache`), compiled once ever;
+//!   what that first compile costs is printed apart, as "first start".
+//!   `RELOAD_BENCH_SCRIPTS_ONLY=1` measures only the script plugins.
 //!
 //! Every swap is a version the service has not seen (a custom section with a
 //! counter is appended), so no swap is served from the cache of whole
@@ -28,7 +38,7 @@ use autotask_events::app::{self, RunningService};
 use autotask_sim::{SimConfig, Simulator};
 use builtin_plugin::INCIDENTS_WASM;
 use criterion::{Criterion, criterion_group, criterion_main};
-use plugin_runtime::{Limits, PluginRuntime, version_of};
+use plugin_runtime::{Limits, PluginRuntime, Sample, ScriptLanguage, version_of, version_of_file};
 use serde_json::json;
 use support::receiver::counting_receiver;
 use support::service::{LOOPBACK_RULES, incidents_resource, instance_toml};
@@ -90,14 +100,27 @@ struct Live {
     _sim: Simulator,
     dir: tempfile::TempDir,
     service: Option<RunningService>,
+    file_name: String,
 }
 
 impl Live {
     fn start(bench: &Bench, plugin: &[u8], sim: SimConfig, since: bool) -> Live {
+        Live::start_file(bench, "incidents.wasm", plugin, sim, since)
+    }
+
+    /// A service whose plugin directory holds `plugin` as `file_name`. For a
+    /// script, the artifact cache is the one under `target/` that
+    /// [`warm_runner`] filled, so the runner is not compiled again.
+    fn start_file(bench: &Bench, file_name: &str, plugin: &[u8], sim: SimConfig, since: bool) -> Live {
         let sim = bench.runtime.block_on(Simulator::start(sim)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        std::fs::write(dir.path().join("plugins/incidents.wasm"), plugin).unwrap();
+        std::fs::write(dir.path().join("plugins").join(file_name), plugin).unwrap();
+        if ScriptLanguage::of_path(Path::new(file_name)).is_some() {
+            std::fs::create_dir_all(dir.path().join("data")).unwrap();
+            std::fs::create_dir_all(runner_cache()).unwrap();
+            std::os::unix::fs::symlink(runner_cache(), dir.path().join("data/plugin-cache")).unwrap();
+        }
         let path = dir.path().join("service.toml");
         let text = format!(
             "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\n{}",
@@ -116,11 +139,11 @@ impl Live {
         std::fs::write(&path, text).unwrap();
         let config = engine::config::load(&path).unwrap();
         let service = bench.runtime.block_on(app::start(config)).unwrap();
-        Live { _sim: sim, dir, service: Some(service) }
+        Live { _sim: sim, dir, service: Some(service), file_name: file_name.to_owned() }
     }
 
     fn plugin_path(&self) -> PathBuf {
-        self.dir.path().join("plugins/incidents.wasm")
+        self.dir.path().join("plugins").join(&self.file_name)
     }
 
     /// Whether a message mapped by `version` is in the outbox.
@@ -195,11 +218,152 @@ fn report_latency(name: &str, versions: &[&[u8]], bench: &Bench) {
     );
 }
 
-/// Every backfill's time, without swaps and during a storm, for the ratio printed at the end.
-static BACKFILLS: std::sync::Mutex<[Vec<Duration>; 2]> = std::sync::Mutex::new([Vec::new(), Vec::new()]);
+/// The artifact cache the script measurements share across runs (and with the
+/// `scripts` bench): the runners are compiled into it once, ever.
+fn runner_cache() -> PathBuf {
+    support::workspace_root().join("target/script-bench-cache")
+}
 
-/// One backfill of `BACKFILL` Tickets, with a new plugin version every 100 ms when `storm`.
-fn backfill_once(bench: &Bench, storm: bool) -> Duration {
+/// The example incidents script of `language`, with `tag` appended as a
+/// comment: a new version of the script (its SHA-256 changes), mapping alike.
+fn script_version(language: ScriptLanguage, tag: u64) -> Vec<u8> {
+    let path = support::workspace_root().join("examples/scripts").join(format!("incidents.{}", language.extension()));
+    let mut source = std::fs::read(path).unwrap();
+    let comment = match language {
+        ScriptLanguage::JavaScript => "//",
+        ScriptLanguage::Python => "#",
+    };
+    source.extend_from_slice(format!("\n{comment} version {tag}\n").as_bytes());
+    source
+}
+
+/// Compiles `language`'s runner into [`runner_cache`] if it is not there yet,
+/// and says what a start costs: the first ever (the runner compiled from
+/// scratch, without any cache: a one-off per installation) and a start from
+/// the warm cache (what every later start of the service costs).
+fn warm_runner(language: ScriptLanguage) {
+    let sample = [Sample { ctx: support::context("incidents"), record: support::ticket_batch(3, 1).remove(0) }];
+    let source = script_version(language, 0);
+    let file_name = format!("incidents.{}", language.extension());
+    let cold = PluginRuntime::new(Limits::default()).unwrap();
+    let started = Instant::now();
+    cold.load_script(&file_name, &file_name, language, &source, &sample).unwrap();
+    let first = started.elapsed();
+    drop(cold);
+    let load_warm = || {
+        let warm = PluginRuntime::with_artifact_cache(Limits::default(), runner_cache()).unwrap();
+        let started = Instant::now();
+        warm.load_script(&file_name, &file_name, language, &source, &sample).unwrap();
+        started.elapsed()
+    };
+    let mut warm = load_warm();
+    // A cold cache compiles here and writes the artifact in the background.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let cached = || {
+        std::fs::read_dir(runner_cache()).into_iter().flatten().flatten().any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with(language.runner_version()) && name.ends_with(".cwasm")
+        })
+    };
+    while !cached() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if warm > Duration::from_secs(1) {
+        warm = load_warm();
+    }
+    eprintln!(
+        "{} runner ({:.1} MB): first start {:.1} s (compiling the runner, no cache: once per installation); \
+         a start from the artifact cache {:.0} ms (runner loaded, script loaded and checked on a sample)",
+        language.name(),
+        language.runner().len() as f64 / 1e6,
+        first.as_secs_f64(),
+        warm.as_secs_f64() * 1e3
+    );
+}
+
+/// The process's resident memory, in MB (VmRSS of /proc/self/status).
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kb / 1024.0
+}
+
+/// Reload latency of a script plugin over [`swaps`] new versions of the
+/// example script, each renamed into place; then the process's RSS.
+fn report_script_latency(language: ScriptLanguage, bench: &Bench) {
+    let file_name = format!("incidents.{}", language.extension());
+    let rss_before = rss_mb();
+    let started = Instant::now();
+    let live = Live::start_file(bench, &file_name, &script_version(language, 0), churning(), false);
+    let start = started.elapsed();
+    let path = live.plugin_path();
+    let mut latencies = Vec::with_capacity(swaps());
+    for swap in 1..=swaps() as u64 {
+        let source = script_version(language, swap);
+        let version = version_of_file(&path, &source);
+        let started = Instant::now();
+        rename_into_place(&path, &source);
+        while !live.mapped_by(&version) {
+            assert!(started.elapsed() < Duration::from_secs(120), "swap {swap} was never mapped by");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        latencies.push(started.elapsed());
+    }
+    let rss_after = rss_mb();
+    live.stop(bench);
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    eprintln!(
+        "reload latency, {} script (incidents.{}, a comment changed each swap): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms \
+         over {} swaps (rename into place → first batch mapped; goal p99 ≤ 100 ms: {}); the service started in {:.0} ms; \
+         RSS {rss_after:.0} MB after the swaps (goal ≤ 150 MB: {}; {rss_before:.0} MB before the service started)",
+        language.name(),
+        language.extension(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+        latencies.len(),
+        if p99 <= Duration::from_millis(100) { "met" } else { "missed" },
+        start.as_secs_f64() * 1e3,
+        if rss_after <= 150.0 { "met" } else { "missed" },
+    );
+}
+
+/// Every backfill's time, without swaps and during a storm (the built-in
+/// plugin, then the JavaScript script), for the ratios printed at the end.
+static BACKFILLS: std::sync::Mutex<[Vec<Duration>; 4]> =
+    std::sync::Mutex::new([Vec::new(), Vec::new(), Vec::new(), Vec::new()]);
+
+/// What a backfill is mapped by, and how each new version of it is made.
+#[derive(Clone, Copy)]
+enum Mapping {
+    Wasm,
+    JavaScript,
+}
+
+impl Mapping {
+    fn file_name(self) -> &'static str {
+        match self {
+            Mapping::Wasm => "incidents.wasm",
+            Mapping::JavaScript => "incidents.js",
+        }
+    }
+
+    fn version(self, tag: u64) -> Vec<u8> {
+        match self {
+            Mapping::Wasm if tag == 0 => INCIDENTS_WASM.to_vec(),
+            Mapping::Wasm => tagged(INCIDENTS_WASM, tag),
+            Mapping::JavaScript => script_version(ScriptLanguage::JavaScript, tag),
+        }
+    }
+}
+
+/// One backfill of `BACKFILL` Tickets mapped by `mapping`, with a new version every 100 ms when `storm`.
+fn backfill_with(bench: &Bench, mapping: Mapping, storm: bool) -> Duration {
     let sim = SimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tickets: BACKFILL,
@@ -210,7 +374,7 @@ fn backfill_once(bench: &Bench, storm: bool) -> Duration {
     };
     bench.events.store(0, Ordering::Relaxed);
     let started = Instant::now();
-    let live = Live::start(bench, INCIDENTS_WASM, sim, true);
+    let live = Live::start_file(bench, mapping.file_name(), &mapping.version(0), sim, true);
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = storm.then(|| {
         let (path, stop) = (live.plugin_path(), stop.clone());
@@ -218,7 +382,7 @@ fn backfill_once(bench: &Bench, storm: bool) -> Duration {
             let mut tag = 0;
             while !stop.load(Ordering::Relaxed) {
                 tag += 1;
-                rename_into_place(&path, &tagged(INCIDENTS_WASM, tag));
+                rename_into_place(&path, &mapping.version(tag));
                 std::thread::sleep(Duration::from_millis(100));
             }
             tag
@@ -235,7 +399,8 @@ fn backfill_once(bench: &Bench, storm: bool) -> Duration {
         eprintln!("  swap storm: {swaps} new versions during a {:.2} s backfill", took.as_secs_f64());
     }
     live.stop(bench);
-    BACKFILLS.lock().unwrap()[usize::from(storm)].push(took);
+    let slot = usize::from(storm) + if matches!(mapping, Mapping::JavaScript) { 2 } else { 0 };
+    BACKFILLS.lock().unwrap()[slot].push(took);
     took
 }
 
@@ -269,34 +434,62 @@ fn reload(c: &mut Criterion) {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     }
     let bench = setup();
-    report_load_cost(INCIDENTS_WASM);
-    if std::env::var_os("RELOAD_BENCH_ONLY_COST").is_some() {
-        return;
+    // `RELOAD_BENCH_SCRIPTS_ONLY`: only the script plugins' measurements.
+    let components = std::env::var_os("RELOAD_BENCH_SCRIPTS_ONLY").is_none();
+    // Scripts first, so the resident memory they report is not that of the
+    // components' compiles (which keep hundreds of MB of compiled functions).
+    // A first-ever run compiles the runners when the service starts.
+    for language in ScriptLanguage::ALL {
+        report_script_latency(language, &bench);
     }
-    report_latency("incidents plugin (Rust)", &[INCIDENTS_WASM], &bench);
-    if std::env::var_os("RELOAD_BENCH_SKIP_JS").is_none() {
-        let (js_a, js_b) = js_plugin::build();
-        report_latency("JavaScript plugin, script changed each swap", &[&js_a, &js_b], &bench);
+    for language in ScriptLanguage::ALL {
+        warm_runner(language);
+    }
+    if components {
+        report_load_cost(INCIDENTS_WASM);
+        if std::env::var_os("RELOAD_BENCH_ONLY_COST").is_some() {
+            return;
+        }
+        report_latency("incidents plugin (Rust)", &[INCIDENTS_WASM], &bench);
+        if std::env::var_os("RELOAD_BENCH_SKIP_JS").is_none() {
+            let (js_a, js_b) = js_plugin::build();
+            report_latency("JavaScript plugin, script changed each swap", &[&js_a, &js_b], &bench);
+        }
     }
 
     let mut group = c.benchmark_group("reload");
     group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(20));
-    group.bench_function("backfill_no_swaps", |b| {
-        b.iter_custom(|iterations| (0..iterations).map(|_| backfill_once(&bench, false)).sum())
-    });
-    group.bench_function("backfill_swap_storm", |b| {
-        b.iter_custom(|iterations| (0..iterations).map(|_| backfill_once(&bench, true)).sum())
-    });
+    let backfills: [(&str, Mapping, bool); 4] = [
+        ("backfill_no_swaps", Mapping::Wasm, false),
+        ("backfill_swap_storm", Mapping::Wasm, true),
+        ("backfill_no_swaps_js_script", Mapping::JavaScript, false),
+        ("backfill_swap_storm_js_script", Mapping::JavaScript, true),
+    ];
+    for (name, mapping, storm) in backfills {
+        if components || matches!(mapping, Mapping::JavaScript) {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iterations| (0..iterations).map(|_| backfill_with(&bench, mapping, storm)).sum())
+            });
+        }
+    }
     group.finish();
     let runs = BACKFILLS.lock().unwrap();
     let mean = |runs: &[Duration]| runs.iter().sum::<Duration>().as_secs_f64() / runs.len() as f64;
-    let (calm, storm) = (mean(&runs[0]), mean(&runs[1]));
-    eprintln!(
-        "throughput during a swap storm: {:.2}× of without ({BACKFILL} Tickets in {calm:.2} s without swaps, {storm:.2} s with; means of {} and {} runs)",
-        calm / storm,
-        runs[0].len(),
-        runs[1].len()
-    );
+    for (what, calm, storm) in
+        [("the built-in plugin", &runs[0], &runs[1]), ("the JavaScript script", &runs[2], &runs[3])]
+    {
+        if calm.is_empty() || storm.is_empty() {
+            continue;
+        }
+        let (calm_mean, storm_mean) = (mean(calm), mean(storm));
+        eprintln!(
+            "throughput during a swap storm, {what}: {:.2}× of without ({BACKFILL} Tickets in {calm_mean:.2} s without \
+             swaps, {storm_mean:.2} s with; means of {} and {} runs)",
+            calm_mean / storm_mean,
+            calm.len(),
+            storm.len()
+        );
+    }
 }
 
 /// Builds the JavaScript test plugin twice, with two versions of its script.

@@ -12,6 +12,7 @@ mod console;
 mod hardening_runtime;
 mod plugin_runtime;
 mod reload;
+mod script_equivalence;
 mod scripts;
 mod service;
 mod tenancy;

@@ -184,3 +184,62 @@ pub fn event_summary(event_type: &str, object_id: &str, object_type: &str, date:
     let payload: serde_json::Value = serde_json::from_str(payload).expect("payload is JSON");
     format!("{event_type}|{object_id}|{object_type}|{date}|{payload}")
 }
+
+/// The equivalence set: 1,000 Tickets as the simulator generates them at
+/// `epoch`, with every tenth changed into an edge case a mapping must carry
+/// through unchanged (nulls, missing fields, unicode and control characters,
+/// user-defined fields with unusual names, odd numbers) or refuse alike (a
+/// `userDefinedFields` that is not a list: ten records that must fail).
+/// A mapping in another language must give exactly the Rust plugin's events.
+pub fn equivalence_tickets(epoch: DateTime<Utc>) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let mut tickets = sample::tickets(7, 1, 1000, epoch);
+    for (index, ticket) in tickets.iter_mut().enumerate().filter(|(i, _)| i % 10 == 0) {
+        let object = ticket.as_object_mut().expect("a Ticket is an object");
+        match (index / 10) % 10 {
+            0 => {
+                object.insert("title".into(), json!(null));
+                object.insert("description".into(), json!(null));
+            }
+            1 => {
+                object.remove("status");
+                object.remove("userDefinedFields");
+                object.remove("queueID");
+            }
+            2 => {
+                object.insert("title".into(), json!("Zürich café — 日本語 🚀 \"quoted\" back\\slash\ttab\nline"));
+            }
+            3 => {
+                object.insert(
+                    "userDefinedFields".into(),
+                    json!([{"name": "Région", "value": "EU"}, {"name": "Empty", "value": null}, {"name": "NoValue"},
+                           {"name": "Nested", "value": {"a": [1, 2, {"b": null}]}}, {"name": "42", "value": 42}]),
+                );
+            }
+            4 => {
+                object.insert("userDefinedFields".into(), json!(null));
+            }
+            5 => {
+                object.insert("userDefinedFields".into(), json!([]));
+            }
+            6 => {
+                object.insert("we\"ird\nname".into(), json!(1));
+                object.insert("emptyObject".into(), json!({}));
+                object.insert("list".into(), json!([true, false, null, -0.5, 1.25e-3]));
+            }
+            7 => {
+                object.insert("bigNumber".into(), json!(9_007_199_254_740_991_i64));
+                object.insert("negative".into(), json!(-29_683_354));
+            }
+            8 => {
+                // Refused by the plugin: the host reads the record, the mapping cannot.
+                object.insert("userDefinedFields".into(), json!("Region=EU"));
+            }
+            _ => {
+                object.insert("description".into(), json!(""));
+                object.insert("ticketNumber".into(), json!("T\u{0}\u{1f}.\u{7f}"));
+            }
+        }
+    }
+    tickets
+}

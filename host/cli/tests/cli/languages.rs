@@ -6,17 +6,19 @@
 //! the same records must fail, and their log lines must reach the host's log
 //! tagged with the plugin file.
 //!
+//! The example scripts (`examples/scripts/incidents.js`, `.py`) are checked
+//! the same way on every run: their runners are in the binary.
+//!
 //! The toolchains (Node.js, Python, clang with wasi-libc) are not plain Rust,
-//! so these tests are opted in: `cargo test -p autotask-events --test cli
+//! so the tests that build components are opted in: `cargo test -p autotask-events --test cli
 //! -- --ignored languages::`. `tests/run` installs the toolchains and runs them; a build that
 //! cannot get its tools fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use autotask_sim::sample;
 use builtin_plugin::INCIDENTS_WASM;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const NOW: &str = "2024-06-01T12:00:00Z";
 const PREVIOUS_POLL: &str = "2024-06-01T11:00:00Z";
@@ -29,59 +31,9 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("host/cli is two levels down").to_path_buf()
 }
 
-/// 1,000 Tickets: the simulator's realistic ones, with every tenth changed into
-/// an edge case the mapping must carry through unchanged (or refuse alike).
+/// The 1,000-Ticket equivalence set (see [`support::equivalence_tickets`]).
 fn tickets() -> Vec<Value> {
-    let epoch = chrono::DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&chrono::Utc);
-    let mut tickets = sample::tickets(7, 1, 1000, epoch);
-    for (index, ticket) in tickets.iter_mut().enumerate().filter(|(i, _)| i % 10 == 0) {
-        let object = ticket.as_object_mut().unwrap();
-        match (index / 10) % 10 {
-            0 => {
-                object.insert("title".into(), json!(null));
-                object.insert("description".into(), json!(null));
-            }
-            1 => {
-                object.remove("status");
-                object.remove("userDefinedFields");
-                object.remove("queueID");
-            }
-            2 => {
-                object.insert("title".into(), json!("Zürich café — 日本語 🚀 \"quoted\" back\\slash\ttab\nline"));
-            }
-            3 => {
-                object.insert(
-                    "userDefinedFields".into(),
-                    json!([{"name": "Région", "value": "EU"}, {"name": "Empty", "value": null}, {"name": "NoValue"},
-                           {"name": "Nested", "value": {"a": [1, 2, {"b": null}]}}, {"name": "42", "value": 42}]),
-                );
-            }
-            4 => {
-                object.insert("userDefinedFields".into(), json!(null));
-            }
-            5 => {
-                object.insert("userDefinedFields".into(), json!([]));
-            }
-            6 => {
-                object.insert("we\"ird\nname".into(), json!(1));
-                object.insert("emptyObject".into(), json!({}));
-                object.insert("list".into(), json!([true, false, null, -0.5, 1.25e-3]));
-            }
-            7 => {
-                object.insert("bigNumber".into(), json!(9_007_199_254_740_991_i64));
-                object.insert("negative".into(), json!(-29_683_354));
-            }
-            8 => {
-                // Refused by the plugin: the host reads the record, the mapping cannot.
-                object.insert("userDefinedFields".into(), json!("Region=EU"));
-            }
-            _ => {
-                object.insert("description".into(), json!(""));
-                object.insert("ticketNumber".into(), json!("T\u{0}\u{1f}.\u{7f}"));
-            }
-        }
-    }
-    tickets
+    support::equivalence_tickets(chrono::DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&chrono::Utc))
 }
 
 /// `plugin check`'s answer for `plugin` on `records`, and its log.
@@ -134,26 +86,47 @@ fn maps_like_the_rust_plugin(lang: &str) {
     );
     let (answer, log) = check(&plugin, &records);
 
-    let events = answer["events"].as_array().expect("events");
-    let expected = reference["events"].as_array().expect("events");
-    assert_eq!(events.len(), expected.len(), "{lang}: event count");
-    for (got, want) in events.iter().zip(expected) {
-        assert_eq!(got, want, "{lang}: the event of object {} differs", want["objectId"]);
-    }
-    let failed = |answer: &Value| -> Vec<u64> {
-        answer["errors"].as_array().unwrap().iter().map(|e| e["index"].as_u64().unwrap()).collect()
-    };
-    assert_eq!(failed(&answer), failed(&reference), "{lang}: the same records must fail");
-    assert_eq!(failed(&answer).len(), 10, "the ten malformed user-defined field lists fail");
-    for error in answer["errors"].as_array().unwrap() {
-        let message = error["message"].as_str().unwrap();
-        assert!(message.contains("userDefinedFields is not a list of {name, value}"), "{lang}: {message}");
-    }
+    same_events_and_failures(lang, &answer, &reference);
     let tagged = log
         .lines()
         .filter(|line| line.contains(&format!("{lang}.wasm")) && line.contains("mapped 500 record(s)"))
         .count();
     assert_eq!(tagged, 2, "{lang}: one log line per batch of 500, tagged with the plugin file:\n{log}");
+}
+
+/// `answer` has exactly `reference`'s events, and the same records failed, for the same reason.
+fn same_events_and_failures(what: &str, answer: &Value, reference: &Value) {
+    let events = answer["events"].as_array().expect("events");
+    let expected = reference["events"].as_array().expect("events");
+    assert_eq!(events.len(), expected.len(), "{what}: event count");
+    for (got, want) in events.iter().zip(expected) {
+        assert_eq!(got, want, "{what}: the event of object {} differs", want["objectId"]);
+    }
+    let failed = |answer: &Value| -> Vec<u64> {
+        answer["errors"].as_array().unwrap().iter().map(|e| e["index"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(failed(answer), failed(reference), "{what}: the same records must fail");
+    assert_eq!(failed(answer).len(), 10, "the ten malformed user-defined field lists fail");
+    for error in answer["errors"].as_array().unwrap() {
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("userDefinedFields is not a list of {name, value}"), "{what}: {message}");
+    }
+}
+
+/// The example scripts, run by the runners shipped in the binary (no Node.js
+/// or Python needed), against the built-in plugin on the equivalence set.
+#[test]
+fn the_example_scripts_map_like_the_rust_plugin() {
+    let work = tempfile::tempdir().unwrap();
+    let records = work.path().join("tickets.json");
+    std::fs::write(&records, serde_json::to_string(&tickets()).unwrap()).unwrap();
+    let reference_wasm = work.path().join("rust-reference.wasm");
+    std::fs::write(&reference_wasm, INCIDENTS_WASM).unwrap();
+    let (reference, _) = check(&reference_wasm, &records);
+    for script in ["incidents.js", "incidents.py"] {
+        let (answer, _) = check(&workspace().join("examples/scripts").join(script), &records);
+        same_events_and_failures(script, &answer, &reference);
+    }
 }
 
 #[test]
