@@ -125,13 +125,13 @@ pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> 
     Ok(RunningService { addr, tls: serving, service, listener, stop_listening })
 }
 
-/// Writes the built-in `incidents.wasm` into `plugin_dir` unless a file is
-/// already there (a user's own incidents plugin is never replaced). Returns
-/// whether it wrote one.
+/// Writes the built-in `incidents.wasm` into `plugin_dir` unless an incidents
+/// plugin is already there, a component or a script (a user's own incidents
+/// plugin is never replaced, nor given a rival). Returns whether it wrote one.
 pub fn install_builtin(plugin_dir: &Path) -> std::io::Result<bool> {
     std::fs::create_dir_all(plugin_dir)?;
     let path = plugin_dir.join(INCIDENTS_FILE_NAME);
-    if path.exists() {
+    if engine::service::plugins::existing_plugin_file(&path.with_extension("")).is_some() {
         return Ok(false);
     }
     // Written beside and renamed into place: a reader never sees half a file.
@@ -139,4 +139,22 @@ pub fn install_builtin(plugin_dir: &Path) -> std::io::Result<bool> {
     std::fs::write(&partial, INCIDENTS_WASM)?;
     std::fs::rename(&partial, &path)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_plugin_is_written_only_where_no_incidents_plugin_is() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(install_builtin(dir.path()).unwrap(), "an empty directory gets it");
+        assert!(!install_builtin(dir.path()).unwrap(), "never written over");
+
+        // A script plugin for incidents is the user's: no component beside it to rival it.
+        let scripted = tempfile::tempdir().unwrap();
+        std::fs::write(scripted.path().join("incidents.js"), "exports.mapRecord = () => null;\n").unwrap();
+        assert!(!install_builtin(scripted.path()).unwrap());
+        assert!(!scripted.path().join(INCIDENTS_FILE_NAME).exists());
+    }
 }
