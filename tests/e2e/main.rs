@@ -3,11 +3,15 @@
 //! components, all over loopback HTTP. One binary, so a test run links once;
 //! what the modules share is in this crate's library (`support/`).
 //!
-//! The console's browser test is opted in (it needs Chromium):
-//! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`.
+//! Two tests are opted in: the console's browser test (it needs Chromium),
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`, and the
+//! simulator's conformance test with an independent Autotask client (it needs Node.js and
+//! `npm ci` in `tests/conformance`),
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored conformance::`.
 
 mod api;
 mod autotask_client;
+mod conformance;
 mod console;
 mod hardening_runtime;
 mod plugin_runtime;
