@@ -90,6 +90,21 @@ async fn a_cloud_elements_poll_url_reads_exactly_the_changed_records() {
     assert!(expected.len() > 500, "enough to page: {}", expected.len());
     assert!(expected.len() < 2_100, "and a real subset");
     assert_eq!(ids(&result.records), expected);
+    assert!(sim.stats().ignored_filter_operators.is_empty(), "{:?}", sim.stats().ignored_filter_operators);
+}
+
+/// Every CEQL operator, nested, becomes filters the simulator evaluates without
+/// dropping a clause (real Autotask would drop an operator it does not know, silently).
+#[tokio::test]
+async fn every_ceql_operator_reaches_autotask_as_an_operator_it_knows() {
+    let sim = simulator(300).await;
+    let clause = "/hubs/helpdesk/incidents?where=(id = 1 or id != 2 or id <> 3 or id < 4 or id <= 5 or id > 6 or id >= 7) \
+        and (title like '%a%' or title like 'a%' or title like '%a' or title like 'a') \
+        and (priority in (1, 2) or priority not in (3)) and (contactID is null or contactID is not null)";
+    let query = autotask_query(clause).unwrap();
+    let result = client(&sim).query_all(&query.entity, &query.body).await.unwrap();
+    assert!(!result.records.is_empty(), "the clause matches some tickets");
+    assert_eq!(sim.stats().ignored_filter_operators, Default::default(), "no clause was dropped");
 }
 
 #[tokio::test]
@@ -218,6 +233,73 @@ async fn wrong_credentials_fail_at_once_with_a_clear_error_and_no_secret() {
     assert!(error.to_string().contains("Zone information could not be determined"), "{error}");
 
     assert_eq!(sim.stats().for_endpoint("POST Tickets/query"), 2, "credential errors are not retried");
+}
+
+/// Real Autotask answers an unknown user's API call with a 500 whose wording is
+/// not known; the client asks zone lookup again rather than read the text.
+#[tokio::test]
+async fn a_user_autotask_no_longer_knows_is_a_credentials_error_at_once() {
+    let sim = simulator(10).await;
+    let zones = ZoneCache::default();
+    // The zone was found while the user still existed ...
+    let known = connection(&sim, "sim@example.com", "sim-secret", "SIMCODE");
+    let zone = AutotaskClient::new(known, fast_options(), zones.clone()).unwrap().zone().await.unwrap();
+    let gone = connection(&sim, "gone@example.com", "sim-secret", "SIMCODE");
+    zones.insert(gone.key(), zone);
+    // ... and is cached when the next poll starts.
+    let error = AutotaskClient::new(gone, fast_options(), zones).unwrap().query_all("Tickets", &every_ticket()).await;
+    let error = error.unwrap_err();
+    assert!(matches!(error, SourceError::ZoneLookup { status: 500, .. }), "{error}");
+    assert!(error.to_string().contains("does not know the API user `gone@example.com`"), "{error}");
+    assert_eq!(sim.stats().for_endpoint("POST Tickets/query"), 1, "not retried");
+}
+
+/// Every operator the client can send is one Autotask knows: the simulator
+/// would count any other (real Autotask silently drops it, widening the result).
+#[test]
+fn the_client_sends_only_operators_autotask_knows() {
+    const AUTOTASK_OPERATORS: [&str; 15] = [
+        "eq",
+        "noteq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "beginsWith",
+        "endsWith",
+        "contains",
+        "exist",
+        "notExist",
+        "in",
+        "notIn",
+        "and",
+        "or",
+    ];
+    // Exhaustive: a new `Op` variant fails to compile here until it is listed.
+    let every_op = |op: Op| match op {
+        Op::Eq | Op::NotEq | Op::Gt | Op::Gte | Op::Lt | Op::Lte | Op::BeginsWith | Op::EndsWith | Op::Contains => op,
+        Op::Exist | Op::NotExist | Op::In | Op::NotIn | Op::And | Op::Or => op,
+    };
+    let ops = [
+        Op::Eq,
+        Op::NotEq,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+        Op::BeginsWith,
+        Op::EndsWith,
+        Op::Contains,
+        Op::Exist,
+        Op::NotExist,
+        Op::In,
+        Op::NotIn,
+        Op::And,
+        Op::Or,
+    ];
+    let names: Vec<String> =
+        ops.map(every_op).iter().map(|op| serde_json::to_value(op).unwrap().as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, AUTOTASK_OPERATORS);
 }
 
 #[tokio::test]

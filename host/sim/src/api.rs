@@ -5,6 +5,10 @@
 //! Routing is by hand rather than by axum's router because Autotask's paths
 //! are case-insensitive (`/v1.0/tickets/query` works) and because a wrong
 //! method must get ASP.NET's 405 text, which clients see in practice.
+//!
+//! Where the real API's behaviour comes from (public docs, published clients'
+//! fixtures and issue threads) is noted beside each rule, and tabulated in
+//! `docs/autotask.md` with the test that holds the simulator to it.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,7 +29,9 @@ enum Endpoint {
     Count(Entity),
     NextPage(Entity),
     PrevPage(Entity),
+    EntityInformation(Entity),
     Fields(Entity),
+    UserDefinedFields(Entity),
     Record(Entity, i64),
 }
 
@@ -37,9 +43,18 @@ impl Endpoint {
             | Endpoint::Count(e)
             | Endpoint::NextPage(e)
             | Endpoint::PrevPage(e)
+            | Endpoint::EntityInformation(e)
             | Endpoint::Fields(e)
+            | Endpoint::UserDefinedFields(e)
             | Endpoint::Record(e, _) => Some(e),
         }
+    }
+
+    /// What thread limiting counts this request against: its entity, or
+    /// `ThresholdInformation`, which is an endpoint of its own and is limited
+    /// too (Autotask's thread-limiting docs exempt only zone lookup).
+    fn thread_pool(self) -> &'static str {
+        self.entity().map_or("ThresholdInformation", Entity::name)
     }
 
     /// The name statistics are kept under.
@@ -50,7 +65,9 @@ impl Endpoint {
             Endpoint::Count(e) => format!("{}/query/count", e.name()),
             Endpoint::NextPage(e) => format!("{}/query/next", e.name()),
             Endpoint::PrevPage(e) => format!("{}/query/prev", e.name()),
+            Endpoint::EntityInformation(e) => format!("{}/entityInformation", e.name()),
             Endpoint::Fields(e) => format!("{}/entityInformation/fields", e.name()),
+            Endpoint::UserDefinedFields(e) => format!("{}/entityInformation/userDefinedFields", e.name()),
             Endpoint::Record(e, _) => format!("{}/{{id}}", e.name()),
         };
         format!("{method} {path}")
@@ -58,9 +75,16 @@ impl Endpoint {
 
     fn allows(self, method: &Method) -> bool {
         match self {
-            Endpoint::Query(_) | Endpoint::Count(_) => method == Method::GET || method == Method::POST,
-            Endpoint::NextPage(_) | Endpoint::PrevPage(_) => method == Method::POST,
-            Endpoint::Threshold | Endpoint::Fields(_) | Endpoint::Record(..) => method == Method::GET,
+            // Page links are followed with the method that started the query:
+            // GET for a query started by GET (its link carries `search`), POST otherwise.
+            Endpoint::Query(_) | Endpoint::Count(_) | Endpoint::NextPage(_) | Endpoint::PrevPage(_) => {
+                method == Method::GET || method == Method::POST
+            }
+            Endpoint::Threshold
+            | Endpoint::EntityInformation(_)
+            | Endpoint::Fields(_)
+            | Endpoint::UserDefinedFields(_)
+            | Endpoint::Record(..) => method == Method::GET,
         }
     }
 }
@@ -73,6 +97,17 @@ fn errors(status: StatusCode, text: impl Into<String>) -> Response {
 /// `{"Message": text}` with a status: the ASP.NET shape some refusals take.
 fn message(status: StatusCode, text: impl Into<String>) -> Response {
     (status, axum::Json(json!({"Message": text.into()}))).into_response()
+}
+
+fn method_not_allowed(method: &Method) -> Response {
+    message(StatusCode::METHOD_NOT_ALLOWED, format!("The requested resource does not support http method '{method}'."))
+}
+
+/// ASP.NET's text when a query's body (or `search`) is missing or cannot be
+/// read: the action's parameter is left null. Clients quote it from real
+/// Autotask for a body-less POST.
+fn null_parameter(name: &str) -> Response {
+    errors(StatusCode::INTERNAL_SERVER_ERROR, format!("Value cannot be null.\r\nParameter name: {name}"))
 }
 
 fn not_found(uri: &Uri) -> Response {
@@ -122,7 +157,9 @@ fn route(segments: &[&str]) -> Option<Endpoint> {
         ["query", "count"] => Endpoint::Count(entity),
         ["query", "next"] => Endpoint::NextPage(entity),
         ["query", "prev"] => Endpoint::PrevPage(entity),
+        ["entityinformation"] => Endpoint::EntityInformation(entity),
         ["entityinformation", "fields"] => Endpoint::Fields(entity),
+        ["entityinformation", "userdefinedfields"] => Endpoint::UserDefinedFields(entity),
         [id] => Endpoint::Record(entity, id.parse().ok()?),
         _ => return None,
     })
@@ -151,7 +188,10 @@ fn zone_information(shared: &Shared, uri: &Uri) -> Response {
 }
 
 /// Autotask's answers to bad credentials: no or wrong secret → 401; an unknown
-/// user or a bad integration code → 500 (as the real API does, not 401).
+/// user or a bad integration code → 500, not 401 (apigrate/autotask-restapi
+/// issue 19 reports all three). `IntegrationCode is invalid.` is the real text;
+/// the real text for an unknown user is not known, so the simulator answers
+/// ASP.NET's generic one and clients must not depend on it.
 fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let (user, secret, code) = (header("UserName"), header("Secret"), header("ApiIntegrationCode"));
@@ -160,7 +200,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         return Err(denied());
     }
     if !user.eq_ignore_ascii_case(&shared.config.user) {
-        return Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "Unable to authenticate: the user was not found."));
+        return Err(message(StatusCode::INTERNAL_SERVER_ERROR, "An error has occurred."));
     }
     if secret != shared.config.secret {
         return Err(denied());
@@ -180,19 +220,18 @@ async fn api(
     body: &Bytes,
 ) -> Response {
     if !endpoint.allows(method) {
-        return message(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("The requested resource does not support http method '{method}'."),
-        );
+        return method_not_allowed(method);
+    }
+    let paging = matches!(endpoint, Endpoint::NextPage(_) | Endpoint::PrevPage(_));
+    if paging && method == Method::GET && search(uri).is_none() {
+        // The link of a query started by POST has no `search`: real Autotask
+        // answers GET on it with 405, and POST with the same body works.
+        return method_not_allowed(method);
     }
     if let Err(response) = authenticate(shared, headers) {
         return response;
     }
-    if endpoint == Endpoint::Threshold {
-        // Reading the threshold is not counted against it, so watching it costs nothing.
-        return answer(shared, endpoint, method, uri, body);
-    }
-    let admission = match shared.traffic.admit(endpoint.entity()) {
+    let admission = match shared.traffic.admit(endpoint.thread_pool(), endpoint != Endpoint::Threshold) {
         Ok(admission) => admission,
         Err(Refusal::TooMany { message, retry_after }) => {
             let mut response = errors(StatusCode::TOO_MANY_REQUESTS, message);
@@ -220,19 +259,17 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
             "currentTimeframeRequestCount": shared.traffic.timeframe_request_count(),
         }))
         .into_response(),
+        Endpoint::EntityInformation(entity) => axum::Json(entity_information(entity)).into_response(),
         Endpoint::Fields(entity) => axum::Json(fields(entity)).into_response(),
+        Endpoint::UserDefinedFields(entity) => axum::Json(user_defined_fields(entity)).into_response(),
         Endpoint::Record(entity, id) => {
             let item = shared.store().table(entity).get(&id).cloned().unwrap_or(Value::Null);
             axum::Json(json!({"item": item})).into_response()
         }
         Endpoint::Query(entity) | Endpoint::Count(entity) => {
-            let body = match query_body(method, uri, body) {
-                Ok(body) => body,
-                Err(response) => return response,
-            };
-            let query = match query::parse(entity, &body) {
+            let query = match parsed_query(shared, entity, method, uri, body) {
                 Ok(query) => query,
-                Err(FilterError(text)) => return errors(StatusCode::INTERNAL_SERVER_ERROR, text),
+                Err(response) => return response,
             };
             let store = shared.store();
             if let Endpoint::Count(_) = endpoint {
@@ -240,19 +277,15 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
             }
             // The page borrows the records: it is written out before the lock is let go.
             let page = query::page(store.table(entity), &query, 0, None);
-            page_response(shared, entity, &query, page)
+            page_response(shared, entity, &query, page, search_to_carry(method, uri).as_deref())
         }
         Endpoint::NextPage(entity) | Endpoint::PrevPage(entity) => {
             let Some(token) = uri.query().and_then(PagingToken::from_query_string) else {
                 return errors(StatusCode::BAD_REQUEST, "The paging parameter is missing or malformed.");
             };
-            let body = match parse_json(body) {
-                Ok(body) => body,
-                Err(response) => return response,
-            };
-            let query = match query::parse(entity, &body) {
+            let query = match parsed_query(shared, entity, method, uri, body) {
                 Ok(query) => query,
-                Err(FilterError(text)) => return errors(StatusCode::INTERNAL_SERVER_ERROR, text),
+                Err(response) => return response,
             };
             if query.fingerprint != token.query || query.page_size != token.page_size {
                 return errors(
@@ -263,37 +296,109 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
             let prev_after_id = if let Endpoint::NextPage(_) = endpoint { token.prev_after_id } else { None };
             let store = shared.store();
             let page = query::page(store.table(entity), &query, token.after_id, prev_after_id);
-            page_response(shared, entity, &query, page)
+            page_response(shared, entity, &query, page, search_to_carry(method, uri).as_deref())
         }
     }
 }
 
-/// The body of a query: the JSON posted, or the `search` parameter of a GET.
-fn query_body(method: &Method, uri: &Uri, body: &Bytes) -> Result<Value, Response> {
-    if method == Method::POST {
-        return parse_json(body);
-    }
-    let search = uri
-        .query()
+/// The `search` parameter of a request's URL, decoded.
+fn search(uri: &Uri) -> Option<String> {
+    uri.query()
         .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k.eq_ignore_ascii_case("search")))
-        .map(|(_, v)| v.into_owned());
-    match search {
-        Some(search) => parse_json(search.as_bytes()),
-        None => Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "The search parameter is required.")),
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The `search` a GET-started query's page links must carry, so they can be
+/// followed with GET as real Autotask's are; POST-started links carry none.
+fn search_to_carry(method: &Method, uri: &Uri) -> Option<String> {
+    if method == Method::GET { search(uri) } else { None }
+}
+
+/// A query's body (the JSON posted, or a GET's `search`), parsed, with the
+/// operators Autotask would drop counted in the statistics.
+fn parsed_query(
+    shared: &Shared,
+    entity: Entity,
+    method: &Method,
+    uri: &Uri,
+    body: &Bytes,
+) -> Result<query::Query, Response> {
+    let body = if method == Method::POST {
+        parse_json(body).ok_or_else(|| null_parameter("queryModel"))?
+    } else {
+        search(uri).and_then(|search| parse_json(search.as_bytes())).ok_or_else(|| null_parameter("search"))?
+    };
+    let query =
+        query::parse(entity, &body).map_err(|FilterError(text)| errors(StatusCode::INTERNAL_SERVER_ERROR, text))?;
+    for operator in &query.ignored_operators {
+        shared.traffic.record_ignored_operator(operator);
     }
+    Ok(query)
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|error| {
-        errors(StatusCode::INTERNAL_SERVER_ERROR, format!("The query body is not valid JSON: {error}"))
-    })
+/// A JSON object as Autotask's Json.NET reads it: single-quoted strings are
+/// accepted (a `search` written `{'filter':[...]}` works against the real
+/// API). Anything else unreadable, or not an object, is no body at all.
+fn parse_json(body: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(body).ok()?;
+    let value: Value = serde_json::from_str(text).ok().or_else(|| serde_json::from_str(&double_quoted(text)?).ok())?;
+    value.is_object().then_some(value)
 }
 
-fn page_response(shared: &Shared, entity: Entity, query: &query::Query, page: query::Page) -> Response {
+/// `text` with its single-quoted strings rewritten double-quoted; `None` when
+/// a string is left open.
+fn double_quoted(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let quote = match c {
+            '"' | '\'' => c,
+            other => {
+                out.push(other);
+                continue;
+            }
+        };
+        out.push('"');
+        loop {
+            match chars.next()? {
+                '\\' => match chars.next()? {
+                    '\'' => out.push('\''),
+                    escaped => {
+                        out.push('\\');
+                        out.push(escaped);
+                    }
+                },
+                c if c == quote => break,
+                '"' => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    Some(out)
+}
+
+fn page_response(
+    shared: &Shared,
+    entity: Entity,
+    query: &query::Query,
+    page: query::Page,
+    search: Option<&str>,
+) -> Response {
     let origin = shared.faults().next_page_origin.unwrap_or_else(|| shared.base_url());
     let base = shared.base_url();
+    // A GET-started query's links embed its `search`, as real Autotask's do
+    // (`...query/next?paging={...}&search={...}`).
+    let search =
+        search.map(|search| form_urlencoded::Serializer::new(String::new()).append_pair("search", search).finish());
     let url = |kind: &str, token: &PagingToken, origin: &str| {
-        format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", entity.name(), token.to_query_string())
+        let mut url =
+            format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", entity.name(), token.to_query_string());
+        if let Some(search) = &search {
+            url.push('&');
+            url.push_str(search);
+        }
+        url
     };
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -344,7 +449,7 @@ fn fields(entity: Entity) -> Value {
                 "name": name,
                 "dataType": data_type.name(),
                 "length": if *data_type == crate::entity::DataType::String { 8000 } else { 0 },
-                "isRequired": *name == "id",
+                "isRequired": *name == "id" || entity.required_fields().contains(name),
                 "isReadOnly": *name == "id" || entity.created_fields().contains(name) || entity.updated_fields().contains(name),
                 "isQueryable": true,
                 "isReference": name.ends_with("ID") && *name != "id",
@@ -353,6 +458,47 @@ fn fields(entity: Entity) -> Value {
                 "picklistValues": if picklist.is_some() { Value::Array(values) } else { Value::Null },
                 "picklistParentValueField": "",
                 "isSupportedWebhookField": false,
+            })
+        })
+        .collect();
+    json!({"fields": fields})
+}
+
+/// `entityInformation`: what the API lets the user do with the entity, in the
+/// shape of the real answer (`{"info": {...}}`, from Autotask's Swagger model
+/// `EntityInformationResultModel`). The simulator is read-only for clients, but
+/// reports the real entity's capabilities, which clients check before writing.
+fn entity_information(entity: Entity) -> Value {
+    let deletable = matches!(entity, Entity::TicketNotes);
+    let writable = !matches!(entity, Entity::DeletedTicketLogs);
+    let access = |allowed: bool| if allowed { "All" } else { "None" };
+    json!({"info": {
+        "name": entity.singular(),
+        "canCreate": writable,
+        "canDelete": deletable,
+        "canQuery": true,
+        "canUpdate": writable,
+        "userAccessForCreate": access(writable),
+        "userAccessForDelete": access(deletable),
+        "userAccessForQuery": "All",
+        "userAccessForUpdate": access(writable),
+        "hasUserDefinedFields": entity.has_user_defined_fields(),
+        "supportsWebhookCallouts": entity.supports_webhooks(),
+    }})
+}
+
+/// `entityInformation/userDefinedFields`: the definitions of the user-defined
+/// fields the entity's records carry, in the shape of `entityInformation/fields`.
+fn user_defined_fields(entity: Entity) -> Value {
+    let names: &[&str] = if entity.has_user_defined_fields() { &crate::sample::USER_DEFINED_FIELD_NAMES } else { &[] };
+    let fields: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            json!({
+                "name": name, "label": name, "dataType": "string", "length": 8000,
+                "isRequired": false, "isReadOnly": false, "isQueryable": true, "isReference": false,
+                "referenceEntityType": "", "isPickList": false, "picklistValues": Value::Null,
+                "picklistParentValueField": "", "isSupportedWebhookField": false,
             })
         })
         .collect();

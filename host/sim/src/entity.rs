@@ -198,6 +198,24 @@ impl Entity {
         matches!(self, Entity::Tickets | Entity::Companies | Entity::Contacts)
     }
 
+    /// The fields Autotask's field metadata marks required, besides `id` (from
+    /// each entity's page in Autotask's REST API reference).
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Entity::Tickets => &["companyID", "dueDateTime", "priority", "status", "title"],
+            Entity::Companies => &["companyName", "companyType", "ownerResourceID", "phone"],
+            Entity::Contacts => &["companyID", "firstName", "isActive", "lastName"],
+            Entity::TicketNotes => &["description", "noteType", "publish", "ticketID", "title"],
+            Entity::DeletedTicketLogs => &[],
+        }
+    }
+
+    /// Whether Autotask offers webhooks for the entity (Tickets, TicketNotes,
+    /// Companies, Contacts and ConfigurationItems have them).
+    pub fn supports_webhooks(self) -> bool {
+        !matches!(self, Entity::DeletedTicketLogs)
+    }
+
     /// The fields set to "now" when a record is created.
     pub fn created_fields(self) -> &'static [&'static str] {
         match self {
@@ -240,6 +258,15 @@ mod tests {
         assert_eq!(Entity::from_path("Projects"), None);
         assert_eq!(Entity::Tickets.field("LASTACTIVITYDATE"), Some("lastActivityDate"));
         assert_eq!(Entity::Tickets.field("nope"), None);
+    }
+
+    #[test]
+    fn every_required_field_is_a_field() {
+        for entity in Entity::ALL {
+            for field in entity.required_fields() {
+                assert_eq!(entity.field(field), Some(*field), "{entity:?}.{field}");
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! numbers as numbers, text case-insensitively as SQL Server's default
 //! collation does. Like SQL, a null field satisfies no comparison (not even
 //! `noteq` or `notIn`); only `notExist` matches it.
+//!
+//! An operator Autotask does not know (`ne`, `like`) is not refused: the real
+//! API drops the clause and answers as if it had not been sent, so a misspelt
+//! operator silently widens the result (seen against a live tenant with `ne`).
+//! The simulator does the same, and reports each dropped operator to its
+//! caller so `/sim/stats` can count them: a test asserts none were sent.
 
 use std::cmp::Ordering;
 
@@ -62,30 +68,53 @@ pub fn get_ignore_case<'a>(object: &'a Map<String, Value>, key: &str) -> Option<
     object.get(key).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
+/// A parsed filter and the operators Autotask would have dropped from it.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub condition: Condition,
+    /// Each unknown operator met, as written, once per clause dropped.
+    pub ignored_operators: Vec<String>,
+}
+
 /// Parses the top-level `filter` array (an implicit AND) for `entity`.
-pub fn parse_filters(entity: Entity, filters: &Value) -> Result<Condition, FilterError> {
+pub fn parse_filters(entity: Entity, filters: &Value) -> Result<Parsed, FilterError> {
     let Value::Array(items) = filters else {
         return Err(FilterError("filter must be an array of filter objects".into()));
     };
     if items.is_empty() {
         return Err(FilterError("At least one filter is required.".into()));
     }
-    let items = items.iter().map(|item| parse(entity, item)).collect::<Result<_, _>>()?;
-    Ok(Condition::Group { any: false, items })
+    let mut ignored_operators = Vec::new();
+    let items = parse_items(entity, items, &mut ignored_operators)?;
+    Ok(Parsed { condition: Condition::Group { any: false, items }, ignored_operators })
 }
 
-fn parse(entity: Entity, filter: &Value) -> Result<Condition, FilterError> {
+/// The clauses of a group, without those whose operator is unknown. A group
+/// left empty holds for every record, as an empty filter does in Autotask.
+fn parse_items(entity: Entity, items: &[Value], ignored: &mut Vec<String>) -> Result<Vec<Condition>, FilterError> {
+    let mut conditions = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(condition) = parse(entity, item, ignored)? {
+            conditions.push(condition);
+        }
+    }
+    Ok(conditions)
+}
+
+/// One filter; `None` when its operator is unknown and the clause is dropped.
+fn parse(entity: Entity, filter: &Value, ignored: &mut Vec<String>) -> Result<Option<Condition>, FilterError> {
     let Value::Object(object) = filter else {
         return Err(FilterError(format!("Invalid filter: {filter}")));
     };
-    let op = get_ignore_case(object, "op").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    let written = get_ignore_case(object, "op").and_then(Value::as_str).unwrap_or_default();
+    let op = written.to_ascii_lowercase();
     if op == "and" || op == "or" {
         let items = match get_ignore_case(object, "items") {
             Some(Value::Array(items)) if !items.is_empty() => items,
             _ => return Err(FilterError(format!("The '{op}' filter requires at least one item in 'items'."))),
         };
-        let items = items.iter().map(|item| parse(entity, item)).collect::<Result<_, _>>()?;
-        return Ok(Condition::Group { any: op == "or", items });
+        let items = parse_items(entity, items, ignored)?;
+        return Ok(Some(Condition::Group { any: op == "or", items }));
     }
     let op = match op.as_str() {
         "eq" => TestOp::Eq,
@@ -102,7 +131,10 @@ fn parse(entity: Entity, filter: &Value) -> Result<Condition, FilterError> {
         "in" => TestOp::In,
         "notin" => TestOp::NotIn,
         "" => return Err(FilterError(format!("Filter is missing 'op': {filter}"))),
-        other => return Err(FilterError(format!("Invalid filter operation: {other}"))),
+        _ => {
+            ignored.push(written.to_owned());
+            return Ok(None);
+        }
     };
     let name = get_ignore_case(object, "field").and_then(Value::as_str).unwrap_or_default();
     if name.is_empty() {
@@ -134,14 +166,15 @@ fn parse(entity: Entity, filter: &Value) -> Result<Condition, FilterError> {
     let condition = Condition::Test { op, field, operand };
     // Check the operand's type now, so a bad value is refused even when no record is tested.
     condition.check_operands()?;
-    Ok(condition)
+    Ok(Some(condition))
 }
 
 impl Condition {
     /// Whether `record` satisfies the condition.
     pub fn matches(&self, record: &Map<String, Value>) -> bool {
         match self {
-            Condition::Group { any: true, items } => items.iter().any(|item| item.matches(record)),
+            // A group whose every clause was dropped holds, like a clause that was never sent.
+            Condition::Group { any: true, items } => items.is_empty() || items.iter().any(|item| item.matches(record)),
             Condition::Group { any: false, items } => items.iter().all(|item| item.matches(record)),
             Condition::Test { op, field, operand } => test(*op, field, operand, record),
         }
@@ -296,7 +329,7 @@ mod tests {
     }
 
     fn holds(filter: Value) -> bool {
-        parse_filters(Entity::Tickets, &json!([filter])).unwrap().matches(&ticket())
+        parse_filters(Entity::Tickets, &json!([filter])).unwrap().condition.matches(&ticket())
     }
 
     #[test]
@@ -358,13 +391,34 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_operator_drops_its_clause_and_is_reported() {
+        let parsed = parse_filters(
+            Entity::Tickets,
+            &json!([
+                {"op": "ne", "field": "status", "value": 5},
+                {"op": "or", "items": [{"op": "like", "field": "title", "value": "x"}, {"op": "eq", "field": "id", "value": 7}]},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(parsed.ignored_operators, ["ne", "like"]);
+        assert!(parsed.condition.matches(&ticket()), "`ne 5` is dropped, not applied to status 5");
+        let only_unknown = parse_filters(Entity::Tickets, &json!([{"op": "ne", "field": "id", "value": 7}])).unwrap();
+        assert!(only_unknown.condition.matches(&ticket()), "a filter left empty matches every record");
+        assert!(
+            !holds(
+                json!({"op": "or", "items": [{"op": "ne", "field": "id", "value": 1}, {"op": "eq", "field": "id", "value": 8}]})
+            ),
+            "the rest of a group still applies"
+        );
+    }
+
+    #[test]
     fn refusals_name_the_problem() {
         let error = |filter: Value| parse_filters(Entity::Tickets, &filter).unwrap_err().0;
         assert_eq!(
             error(json!([{"op": "eq", "field": "lastActivityDat", "value": 1}])),
             "Unable to find lastActivityDat in the Ticket Entity."
         );
-        assert_eq!(error(json!([{"op": "like", "field": "id", "value": 1}])), "Invalid filter operation: like");
         assert_eq!(error(json!([])), "At least one filter is required.");
         assert!(error(json!([{"op": "in", "field": "id", "value": 1}])).contains("array"));
         assert!(error(json!([{"op": "gt", "field": "createDate", "value": "yesterday"}])).contains("datetime"));

@@ -3,6 +3,8 @@
 //! Results come ordered by id, at most `MaxRecords` (≤ 500) a page. A page's
 //! `nextPageUrl` carries a paging token: where the next page starts and a
 //! fingerprint of the body, so the next page is only served for the same body.
+//! A query started by `GET .../query?search=...` is paged by GET as well: its
+//! page links carry the `search` too (see `api.rs`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -23,7 +25,11 @@ pub struct Query {
     pub page_size: usize,
     /// The fields to return, canonically named; all fields when `None`.
     pub include_fields: Option<Vec<&'static str>>,
+    /// Whether records carry `userDefinedFields`, which a projection keeps as `[]`.
+    pub user_defined_fields: bool,
     pub condition: Condition,
+    /// Unknown operators whose clauses were dropped, as Autotask drops them.
+    pub ignored_operators: Vec<String>,
     /// Identifies the body, so paging can insist on the same one.
     pub fingerprint: String,
 }
@@ -37,7 +43,8 @@ pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
         None | Some(Value::Null) => MAX_PAGE_SIZE,
         Some(value) => match value.as_u64() {
             Some(n @ 1..=500) => n as usize,
-            _ => return Err(FilterError(format!("MaxRecords must be between 1 and 500, not {value}."))),
+            // Autotask's own text names its internal parameter, not `MaxRecords`.
+            _ => return Err(FilterError("maxCountOfRecordsToReturn must be between 1 and 500".into())),
         },
     };
     let include_fields = match get_ignore_case(object, "IncludeFields") {
@@ -59,8 +66,15 @@ pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
         Some(other) => return Err(FilterError(format!("IncludeFields must be an array of field names, not {other}"))),
     };
     let filters = get_ignore_case(object, "filter").unwrap_or(&Value::Null);
-    let condition = filter::parse_filters(entity, filters)?;
-    Ok(Query { page_size, include_fields, condition, fingerprint: fingerprint(body) })
+    let filter::Parsed { condition, ignored_operators } = filter::parse_filters(entity, filters)?;
+    Ok(Query {
+        page_size,
+        include_fields,
+        user_defined_fields: entity.has_user_defined_fields(),
+        condition,
+        ignored_operators,
+        fingerprint: fingerprint(body),
+    })
 }
 
 fn fingerprint(body: &Value) -> String {
@@ -146,7 +160,7 @@ pub fn page<'a>(table: &'a BTreeMap<i64, Value>, query: &Query, after_id: i64, p
     } else {
         None
     };
-    let items = found.into_iter().map(|(_, record)| project(record, query.include_fields.as_deref())).collect();
+    let items = found.into_iter().map(|(_, record)| project(record, query)).collect();
     Page { items, next, prev }
 }
 
@@ -155,10 +169,15 @@ pub fn count(table: &BTreeMap<i64, Value>, query: &Query) -> usize {
     table.values().filter(|record| record.as_object().is_some_and(|object| query.condition.matches(object))).count()
 }
 
-fn project<'a>(record: &'a Value, fields: Option<&[&'static str]>) -> Cow<'a, Value> {
-    let Some(fields) = fields else { return Cow::Borrowed(record) };
-    let object: Map<String, Value> =
+/// The fields `IncludeFields` asked for. Autotask keeps the `userDefinedFields`
+/// key in a projection, empty, so a client reading it always finds a list.
+fn project<'a>(record: &'a Value, query: &Query) -> Cow<'a, Value> {
+    let Some(fields) = &query.include_fields else { return Cow::Borrowed(record) };
+    let mut object: Map<String, Value> =
         fields.iter().map(|field| ((*field).to_owned(), record.get(*field).cloned().unwrap_or(Value::Null))).collect();
+    if query.user_defined_fields {
+        object.insert("userDefinedFields".to_owned(), Value::Array(Vec::new()));
+    }
     Cow::Owned(Value::Object(object))
 }
 
@@ -206,7 +225,7 @@ mod tests {
         assert_eq!(query(json!({"filter": filter})).page_size, 500);
         assert_eq!(query(json!({"maxrecords": 20, "Filter": filter})).page_size, 20);
         let error = parse(Entity::Tickets, &json!({"MaxRecords": 501, "filter": filter})).unwrap_err();
-        assert!(error.0.contains("between 1 and 500"), "{error:?}");
+        assert_eq!(error.0, "maxCountOfRecordsToReturn must be between 1 and 500");
         let error = parse(Entity::Tickets, &json!({"IncludeFields": ["nope"], "filter": filter})).unwrap_err();
         assert_eq!(error.0, "Unable to find nope in the Ticket Entity.");
     }
@@ -216,7 +235,7 @@ mod tests {
         let query = query(json!({"includefields": ["STATUS"], "filter": [{"op": "exist", "field": "id"}]}));
         let table = table(2);
         let page = page(&table, &query, 0, None);
-        assert_eq!(*page.items[0], json!({"id": 1, "status": 5}));
+        assert_eq!(*page.items[0], json!({"id": 1, "status": 5, "userDefinedFields": []}));
     }
 
     #[test]

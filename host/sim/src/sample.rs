@@ -188,8 +188,13 @@ pub fn ticket(rng: &mut Seeded, id: u64, updated_before: DateTime<Utc>) -> Value
 /// Between none (an empty list) and six user-defined fields, each with a text
 /// value, a number, a null value, or (as some integrations return them) no
 /// `value` key at all.
+/// The user-defined fields generated records may carry, as
+/// `entityInformation/userDefinedFields` defines them.
+pub const USER_DEFINED_FIELD_NAMES: [&str; 6] =
+    ["Region", "Asset tag", "Customer PO", "Escalated", "Notes", "Contract hours"];
+
 fn user_defined_fields(rng: &mut Seeded) -> Value {
-    const NAMES: [&str; 6] = ["Region", "Asset tag", "Customer PO", "Escalated", "Notes", "Contract hours"];
+    const NAMES: [&str; 6] = USER_DEFINED_FIELD_NAMES;
     let count = rng.below(NAMES.len() as u64 + 1) as usize;
     NAMES[..count]
         .iter()

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::entity::Entity;
 use crate::sample::Seeded;
 
 /// The length of Autotask's rolling request window.
@@ -54,10 +53,14 @@ pub struct Stats {
     pub total: u64,
     /// Answers by endpoint (`"POST Tickets/query/next"`) and HTTP status.
     pub by_endpoint: BTreeMap<String, BTreeMap<u16, u64>>,
-    /// The most requests that were ever in flight at once, by entity.
+    /// The most requests that were ever in flight at once, by entity (and
+    /// `ThresholdInformation`, which thread limiting counts on its own).
     pub max_in_flight: BTreeMap<String, usize>,
     /// Requests counted against the threshold in the current hour.
     pub timeframe_request_count: usize,
+    /// Filter operators Autotask does not know, by spelling: their clauses were
+    /// dropped, as the real API drops them. Tests assert none were sent.
+    pub ignored_filter_operators: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -92,7 +95,7 @@ pub struct Traffic {
 
 struct Counters {
     window: VecDeque<Instant>,
-    in_flight: HashMap<Entity, usize>,
+    in_flight: HashMap<&'static str, usize>,
     stats: Stats,
     faults: Faults,
     requests_since_faults: u64,
@@ -109,16 +112,16 @@ impl Counters {
     }
 }
 
-/// A request's place among the entity's in-flight requests; freed on drop.
+/// A request's place among its endpoint's in-flight requests; freed on drop.
 pub struct Slot {
     traffic: Traffic,
-    entity: Entity,
+    pool: &'static str,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut counters = self.traffic.lock();
-        if let Some(count) = counters.in_flight.get_mut(&self.entity) {
+        if let Some(count) = counters.in_flight.get_mut(self.pool) {
             *count = count.saturating_sub(1);
         }
     }
@@ -126,7 +129,7 @@ impl Drop for Slot {
 
 /// What an admitted request must do before it is served.
 pub struct Admission {
-    pub slot: Option<Slot>,
+    pub slot: Slot,
     /// Injected latency plus any threshold slow-down.
     pub delay: Duration,
 }
@@ -151,12 +154,18 @@ impl Traffic {
     }
 
     /// Counts an authenticated API request and decides whether it is served:
-    /// the threshold first, then injected faults, then the entity's concurrency
-    /// limit (`None` for requests not about one entity).
-    pub fn admit(&self, entity: Option<Entity>) -> Result<Admission, Refusal> {
+    /// the threshold first, then injected faults, then the concurrency limit of
+    /// its thread pool (an entity's name, or `ThresholdInformation`). A request
+    /// that is not `counted` (reading the threshold) skips the first two, so
+    /// watching the threshold neither spends it nor meets injected faults.
+    pub fn admit(&self, pool: &'static str, counted: bool) -> Result<Admission, Refusal> {
         let now = Instant::now();
         let mut counters = self.lock();
         counters.forget_before(now);
+        if !counted {
+            let slot = self.take_slot(&mut counters, pool)?;
+            return Ok(Admission { slot, delay: Duration::ZERO });
+        }
         let threshold = self.limits.threshold;
         if counters.window.len() >= threshold {
             let oldest = *counters.window.front().expect("the window is full");
@@ -195,24 +204,31 @@ impl Traffic {
             return Err(Refusal::ServerError("An unexpected error occurred (simulated, random).".into()));
         }
 
-        let Some(entity) = entity else { return Ok(Admission { slot: None, delay }) };
+        let slot = self.take_slot(&mut counters, pool)?;
+        Ok(Admission { slot, delay })
+    }
+
+    /// A place among `pool`'s in-flight requests, or the real API's 429 when
+    /// all are taken (the text is Autotask's, as integrations report it).
+    fn take_slot(&self, counters: &mut Counters, pool: &'static str) -> Result<Slot, Refusal> {
         let limit = self.limits.concurrent_per_entity;
-        let in_flight = counters.in_flight.entry(entity).or_default();
+        let in_flight = counters.in_flight.entry(pool).or_default();
         if *in_flight >= limit {
             return Err(Refusal::TooMany {
-                message: format!(
-                    "Too many concurrent requests: at most {limit} requests per integration may be in progress for the {} entity.",
-                    entity.singular()
-                ),
+                message: format!("API thread threshold of {limit} threads has been exceeded"),
                 retry_after: None,
             });
         }
         *in_flight += 1;
         let now_in_flight = *in_flight;
-        let max = counters.stats.max_in_flight.entry(entity.name().to_owned()).or_default();
+        let max = counters.stats.max_in_flight.entry(pool.to_owned()).or_default();
         *max = (*max).max(now_in_flight);
-        drop(counters);
-        Ok(Admission { slot: Some(Slot { traffic: self.clone(), entity }), delay })
+        Ok(Slot { traffic: self.clone(), pool })
+    }
+
+    /// Counts a filter operator whose clause was dropped.
+    pub fn record_ignored_operator(&self, operator: &str) {
+        *self.lock().stats.ignored_filter_operators.entry(operator.to_owned()).or_default() += 1;
     }
 
     /// Records the status a request was answered with.
@@ -273,20 +289,33 @@ mod tests {
     #[test]
     fn a_fourth_concurrent_request_on_one_entity_is_refused() {
         let traffic = traffic(100);
-        let slots: Vec<_> = (0..3).map(|_| traffic.admit(Some(Entity::Tickets)).unwrap()).collect();
-        assert!(matches!(traffic.admit(Some(Entity::Tickets)), Err(Refusal::TooMany { retry_after: None, .. })));
-        assert!(traffic.admit(Some(Entity::Companies)).is_ok(), "the limit is per entity");
+        let slots: Vec<_> = (0..3).map(|_| traffic.admit("Tickets", true).unwrap()).collect();
+        assert!(matches!(traffic.admit("Tickets", true), Err(Refusal::TooMany { retry_after: None, .. })));
+        assert!(traffic.admit("Companies", true).is_ok(), "the limit is per entity");
         drop(slots);
-        assert!(traffic.admit(Some(Entity::Tickets)).is_ok(), "slots are freed when requests end");
+        assert!(traffic.admit("Tickets", true).is_ok(), "slots are freed when requests end");
         assert_eq!(traffic.stats().max_in_flight["Tickets"], 3);
+    }
+
+    #[test]
+    fn reading_the_threshold_takes_a_thread_but_not_the_threshold() {
+        let traffic = traffic(100);
+        let slots: Vec<_> = (0..3).map(|_| traffic.admit("ThresholdInformation", false).unwrap()).collect();
+        let Err(Refusal::TooMany { message, .. }) = traffic.admit("ThresholdInformation", false) else {
+            panic!("a fourth concurrent threshold read should be refused");
+        };
+        assert_eq!(message, "API thread threshold of 3 threads has been exceeded");
+        assert_eq!(traffic.timeframe_request_count(), 0, "threshold reads are not counted against it");
+        drop(slots);
+        assert!(traffic.admit("ThresholdInformation", false).is_ok());
     }
 
     #[test]
     fn requests_past_the_threshold_are_refused_with_retry_after() {
         let traffic = traffic(2);
-        assert!(traffic.admit(None).is_ok());
-        assert!(traffic.admit(None).is_ok());
-        let Err(Refusal::TooMany { message, retry_after: Some(wait) }) = traffic.admit(None) else {
+        assert!(traffic.admit("Tickets", true).is_ok());
+        assert!(traffic.admit("Tickets", true).is_ok());
+        let Err(Refusal::TooMany { message, retry_after: Some(wait) }) = traffic.admit("Tickets", true) else {
             panic!("the third request should be refused");
         };
         assert!(message.contains("threshold of 2 requests"), "{message}");
@@ -298,12 +327,12 @@ mod tests {
     fn faults_are_consumed_in_order() {
         let traffic = traffic(100);
         traffic.set_faults(Faults { force429: 1, retry_after_seconds: 2, fail500: 1, ..Faults::default() });
-        assert!(matches!(traffic.admit(None), Err(Refusal::TooMany { retry_after: Some(2), .. })));
-        assert!(matches!(traffic.admit(None), Err(Refusal::ServerError(_))));
-        assert!(traffic.admit(None).is_ok());
+        assert!(matches!(traffic.admit("Tickets", true), Err(Refusal::TooMany { retry_after: Some(2), .. })));
+        assert!(matches!(traffic.admit("Tickets", true), Err(Refusal::ServerError(_))));
+        assert!(traffic.admit("Tickets", true).is_ok());
         traffic.set_faults(Faults { fail_nth: Some(2), latency_ms: 30, ..Faults::default() });
-        assert_eq!(traffic.admit(None).unwrap().delay, Duration::from_millis(30));
-        assert!(matches!(traffic.admit(None), Err(Refusal::ServerError(_))));
-        assert!(traffic.admit(None).is_ok());
+        assert_eq!(traffic.admit("Tickets", true).unwrap().delay, Duration::from_millis(30));
+        assert!(matches!(traffic.admit("Tickets", true), Err(Refusal::ServerError(_))));
+        assert!(traffic.admit("Tickets", true).is_ok());
     }
 }

@@ -257,3 +257,145 @@ async fn churn_changes_data_by_itself() {
     let after = sim.with_store(|store| store.table(autotask_sim::Entity::Tickets).clone());
     assert_ne!(before, after);
 }
+
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect()
+}
+
+/// Real Autotask: a query started by GET pages by GET, its `nextPageUrl`
+/// embedding the `search` (`...query/next?paging={...}&search={...}`).
+#[tokio::test]
+async fn a_query_started_by_get_pages_by_get_with_its_search_in_the_link() {
+    let sim = simulator(1_203).await;
+    let http = client();
+    let search = json!({"filter": [{"op": "gt", "field": "id", "value": 100}]}).to_string();
+    let (status, first) =
+        json_of(authed(http.get(api(&sim, "Tickets/query"))).query(&[("search", &search)]).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{first}");
+    let mut ids = ids_of(&first);
+    let mut next = first["pageDetails"]["nextPageUrl"].as_str().map(str::to_owned);
+    let link = reqwest::Url::parse(next.as_deref().unwrap()).unwrap();
+    let carried: Vec<String> = link.query_pairs().filter(|(k, _)| k == "search").map(|(_, v)| v.into_owned()).collect();
+    assert_eq!(carried, [search.clone()], "the link carries the search: {link}");
+    let mut pages = 1;
+    while let Some(url) = next {
+        let (status, page) = json_of(authed(http.get(&url)).send().await.unwrap()).await;
+        assert_eq!(status, 200, "GET {url}: {page}");
+        ids.extend(ids_of(&page));
+        next = page["pageDetails"]["nextPageUrl"].as_str().map(str::to_owned);
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(ids, (101..=1_203).collect::<Vec<_>>());
+}
+
+/// Json.NET reads single-quoted strings, so real Autotask takes `{'filter': ...}`.
+#[tokio::test]
+async fn a_single_quoted_search_is_read_as_json_net_reads_it() {
+    let sim = simulator(20).await;
+    let http = client();
+    let search = "{'filter':[{'op':'in','field':'id','value':[3,4]},{'op':'notExist','field':'title\\'s'}]}";
+    let (status, body) =
+        json_of(authed(http.get(api(&sim, "Tickets/query"))).query(&[("search", search)]).send().await.unwrap()).await;
+    assert_eq!(status, 500, "the escaped quote is read into the field name: {body}");
+    assert_eq!(body["errors"][0], "Unable to find title's in the Ticket Entity.");
+    let search = "{'filter':[{'op':'in','field':'id','value':[3,4]}]}";
+    let (status, page) =
+        json_of(authed(http.get(api(&sim, "Tickets/query"))).query(&[("search", search)]).send().await.unwrap()).await;
+    assert_eq!((status, ids_of(&page)), (200, vec![3, 4]));
+}
+
+/// Real Autotask drops a clause whose operator it does not know (`ne`) and
+/// answers as if it had not been sent; the simulator counts each one.
+#[tokio::test]
+async fn an_unknown_operator_is_dropped_and_counted() {
+    let sim = simulator(30).await;
+    let http = client();
+    let body = json!({"filter": [
+        {"op": "lte", "field": "id", "value": 5},
+        {"op": "ne", "field": "id", "value": 3},
+    ]});
+    let (status, page) = json_of(authed(http.post(api(&sim, "Tickets/query"))).json(&body).send().await.unwrap()).await;
+    assert_eq!((status, ids_of(&page)), (200, vec![1, 2, 3, 4, 5]), "the `ne` clause did nothing");
+    let stats: Value = http.get(format!("{}/sim/stats", sim.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["ignoredFilterOperators"], json!({"ne": 1}));
+    assert_eq!(sim.stats().ignored_filter_operators["ne"], 1);
+}
+
+#[tokio::test]
+async fn entity_information_and_user_defined_fields_are_served() {
+    let sim = simulator(50).await;
+    let http = client();
+    let (status, info) = json_of(authed(http.get(api(&sim, "Tickets/entityInformation"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["info"]["name"], "Ticket");
+    assert_eq!(info["info"]["canQuery"], true);
+    assert_eq!(info["info"]["hasUserDefinedFields"], true);
+    assert_eq!(info["info"]["userAccessForQuery"], "All");
+    let (_, info) =
+        json_of(authed(http.get(api(&sim, "DeletedTicketLogs/entityinformation"))).send().await.unwrap()).await;
+    assert_eq!(
+        (info["info"]["hasUserDefinedFields"].clone(), info["info"]["canCreate"].clone()),
+        (json!(false), json!(false))
+    );
+
+    let (status, udfs) =
+        json_of(authed(http.get(api(&sim, "Tickets/entityInformation/userDefinedFields"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let defined: Vec<&str> = udfs["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let carried: std::collections::BTreeSet<String> = sim.with_store(|store| {
+        store
+            .table(autotask_sim::Entity::Tickets)
+            .values()
+            .flat_map(|t| t["userDefinedFields"].as_array().cloned().unwrap_or_default())
+            .map(|udf| udf["name"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    assert!(!carried.is_empty());
+    assert!(carried.iter().all(|name| defined.contains(&name.as_str())), "{carried:?} within {defined:?}");
+
+    let (_, fields) =
+        json_of(authed(http.get(api(&sim, "Tickets/entityInformation/fields"))).send().await.unwrap()).await;
+    let required: Vec<&str> = fields["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["isRequired"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(["id", "status", "priority", "title"].iter().all(|f| required.contains(f)), "{required:?}");
+}
+
+#[tokio::test]
+async fn include_fields_keep_an_empty_user_defined_fields_list() {
+    let sim = simulator(5).await;
+    let http = client();
+    let body = json!({"IncludeFields": ["status"], "filter": [{"op": "eq", "field": "id", "value": 2}]});
+    let (_, page) = json_of(authed(http.post(api(&sim, "Tickets/query"))).json(&body).send().await.unwrap()).await;
+    let status = sim.with_store(|store| store.table(autotask_sim::Entity::Tickets)[&2]["status"].clone());
+    assert_eq!(page["items"], json!([{"id": 2, "status": status, "userDefinedFields": []}]));
+}
+
+/// Thread limiting covers every endpoint but zone lookup, `ThresholdInformation`
+/// included (the fourth concurrent read is refused: see `traffic.rs`'s tests).
+#[tokio::test]
+async fn threshold_reads_take_a_thread() {
+    let sim = simulator(5).await;
+    let http = client();
+    let (status, _) = json_of(authed(http.get(api(&sim, "ThresholdInformation"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.stats().max_in_flight.get("ThresholdInformation"), Some(&1), "threshold reads take a thread");
+    assert_eq!(sim.stats().timeframe_request_count, 0, "but are not counted against the threshold");
+}
+
+#[tokio::test]
+async fn real_error_texts_for_bad_bodies() {
+    let sim = simulator(5).await;
+    let http = client();
+    let (status, body) = json_of(authed(http.post(api(&sim, "Tickets/query"))).send().await.unwrap()).await;
+    assert_eq!(status, 500);
+    assert!(body["errors"][0].as_str().unwrap().ends_with("Parameter name: queryModel"), "{body}");
+    let body = json!({"MaxRecords": 501, "filter": [{"op": "exist", "field": "id"}]});
+    let (status, body) = json_of(authed(http.post(api(&sim, "Tickets/query"))).json(&body).send().await.unwrap()).await;
+    assert_eq!((status, body), (500, json!({"errors": ["maxCountOfRecordsToReturn must be between 1 and 500"]})));
+}

@@ -226,8 +226,14 @@ impl AutotaskClient {
         url.query_pairs_mut().append_pair("user", username);
         let (status, _, body) = self.send("zoneInformation", Method::GET, url, None, false).await?;
         if !status.is_success() {
-            let message = self.shown(autotask_error_text(&body));
-            return Err(SourceError::ZoneLookup { username: username.clone(), status: status.as_u16(), message });
+            let text = autotask_error_text(&body);
+            // A refusal is about the user; a fault that outlived the retries is not.
+            let user_unknown = !retry::is_transient(status, &text);
+            let (username, status, message) = (username.clone(), status.as_u16(), self.shown(text));
+            if user_unknown {
+                return Err(SourceError::ZoneLookup { username, status, message });
+            }
+            return Err(SourceError::Http { entity: "zoneInformation".into(), status, message });
         }
         let zone: ZoneInfo = serde_json::from_slice(&body)
             .map_err(|e| SourceError::Malformed { entity: "zoneInformation".into(), message: e.to_string() })?;
@@ -407,6 +413,9 @@ impl AutotaskClient {
                     if status.is_success() || !retry::is_transient(status, &text) || attempt >= policy.max_attempts {
                         return Ok((status, headers, bytes));
                     }
+                    if authenticated && attempt == 1 && status == StatusCode::INTERNAL_SERVER_ERROR {
+                        self.check_user_is_known().await?;
+                    }
                     let retry_after = retry::retry_after(&headers);
                     let text = self.shown(text);
                     if let Some(wait) = retry_after.filter(|wait| *wait > policy.max_retry_after) {
@@ -435,6 +444,21 @@ impl AutotaskClient {
             let wait = policy.backoff(attempt, retry_after, crate::random::unit());
             tracing::warn!(entity, attempt, ?wait, "Autotask request failed, retrying: {failure}");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Asks zone lookup afresh whether Autotask still knows the API user.
+    /// Autotask answers an unknown user's API call with a 500 whose wording is
+    /// not known (and must not be relied on), so a 500 that is not recognised as
+    /// permanent is checked this way once before it is retried: an unknown user
+    /// is then reported as such, at once, instead of after every retry.
+    async fn check_user_is_known(&self) -> Result<(), SourceError> {
+        self.inner.zones.forget(&self.inner.key);
+        // Boxed: zone lookup sends a request itself, and async recursion needs an indirection.
+        match Box::pin(self.zone()).await {
+            Err(unknown @ SourceError::ZoneLookup { .. }) => Err(unknown),
+            // Anything else (the user is known, or zone lookup is down too) leaves the retry to go on.
+            _ => Ok(()),
         }
     }
 

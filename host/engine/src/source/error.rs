@@ -11,8 +11,9 @@ pub enum SourceError {
     /// The server URL is not a URL the client can use.
     #[error("Autotask server URL `{url}`: {message}")]
     ServerUrl { url: String, message: String },
-    /// Zone discovery found no zone for the user (usually a wrong user name).
-    #[error("Autotask zone lookup for user `{username}` failed (HTTP {status}): {message}")]
+    /// Zone discovery does not know the user: a wrong user name, or an API user
+    /// since deleted. A credentials problem, on the user name.
+    #[error("Autotask does not know the API user `{username}`: zone lookup answered HTTP {status}: {message}")]
     ZoneLookup { username: String, status: u16, message: String },
     /// Autotask refused the credentials: 401, or its 500 for an unknown user or integration code.
     #[error("Autotask refused the credentials of user `{username}` on {entity} (HTTP {status}): {message}")]

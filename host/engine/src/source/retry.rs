@@ -1,10 +1,14 @@
 //! When to try an Autotask request again, and how long to wait first.
 //!
-//! 429 and transient 5xx answers, timeouts and refused connections are retried
-//! with exponential backoff and full jitter, never sooner than `Retry-After`.
-//! Autotask also answers 500 to requests that can never succeed (an unknown
-//! field, a bad integration code); those texts are recognised and not retried,
-//! so a configuration mistake is reported at once instead of after a minute.
+//! The status decides first: 429, 408 and 502–504, timeouts and refused
+//! connections are retried with exponential backoff and full jitter, never
+//! sooner than `Retry-After`; other 4xx never are. Autotask also answers 500 to
+//! requests that can never succeed (an unknown field, a bad integration code),
+//! and 500 is otherwise its answer to a passing fault, so for 500 alone the
+//! text decides: the texts below are real Autotask's, each recorded from a
+//! published client's fixture, an issue thread or Autotask's docs, matched on
+//! the stable part only. An unknown 500 is retried; an unknown *user* is found
+//! by asking zone lookup again (see `client.rs`), not by its wording.
 
 use std::time::Duration;
 
@@ -51,6 +55,7 @@ impl RetryPolicy {
 pub fn is_transient(status: StatusCode, text: &str) -> bool {
     match status {
         StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::REQUEST_TIMEOUT
         | StatusCode::BAD_GATEWAY
         | StatusCode::SERVICE_UNAVAILABLE
         | StatusCode::GATEWAY_TIMEOUT => true,
@@ -59,20 +64,25 @@ pub fn is_transient(status: StatusCode, text: &str) -> bool {
     }
 }
 
-/// Autotask's 500s that mean "this request is wrong", not "try later".
+/// The stable parts of real Autotask 500 texts that mean "this request is
+/// wrong", lower-cased, with where each was seen.
 const PERMANENT_500_TEXTS: &[&str] = &[
+    // A bad integration code: `IntegrationCode is invalid.` (apigrate/autotask-restapi
+    // issue 19; MattParr/python-atws issue 64).
     "integrationcode is invalid",
-    "unable to authenticate",
+    // An unknown user at zone lookup: `Zone information could not be determined`
+    // (KelvinTegelaar/AutotaskAPI issue 17).
     "zone information could not be determined",
-    "unable to find",
-    "is not a valid",
-    "invalid filter",
-    "filter is missing",
-    "at least one filter",
-    "maxrecords must be",
-    "needs an array value",
-    "needs a value",
-    "not valid json",
+    // An unknown field: `Unable to find projectID in the TimeEntry Entity`
+    // (WYRE-AI/autotask-mcp pull request 282).
+    "unable to find ",
+    // `MaxRecords` out of range: `maxCountOfRecordsToReturn must be between 1 and 500`.
+    "maxcountofrecordstoreturn must be between",
+    // A body-less or unreadable query body: ASP.NET's `Value cannot be null. Parameter name: queryModel`.
+    "parameter name: querymodel",
+    // More than 500 OR conditions: `Invalid query syntax. Queries are limited to 500 or
+    // fewer 'OR' conditions.` (Autotask's API docs).
+    "invalid query syntax",
 ];
 
 fn is_permanent_500(text: &str) -> bool {
@@ -80,11 +90,11 @@ fn is_permanent_500(text: &str) -> bool {
     PERMANENT_500_TEXTS.iter().any(|permanent| text.contains(permanent))
 }
 
-/// Whether a 500 says the credentials are wrong (Autotask answers 500, not 401,
-/// to an unknown user or integration code).
+/// Whether a 500 says the credentials are wrong: Autotask answers a bad
+/// integration code with 500, not 401. (An unknown user gets a 500 whose
+/// wording is not known; the client asks zone lookup instead.)
 pub fn is_credentials_500(text: &str) -> bool {
-    let text = text.to_ascii_lowercase();
-    text.contains("integrationcode is invalid") || text.contains("unable to authenticate")
+    text.to_ascii_lowercase().contains("integrationcode is invalid")
 }
 
 /// The `Retry-After` header in seconds (the HTTP-date form is read too).
@@ -123,6 +133,20 @@ mod tests {
             "Unable to find lastActivityDat in the Ticket Entity."
         ));
         assert!(!is_transient(StatusCode::INTERNAL_SERVER_ERROR, "IntegrationCode is invalid."));
+        assert!(!is_transient(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "maxCountOfRecordsToReturn must be between 1 and 500"
+        ));
+        assert!(!is_transient(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Value cannot be null.\r\nParameter name: queryModel"
+        ));
+        assert!(!is_transient(StatusCode::INTERNAL_SERVER_ERROR, "Zone information could not be determined"));
+        assert!(is_transient(StatusCode::INTERNAL_SERVER_ERROR, "An error has occurred."), "ASP.NET's generic 500");
+        assert!(is_transient(StatusCode::TOO_MANY_REQUESTS, "API thread threshold of 3 threads has been exceeded"));
+        assert!(is_transient(StatusCode::REQUEST_TIMEOUT, ""));
+        assert!(is_credentials_500("IntegrationCode is invalid."));
+        assert!(!is_credentials_500("An error has occurred."));
         assert!(!is_transient(StatusCode::UNAUTHORIZED, ""));
         assert!(!is_transient(StatusCode::METHOD_NOT_ALLOWED, ""));
     }
