@@ -541,6 +541,19 @@ test('an unknown operator is ignored: its clause is dropped, the others apply, a
   const ignored = (stats) => stats.ignoredFilterOperators?.ne ?? 0;
   assert.ok(after.ignoredFilterOperators, `/sim/stats has ignoredFilterOperators: ${JSON.stringify(after)}`);
   assert.equal(ignored(after) - ignored(before), 1, 'the ignored operator is counted once');
+
+  // Inside an or group, only that clause goes: the group keeps its other items.
+  const status = tickets[1].status;
+  const nested = await api.Tickets.query({
+    filter: [
+      { op: 'or', items: [{ op: 'ne', field: 'status', value: status }, { op: 'eq', field: 'status', value: status }] },
+      { op: 'lte', field: 'id', value: bound },
+    ],
+  });
+  const expected = expectedIds(tickets, [{ op: 'eq', field: 'status', value: status }, { op: 'lte', field: 'id', value: bound }]);
+  assert.ok(expected.length > 0 && expected.length < 300, 'the group still filters');
+  assert.deepEqual(pageIds(nested), expected);
+  assert.equal(ignored(await simStats()) - ignored(after), 1, 'the nested ignored operator is counted once');
 });
 
 test('errors: a wrong secret is refused with 401', async () => {
