@@ -276,7 +276,7 @@ async fn a_query_started_by_get_pages_by_get_with_its_search_in_the_link() {
     let mut next = first["pageDetails"]["nextPageUrl"].as_str().map(str::to_owned);
     let link = reqwest::Url::parse(next.as_deref().unwrap()).unwrap();
     let carried: Vec<String> = link.query_pairs().filter(|(k, _)| k == "search").map(|(_, v)| v.into_owned()).collect();
-    assert_eq!(carried, [search.clone()], "the link carries the search: {link}");
+    assert_eq!(carried, std::slice::from_ref(&search), "the link carries the search: {link}");
     let mut pages = 1;
     while let Some(url) = next {
         let (status, page) = json_of(authed(http.get(&url)).send().await.unwrap()).await;
