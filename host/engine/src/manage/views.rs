@@ -35,6 +35,15 @@ impl std::fmt::Display for InstanceId {
     }
 }
 
+impl InstanceId {
+    /// The number its delivered messages carry as `instanceId`: an API instance's
+    /// own, a file instance's derived from its text id. Read from the same text
+    /// the messages are built from, so the two cannot differ.
+    pub fn delivered_number(&self) -> u64 {
+        crate::delivery::instance_number::instance_number(&self.to_string())
+    }
+}
+
 impl Serialize for InstanceId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -82,6 +91,8 @@ impl Serialize for InstanceView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("id", &self.id)?;
+        // So a file instance's messages, which carry a number, can be told apart by it.
+        map.serialize_entry("instanceNumber", &self.id.delivered_number())?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("element", &ElementKey { key: &self.element_key })?;
         map.serialize_entry("tags", &self.tags)?;
