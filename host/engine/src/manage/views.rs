@@ -389,7 +389,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&view).unwrap(),
-            json!({"id": 7, "name": "Acme", "element": {"key": "autotaskcrm"}, "tags": ["prod"],
+            json!({"id": 7, "instanceNumber": 7, "name": "Acme", "element": {"key": "autotaskcrm"}, "tags": ["prod"],
                    "eventsEnabled": true, "valid": true, "disabled": false,
                    "configuration": {"crm.autotask.password": "********"},
                    "createdDate": "2024-06-01T12:00:00.000Z", "token": "t0k",
@@ -399,6 +399,7 @@ mod tests {
             InstanceView { id: InstanceId::File("acme".into()), token: None, updated: None, read_only: true, ..view };
         let shown = serde_json::to_value(&file).unwrap();
         assert_eq!(shown["id"], "acme");
+        assert_eq!(shown["instanceNumber"], 7_656_644_771_137_696_u64, "the number its messages carry");
         assert!(shown.get("token").is_none() && shown.get("updatedDate").is_none());
     }
 
