@@ -260,6 +260,11 @@ async fn the_readme_body_posted_to_the_api_polls_and_delivers_signed_events() {
     let delivery = setup.receiver.accepted().into_iter().find(|d| has(&d.events(), "CREATED", "incidents", ticket));
     let delivery = delivery.expect("the delivery");
     assert_eq!(delivery.json()["message"]["instanceName"], "API Instance with Polling");
+    // The instance's id as a JSON number, as Cloud Elements sends it, under both names.
+    let message = &delivery.json()["message"];
+    assert!(message["instanceId"].is_u64(), "{message}");
+    assert_eq!((message["instanceId"].clone(), message["instance_id"].clone()), (json!(id), json!(id)));
+    assert_eq!(created["instanceNumber"], id, "the API shows the number its messages carry");
     let signature = delivery.signature.clone().expect("signed");
     assert!(engine::delivery::signature::verify(SIGNATURE_KEY.as_bytes(), &delivery.body, &signature));
 
@@ -750,4 +755,18 @@ async fn a_new_instance_gets_no_changes_from_before_it_existed_unless_since_is_s
     let mut with_late = everything.clone();
     with_late.insert(late_from_before.to_string());
     assert_eq!(incident_ids(&with_since), with_late, "`since` delivers the changes made before the instance");
+
+    // Each delivered with its number: the API instance's id, the file instance's derived from its text id.
+    let file_number = engine::delivery::instance_number::instance_number("from-file");
+    for (receiver, number) in [(&setup.receiver, id as u64), (&from_file, file_number)] {
+        for delivery in receiver.accepted() {
+            let message = &delivery.json()["message"];
+            assert_eq!((message["instanceId"].clone(), message["instance_id"].clone()), (json!(number), json!(number)));
+        }
+    }
+    let (status, listed) = setup.api.call(Method::GET, "/instances", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let shown =
+        listed.as_array().unwrap().iter().find(|i| i["id"] == "from-file").expect("the file instance is listed");
+    assert_eq!(shown["instanceNumber"], file_number, "the API shows the number its messages carry");
 }

@@ -9,6 +9,10 @@
 //!   "data": {"elementKey", "eventType", "objectType", "objectId", "instanceId", "instanceName",
 //!            "payload", "raw"}}]
 //! ```
+//!
+//! Here `instanceId` stays the instance's text id, as in `source`: Cloud
+//! Elements never sent CloudEvents, so no receiver of this format expects its
+//! number, and `source`, a URI reference, names the instance by its text anyway.
 
 use serde_json::{Value, json};
 
@@ -93,6 +97,7 @@ mod tests {
         assert_eq!(first["id"], event_id("acme", "incidents", &event));
         assert_eq!(first["type"], "com.autotask.incidents.deleted");
         assert_eq!(first["source"], "autotask-events/acme/incidents");
+        assert_eq!(first["data"]["instanceId"], "acme");
         assert_eq!(first["subject"], "7");
         assert_eq!(first["time"], "2024-06-01T12:00:00.000Z");
         assert_eq!(first["data"]["payload"], json!({"id": "7"}));

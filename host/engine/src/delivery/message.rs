@@ -14,12 +14,15 @@
 //! events, so a message re-sent after a crash carries the same ids and a
 //! receiver can drop the duplicate. Cloud Elements' account, company and user
 //! ids have no equivalent here and are sent as null. Each event also carries
-//! the plugin's `payload`, which Cloud Elements has no field for.
+//! the plugin's `payload`, which Cloud Elements has no field for. `instanceId`
+//! is a number, as Cloud Elements sends it (see [`instance_number`]); the ids
+//! above are derived from the instance's text id, which never changed.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use super::instance_number::instance_number;
 use crate::store::NewMessage;
 use plugin_runtime::Event;
 
@@ -99,14 +102,15 @@ fn message(instance: InstanceInfo<'_>, resource: &str, events: &[SourcedEvent<'_
             }
         })
         .collect();
+    let number = instance_number(instance.id);
     let body = Wire {
         message: WireMessage {
             element_key: instance.element_key,
             account_id: None,
             event_id: &message_id,
             company_id: None,
-            instance_id: instance.id,
-            instance_id_snake: instance.id,
+            instance_id: number,
+            instance_id_snake: number,
             instance_name: instance.name,
             instance_tags: instance.tags,
             raw: WireRaw { resource, records: &raw },
@@ -136,9 +140,10 @@ struct WireMessage<'a> {
     account_id: Option<u64>,
     event_id: &'a str,
     company_id: Option<u64>,
-    instance_id: &'a str,
+    /// A JSON number, as Cloud Elements sends it: receivers written for it parse one.
+    instance_id: u64,
     #[serde(rename = "instance_id")]
-    instance_id_snake: &'a str,
+    instance_id_snake: u64,
     instance_name: &'a str,
     instance_tags: &'a [String],
     raw: WireRaw<'a>,
@@ -207,7 +212,9 @@ mod tests {
         let body: Value = serde_json::from_str(&messages[0].body).unwrap();
         let message = &body["message"];
         assert_eq!(message["elementKey"], "autotaskhelpdesk");
-        assert_eq!((message["instanceId"].clone(), message["instance_id"].clone()), (json!("acme"), json!("acme")));
+        // A number, as Cloud Elements sends it: a file instance's is derived from its text id.
+        let acme = json!(7_656_644_771_137_696_u64);
+        assert_eq!((message["instanceId"].clone(), message["instance_id"].clone()), (acme.clone(), acme));
         assert_eq!(message["instanceName"], "Acme");
         assert_eq!(message["instanceTags"], json!(["prod"]));
         assert_eq!(
@@ -223,6 +230,21 @@ mod tests {
         assert_eq!(first["eventDate"], "2024-06-01T12:00:00.000Z");
         assert_eq!(first["payload"], json!({"id": "1"}));
         assert_eq!(messages[0].event_count, 2);
+    }
+
+    #[test]
+    fn an_api_instance_is_delivered_with_its_number_and_its_event_ids_stay_those_of_its_text_id() {
+        let tags = Vec::new();
+        let instance = InstanceInfo { id: "3", name: "API", element_key: "autotaskcrm", tags: &tags };
+        let created = event("1", EventType::Created);
+        let record = raw("1");
+        let messages = messages(instance, "incidents", &[SourcedEvent { event: &created, raw: &record }], 10);
+        let body: Value = serde_json::from_str(&messages[0].body).unwrap();
+        let message = &body["message"];
+        assert_eq!((message["instanceId"].clone(), message["instance_id"].clone()), (json!(3), json!(3)));
+        // Derived from the text `"3"` as before numbers were sent: ids stay the same across the upgrade.
+        assert_eq!(message["events"][0]["eventId"], "dec17a01-b4dd-608a-e953-4654300569de");
+        assert_eq!(message["events"][0]["eventId"], event_id("3", "incidents", &created));
     }
 
     #[test]

@@ -35,6 +35,15 @@ impl std::fmt::Display for InstanceId {
     }
 }
 
+impl InstanceId {
+    /// The number its delivered messages carry as `instanceId`: an API instance's
+    /// own, a file instance's derived from its text id. Read from the same text
+    /// the messages are built from, so the two cannot differ.
+    pub fn delivered_number(&self) -> u64 {
+        crate::delivery::instance_number::instance_number(&self.to_string())
+    }
+}
+
 impl Serialize for InstanceId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -82,6 +91,8 @@ impl Serialize for InstanceView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("id", &self.id)?;
+        // So a file instance's messages, which carry a number, can be told apart by it.
+        map.serialize_entry("instanceNumber", &self.id.delivered_number())?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("element", &ElementKey { key: &self.element_key })?;
         map.serialize_entry("tags", &self.tags)?;
@@ -378,7 +389,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&view).unwrap(),
-            json!({"id": 7, "name": "Acme", "element": {"key": "autotaskcrm"}, "tags": ["prod"],
+            json!({"id": 7, "instanceNumber": 7, "name": "Acme", "element": {"key": "autotaskcrm"}, "tags": ["prod"],
                    "eventsEnabled": true, "valid": true, "disabled": false,
                    "configuration": {"crm.autotask.password": "********"},
                    "createdDate": "2024-06-01T12:00:00.000Z", "token": "t0k",
@@ -388,6 +399,7 @@ mod tests {
             InstanceView { id: InstanceId::File("acme".into()), token: None, updated: None, read_only: true, ..view };
         let shown = serde_json::to_value(&file).unwrap();
         assert_eq!(shown["id"], "acme");
+        assert_eq!(shown["instanceNumber"], 7_656_644_771_137_696_u64, "the number its messages carry");
         assert!(shown.get("token").is_none() && shown.get("updatedDate").is_none());
     }
 
