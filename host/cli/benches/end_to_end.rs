@@ -222,6 +222,10 @@ fn mean_and_range(values: &[f64]) -> (f64, f64, f64) {
 /// Serve against the naive poller over every run of this bench, and the goals.
 fn summary(bench: &Bench) {
     let runs = bench.runs.lock().unwrap();
+    if runs.naive.is_empty() || runs.serve.is_empty() {
+        // A filtered run (`-- serve_100k`) has nothing to compare.
+        return;
+    }
     let serve_rates: Vec<f64> = runs.serve.iter().map(|run| run.0).collect();
     let cpu_per_record: Vec<f64> = runs.serve.iter().map(|run| run.1).collect();
     let (naive, naive_low, naive_high) = mean_and_range(&runs.naive);
