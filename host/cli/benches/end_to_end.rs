@@ -5,19 +5,26 @@
 //!
 //! - `end_to_end/serve_100k`: from the service being ready to the receiver
 //!   holding all 100,000 events.
-//! - `end_to_end/read_100k` (the baseline, same run, same simulator): the
-//!   Autotask client alone reading the same 100,000 Tickets.
+//! - `end_to_end/naive_poller_100k` (the baseline, same run, same simulator
+//!   and receiver): `naive-poller/poller.mjs`, the ~50-line Node.js poller an
+//!   integration engineer would write (fetch each page, map it in JavaScript,
+//!   POST signed 10-event messages with `Promise.all`, nothing durable), from
+//!   its start to the receiver holding all 100,000 events. Needs `node` on PATH.
+//! - `end_to_end/read_100k` (same simulator): the Autotask client alone
+//!   reading the same 100,000 Tickets, the floor of any poller.
 //!
-//! Printed besides: records/s and events delivered/s of each serve run, the
-//! service process's CPU time per record, and the memory (RSS) of a service
-//! with 1,000 idle instances against one with a single instance.
+//! Printed besides: records/s and events delivered/s of each run, the
+//! service process's CPU time per record, a summary of the run (serve against
+//! the naive poller as a ratio, with the goals: ≥ 2× and ≤ 40 µs of service CPU
+//! per record), and the memory (RSS) of a service with 1,000 idle instances
+//! against one with a single instance.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autotask_sim::{SimConfig, Simulator};
@@ -35,6 +42,16 @@ struct Bench {
     sim: Simulator,
     receiver: SocketAddr,
     events: Arc<AtomicU64>,
+    /// Every run's figures, for the summary.
+    runs: Mutex<Runs>,
+}
+
+#[derive(Default)]
+struct Runs {
+    /// Records/s of each naive poller run.
+    naive: Vec<f64>,
+    /// Records/s and service CPU µs per record of each serve run.
+    serve: Vec<(f64, f64)>,
 }
 
 fn setup() -> Bench {
@@ -54,7 +71,7 @@ fn setup() -> Bench {
     });
     let events = Arc::new(AtomicU64::new(0));
     let receiver = runtime.block_on(counting_receiver(events.clone()));
-    Bench { runtime, sim, receiver, events }
+    Bench { runtime, sim, receiver, events, runs: Mutex::default() }
 }
 
 /// The `[[instance]]` table of one benchmark instance polling the simulator's
@@ -136,16 +153,103 @@ fn serve_once(bench: &Bench) -> Duration {
     child.kill().unwrap();
     child.wait().unwrap();
     let per_second = TICKETS as f64 / took.as_secs_f64();
+    let cpu_per_record = cpu.as_secs_f64() * 1e6 / TICKETS as f64;
+    bench.runs.lock().unwrap().serve.push((per_second, cpu_per_record));
     eprintln!(
         "  serve run: {TICKETS} records and events in {:.2} s = {per_second:.0} records/s, {per_second:.0} events delivered/s; service CPU {:.2} s = {:.1} µs per record",
         took.as_secs_f64(),
         cpu.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / TICKETS as f64,
+        cpu_per_record,
     );
     took
 }
 
-/// The baseline: the client alone reading every Ticket.
+/// One run of the naive Node.js poller against the same simulator and
+/// receiver, from its first line (Node started) to the receiver holding
+/// every event.
+fn naive_once(bench: &Bench) -> Duration {
+    let sim = bench.sim.config();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive-poller/poller.mjs");
+    bench.events.store(0, Ordering::Relaxed);
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("AUTOTASK_URL", bench.sim.url())
+        .env("AUTOTASK_USER", &sim.user)
+        .env("AUTOTASK_SECRET", &sim.secret)
+        .env("AUTOTASK_INTEGRATION_CODE", &sim.integration_code)
+        .env("CALLBACK_URL", format!("http://{}/events", bench.receiver))
+        .env("SIGNATURE_KEY", "bench")
+        .env("SINCE", "2000-01-01T00:00:00Z")
+        .env("INSTANCE_ID", "naive")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs the naive poller (is Node.js on PATH?)");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("naive poller starting"), "unexpected first line: {line}");
+    let started = Instant::now();
+    while bench.events.load(Ordering::Relaxed) < TICKETS as u64 {
+        assert!(started.elapsed() < Duration::from_secs(300), "the naive poller did not finish");
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(bench.events.load(Ordering::Relaxed) >= TICKETS as u64, "the naive poller stopped: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = started.elapsed();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert!(child.wait().unwrap().success(), "the naive poller failed");
+    let per_second = TICKETS as f64 / took.as_secs_f64();
+    bench.runs.lock().unwrap().naive.push(per_second);
+    eprintln!(
+        "  naive poller run: {TICKETS} records and events in {:.2} s = {per_second:.0} records/s ({})",
+        took.as_secs_f64(),
+        line.trim()
+    );
+    took
+}
+
+/// The mean, lowest and highest of `values`.
+fn mean_and_range(values: &[f64]) -> (f64, f64, f64) {
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, low, high)
+}
+
+/// Serve against the naive poller over every run of this bench, and the goals.
+fn summary(bench: &Bench) {
+    let runs = bench.runs.lock().unwrap();
+    if runs.naive.is_empty() || runs.serve.is_empty() {
+        // A filtered run (`-- serve_100k`) has nothing to compare.
+        return;
+    }
+    let serve_rates: Vec<f64> = runs.serve.iter().map(|run| run.0).collect();
+    let cpu_per_record: Vec<f64> = runs.serve.iter().map(|run| run.1).collect();
+    let (naive, naive_low, naive_high) = mean_and_range(&runs.naive);
+    let (serve, serve_low, serve_high) = mean_and_range(&serve_rates);
+    let (cpu, cpu_low, cpu_high) = mean_and_range(&cpu_per_record);
+    let ratio = serve / naive;
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    eprintln!("end to end, {TICKETS} Tickets, same simulator and receiver, means over every run:");
+    eprintln!(
+        "  naive poller (baseline): {naive:.0} records/s ({naive_low:.0}–{naive_high:.0}, {} runs)",
+        runs.naive.len()
+    );
+    eprintln!(
+        "  serve:                   {serve:.0} records/s ({serve_low:.0}–{serve_high:.0}, {} runs)",
+        runs.serve.len()
+    );
+    eprintln!("  goal: serve ≥ 2× the naive poller: {ratio:.2}× ({})", verdict(ratio >= 2.0));
+    eprintln!(
+        "  goal: service CPU ≤ 40 µs per record: {cpu:.1} µs ({cpu_low:.1}–{cpu_high:.1}) ({})",
+        verdict(cpu <= 40.0)
+    );
+}
+
+/// The floor of any poller: the client alone reading every Ticket.
 fn read_once(bench: &Bench) -> Duration {
     let sim = bench.sim.config();
     let connection = Connection {
@@ -170,10 +274,14 @@ fn end_to_end(c: &mut Criterion) {
     let mut group = c.benchmark_group("end_to_end");
     group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(30));
     group.bench_function("read_100k", |b| b.iter_custom(|iterations| (0..iterations).map(|_| read_once(&bench)).sum()));
+    group.bench_function("naive_poller_100k", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| naive_once(&bench)).sum())
+    });
     group.bench_function("serve_100k", |b| {
         b.iter_custom(|iterations| (0..iterations).map(|_| serve_once(&bench)).sum())
     });
     group.finish();
+    summary(&bench);
     idle_instances_memory(&bench);
 }
 
