@@ -81,7 +81,7 @@ fn worker_with_a_message(dir: &std::path::Path, url: &str, observer: Arc<Attempt
     store.commit_poll("acme", "incidents", &commit, chrono::Utc::now()).unwrap();
     engine::use_ring_for_tls();
     Worker {
-        destination: Destination { instance_id: "acme".into(), callback_url: url.into(), signature_key: None },
+        destination: Destination { instance_id: "acme".into(), callback_url: url.parse().unwrap(), signature_key: None },
         store,
         http: reqwest::Client::new(),
         settings: DeliverySettings {
@@ -121,6 +121,79 @@ async fn an_endless_callback_answer_is_cut_at_the_cap_and_retried() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sent.load(Ordering::Relaxed), total, "the worker stopped reading and closed the connection");
     assert!(total < 64 * 1024 * 1024, "the callback sent {total} bytes before the worker stopped reading");
+}
+
+// ---- Delivered marks written together ------------------------------------------
+
+/// A worker of instance `acme` on `store`, posting to `url`.
+fn worker_on(store: Arc<Store>, url: &str) -> Worker {
+    engine::use_ring_for_tls();
+    Worker {
+        destination: Destination { instance_id: "acme".into(), callback_url: url.parse().unwrap(), signature_key: None },
+        store,
+        http: reqwest::Client::new(),
+        settings: DeliverySettings::default(),
+        outbox_ready: Arc::new(Notify::new()),
+        observer: Arc::new(Attempts::default()),
+        shutdown: CancellationToken::new(),
+    }
+}
+
+/// Marks are written in groups, so a worker stopped dead (its task dropped
+/// mid-flight, as a `kill -9` would) leaves at most `MAX_UNWRITTEN_MARKS`
+/// accepted messages unmarked, plus the one on the wire: those, and only
+/// those, are sent again. Nothing is lost, and order holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_dead_resends_at_most_the_unwritten_marks_and_the_message_on_the_wire() {
+    use engine::delivery::worker::MAX_UNWRITTEN_MARKS;
+    const MESSAGES: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("state.sqlite")).unwrap());
+    let messages = (0..MESSAGES)
+        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
+        .collect();
+    store.commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now()).unwrap();
+    let receiver = support::receiver::Receiver::start().await;
+    let distinct = |receiver: &support::receiver::Receiver| {
+        let mut ids: Vec<String> = receiver.accepted().into_iter().filter_map(|d| d.webhook_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+
+    let mut stops = 0;
+    for pause_ms in [3, 11, 7, 17, 5, 13, 2, 19] {
+        let task = tokio::spawn(worker_on(store.clone(), &receiver.url()).run());
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        task.abort();
+        let _ = task.await;
+        stops += 1;
+        let (pending, _) = store.undelivered("acme").unwrap();
+        let marked = MESSAGES - pending as usize;
+        let accepted = distinct(&receiver);
+        assert!(
+            accepted <= marked + MAX_UNWRITTEN_MARKS + 1,
+            "stopped with {accepted} messages accepted and only {marked} marked"
+        );
+        if accepted == MESSAGES {
+            break;
+        }
+    }
+    let delivered = tokio::time::timeout(WAIT, worker_on(store.clone(), &receiver.url()).flush()).await.unwrap();
+    assert!(delivered.is_ok(), "{delivered:?}");
+    assert_eq!(store.undelivered("acme").unwrap(), (0, 0));
+
+    let ids: Vec<String> = receiver.accepted().into_iter().filter_map(|d| d.webhook_id).collect();
+    let mut first_seen = Vec::new();
+    for id in &ids {
+        if !first_seen.contains(id) {
+            first_seen.push(id.clone());
+        }
+    }
+    let expected: Vec<String> = (0..MESSAGES).map(|i| format!("m{i:03}")).collect();
+    assert_eq!(first_seen, expected, "every message arrives, in order");
+    let repeated = ids.len() - MESSAGES;
+    assert!(repeated <= stops * (MAX_UNWRITTEN_MARKS + 1), "{repeated} repeats after {stops} stops");
 }
 
 /// This process's resident memory now and at its peak, in KB (`/proc/self/status`).

@@ -7,6 +7,15 @@
 //! message, and the ones behind it wait: order is kept. After the configured
 //! retries the message is dead-lettered (kept, listed, replayable) and the
 //! next one goes.
+//!
+//! The "delivered" marks of consecutive messages are written together, in one
+//! transaction: one per message would cost more than posting it. A mark waits
+//! at most until [`MAX_UNWRITTEN_MARKS`] are waiting, or until the first of
+//! them was posted [`MAX_MARK_DELAY`] ago, and is always written before the
+//! worker reads the outbox again, waits, records a failure or stops. So a
+//! crash (`kill -9`) re-sends at most `MAX_UNWRITTEN_MARKS` messages the
+//! callback already accepted, plus the one on the wire; with the same ids and
+//! bytes, so a receiver can drop them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,6 +45,14 @@ pub const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// Messages read from the outbox at once.
 const PREFETCH: usize = 32;
 
+/// The most delivered messages whose marks wait to be written together: the
+/// most a crash re-sends, besides the message on the wire.
+pub const MAX_UNWRITTEN_MARKS: usize = 16;
+
+/// The longest the first of the waiting marks waits, counted from when its
+/// message was posted, so a slow callback's messages are marked one by one.
+pub const MAX_MARK_DELAY: Duration = Duration::from_millis(100);
+
 /// The longest a worker sleeps without looking at the outbox again (it is also
 /// woken by each poll that writes to it, and by replays from another process
 /// only through this).
@@ -64,8 +81,17 @@ pub struct FlushStopped {
 /// Where and how one instance's messages go.
 pub struct Destination {
     pub instance_id: String,
-    pub callback_url: String,
+    /// Parsed once: it is the same for every message.
+    pub callback_url: reqwest::Url,
     pub signature_key: Option<Secret>,
+}
+
+/// Delivered messages whose marks are not written yet, oldest first.
+#[derive(Default)]
+struct Marks {
+    delivered: Vec<(i64, chrono::DateTime<Utc>)>,
+    /// When the first of them was posted.
+    first_posted: Option<Instant>,
 }
 
 /// Works an instance's outbox until `shutdown`.
@@ -84,11 +110,15 @@ impl Worker {
         let instance = self.destination.instance_id.clone();
         // The next messages in order, read from the outbox a batch at a time.
         let mut queue: VecDeque<OutboxMessage> = VecDeque::new();
+        let mut marks = Marks::default();
         loop {
             if self.shutdown.is_cancelled() {
+                self.write_marks_logged(&mut marks).await;
                 return;
             }
             if queue.is_empty() {
+                // What comes next depends on what is marked.
+                self.write_marks_logged(&mut marks).await;
                 let (store, id) = (self.store.clone(), instance.clone());
                 match tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH)).await {
                     Ok(Ok(messages)) => queue.extend(messages),
@@ -102,13 +132,14 @@ impl Worker {
             };
             let due_in = (message.next_attempt_at - Utc::now()).to_std().unwrap_or_default();
             if !due_in.is_zero() {
+                self.write_marks_logged(&mut marks).await;
                 self.wait(due_in.min(IDLE_RECHECK)).await;
                 // A replay or a new poll may have changed what comes first.
                 queue.clear();
                 continue;
             }
             let message = queue.pop_front().expect("checked above");
-            match self.deliver(message).await.map(|(outcome, _)| outcome) {
+            match self.deliver(message, &mut marks).await.map(|(outcome, _)| outcome) {
                 Ok(Outcome::Delivered) => {}
                 // The failed message is next again, with its new retry time.
                 Ok(_) => queue.clear(),
@@ -127,24 +158,46 @@ impl Worker {
     /// or those and why the next one was not.
     pub async fn flush(&self) -> Result<usize, FlushStopped> {
         let mut delivered = 0;
+        let mut marks = Marks::default();
+        let stopped = |delivered, error: String| FlushStopped { delivered, error };
         loop {
+            self.write_marks(&mut marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
             let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
             let batch = tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH))
                 .await
                 .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
-                .map_err(|error| FlushStopped { delivered, error: error.to_string() })?;
+                .map_err(|error| stopped(delivered, error.to_string()))?;
             if batch.is_empty() {
                 return Ok(delivered);
             }
             for message in batch {
-                match self.deliver(message).await {
+                match self.deliver(message, &mut marks).await {
                     Ok((Outcome::Delivered, _)) => delivered += 1,
-                    Ok((_, error)) => {
-                        return Err(FlushStopped { delivered, error: error.unwrap_or_else(|| "stopped".into()) });
-                    }
-                    Err(error) => return Err(FlushStopped { delivered, error: error.to_string() }),
+                    Ok((_, error)) => return Err(stopped(delivered, error.unwrap_or_else(|| "stopped".into()))),
+                    Err(error) => return Err(stopped(delivered, error.to_string())),
                 }
             }
+        }
+    }
+
+    /// Writes the waiting "delivered" marks.
+    async fn write_marks(&self, marks: &mut Marks) -> Result<(), StoreError> {
+        if marks.delivered.is_empty() {
+            return Ok(());
+        }
+        let delivered = std::mem::take(&mut marks.delivered);
+        marks.first_posted = None;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.mark_all_delivered(&delivered))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// [`Self::write_marks`] where a failure can only be logged: the messages
+    /// stay pending and are sent again, never lost.
+    async fn write_marks_logged(&self, marks: &mut Marks) {
+        if let Err(error) = self.write_marks(marks).await {
+            tracing::error!(instance = %self.destination.instance_id, "cannot record deliveries: {error}");
         }
     }
 
@@ -158,7 +211,11 @@ impl Worker {
     }
 
     /// One attempt at `message`, and what it means for the outbox; with why it failed.
-    async fn deliver(&self, message: OutboxMessage) -> Result<(Outcome, Option<String>), StoreError> {
+    async fn deliver(
+        &self,
+        message: OutboxMessage,
+        marks: &mut Marks,
+    ) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
         let shutdown = self.shutdown.clone();
         let posted = tokio::select! {
@@ -172,10 +229,15 @@ impl Worker {
         let retry = message.attempts + 1;
         let (outcome, error) = match posted {
             Ok(()) => {
-                tokio::task::spawn_blocking(move || store.mark_delivered(seq, Utc::now())).await.expect("no panic")?;
+                marks.delivered.push((seq, Utc::now()));
+                let first_posted = *marks.first_posted.get_or_insert(started);
+                if marks.delivered.len() >= MAX_UNWRITTEN_MARKS || first_posted.elapsed() >= MAX_MARK_DELAY {
+                    self.write_marks(marks).await?;
+                }
                 (Outcome::Delivered, None)
             }
             Err(error) if retry > self.settings.retries => {
+                self.write_marks(marks).await?;
                 let text = error.clone();
                 tokio::task::spawn_blocking(move || store.dead_letter(seq, &text)).await.expect("no panic")?;
                 tracing::error!(
@@ -185,6 +247,7 @@ impl Worker {
                 (Outcome::DeadLetter, Some(error))
             }
             Err(error) => {
+                self.write_marks(marks).await?;
                 let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * crate::random::unit());
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
                 let text = error.clone();
@@ -205,7 +268,7 @@ impl Worker {
         let content_type = if message.body.starts_with('[') { BATCH_CONTENT_TYPE } else { "application/json" };
         let mut request = self
             .http
-            .post(&self.destination.callback_url)
+            .post(self.destination.callback_url.clone())
             .timeout(self.settings.timeout)
             .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
             .header(WEBHOOK_ID_HEADER, &message.message_id);

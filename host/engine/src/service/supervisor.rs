@@ -290,7 +290,8 @@ impl Supervisor {
     /// once with [`Worker::flush`] (outside the supervisor's lock: it is
     /// network I/O). `None` when the instance has no callback URL.
     pub(crate) fn flusher(&self, configured: &ConfiguredInstance) -> Option<Worker> {
-        let callback_url = configured.instance.callback_url.clone()?;
+        // Checked to be a URL when the configuration was read.
+        let callback_url = configured.instance.callback_url.as_deref()?.parse().ok()?;
         Some(Worker {
             destination: Destination {
                 instance_id: configured.id.clone(),
@@ -339,7 +340,9 @@ impl Supervisor {
             tracing::info!(instance = %id, "events are disabled for this instance (event.notification.enabled); not polling it");
             return Ok(running);
         }
-        let callback_url = config.callback_url.clone().expect("checked");
+        let callback_url = config.callback_url.as_deref().expect("checked").parse().map_err(|e| {
+            StartError::Instance { instance: id.clone(), message: format!("the callback URL is not a URL: {e}") }
+        })?;
         let (store, instance_id, name) = (shared.store.clone(), id.clone(), config.name.clone());
         let created = poll::blocking(move || store.instance_created_at(&instance_id, &name, Utc::now())).await?;
         let client = self

@@ -6,7 +6,8 @@
 //! its new watermark are written in the same transaction
 //! ([`Store::commit_poll`]). Delivery then works the outbox in order and only
 //! marks a message delivered after the callback answered 2xx, so a crash at
-//! any point re-sends at most the messages that were in flight.
+//! any point re-sends at most the messages that were in flight or accepted
+//! and not yet marked (see `delivery::worker` for the bound).
 
 mod api_instances;
 mod migrations;
@@ -371,11 +372,24 @@ impl Store {
 
     /// The callback accepted message `seq`.
     pub fn mark_delivered(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.lock().execute(
-            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
-             WHERE seq = ?1",
-            params![seq, format_instant(now)],
-        )?;
+        self.mark_all_delivered(&[(seq, now)])
+    }
+
+    /// The callback accepted each `(seq, when)`: one transaction for all of
+    /// them, which is what lets delivery keep up with a large poll.
+    pub fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        {
+            let mut mark = transaction.prepare_cached(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+                 WHERE seq = ?1",
+            )?;
+            for (seq, at) in delivered {
+                mark.execute(params![seq, format_instant(*at)])?;
+            }
+        }
+        transaction.commit()?;
         Ok(())
     }
 
