@@ -15,11 +15,12 @@
 //!   [`super::retry`]); redirects are never followed, since the credential
 //!   headers are custom ones an HTTP client would carry along to any host.
 //! - Past 75 % of the hourly request threshold (read from
-//!   `ThresholdInformation` at most once a minute), requests are spaced so
-//!   that what is left of the threshold lasts the rest of the hour. The
-//!   spacing is the client's, not each request's: the instances sharing a
-//!   client take turns, the one served longest ago first, so one with a
-//!   backlog cannot spend the threshold the quiet ones need (see [`Turns`]).
+//!   `ThresholdInformation` at most once a minute, or every 5 minutes while
+//!   under half that mark), requests are spaced so that what is left of the
+//!   threshold lasts the rest of the hour. The spacing is the client's, not
+//!   each request's: the instances sharing a client take turns, the one
+//!   served longest ago first, so one with a backlog cannot spend the
+//!   threshold the quiet ones need (see [`Turns`]).
 //! - Every request sent is counted: per client handle made by
 //!   [`AutotaskClient::counting`] (a poll's requests), retries, zone lookups
 //!   and threshold reads included.
@@ -44,6 +45,9 @@ use crate::egress::{AutotaskHosts, Egress};
 
 /// The most of an Autotask error text an error message quotes.
 const QUOTED_ERROR_CHARS: usize = 200;
+
+/// How many check intervals a threshold reading far below the slow-down mark lasts.
+const QUIET_THRESHOLD_CHECKS: u32 = 5;
 
 /// How the client behaves; the defaults suit Autotask.
 #[derive(Debug, Clone)]
@@ -401,10 +405,30 @@ impl AutotaskClient {
     /// Re-reads the threshold when the last reading is stale; a failure only
     /// means the client paces on what it knew.
     async fn check_threshold(&self) {
-        let stale =
-            self.pacing().checked_at.is_none_or(|at| at.elapsed() >= self.inner.options.threshold_check_interval);
+        let stale = {
+            let pacing = self.pacing();
+            pacing.checked_at.is_none_or(|at| at.elapsed() >= self.threshold_check_interval(&pacing))
+        };
         if stale && let Err(error) = self.threshold().await {
             tracing::warn!(user = %self.username(), "could not read Autotask's request threshold: {error}");
+        }
+    }
+
+    /// How old a threshold reading may get. Far below the slow-down mark
+    /// (under half of it) a reading lasts [`QUIET_THRESHOLD_CHECKS`] times
+    /// longer: reaching the mark from there takes more than a third of the
+    /// hourly threshold in those few minutes, and re-reading it every minute
+    /// would cost a quiet poll a second request.
+    fn threshold_check_interval(&self, pacing: &Pacing) -> Duration {
+        let options = &self.inner.options;
+        let far_below = pacing.latest.is_some_and(|info| {
+            let used = info.current_timeframe_request_count + pacing.sent_since;
+            (used as f64) < info.external_request_threshold as f64 * options.slow_down_above / 2.0
+        });
+        if far_below {
+            options.threshold_check_interval * QUIET_THRESHOLD_CHECKS
+        } else {
+            options.threshold_check_interval
         }
     }
 
