@@ -32,7 +32,7 @@ const QUIET_INTERVAL: &str = "refresh_interval_seconds = 0.2";
 /// The fairness runs: the threshold, what is used before they start, the
 /// spacing (the client's cap, so a run takes seconds, not an hour), and how long.
 const THRESHOLD: usize = 400;
-const USED_BEFORE: usize = 340;
+const USED_BEFORE: usize = 310;
 const SPACING: Duration = Duration::from_millis(50);
 const FAIR_RUN: Duration = Duration::from_secs(3);
 const QUIET_INSTANCES: usize = 4;
