@@ -20,7 +20,7 @@
 //!   threshold lasts the rest of the hour. The spacing is the client's, not
 //!   each request's: the instances sharing a client take turns, the one
 //!   served longest ago first, so one with a backlog cannot spend the
-//!   threshold the quiet ones need (see [`Turns`]).
+//!   threshold the quiet ones need (see `Turns`).
 //! - Every request sent is counted: per client handle made by
 //!   [`AutotaskClient::counting`] (a poll's requests), retries, zone lookups
 //!   and threshold reads included.
