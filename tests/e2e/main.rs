@@ -10,6 +10,7 @@
 //! `cargo test -p autotask-events-tests --test e2e -- --ignored conformance::`.
 
 mod api;
+mod api_budget;
 mod autotask_client;
 mod conformance;
 mod console;

@@ -67,6 +67,9 @@ pub struct ResourceConfig {
     pub page_size: Option<u32>,
     /// Seconds taken off the last poll time when rendering the URL.
     pub poll_delay: Duration,
+    /// How often the resource's deletion log is read (`deletionPollInterval`),
+    /// for entities that have one; `None`: every fifth poll, at least every 5 minutes.
+    pub deletion_poll_interval: Option<Duration>,
     pub filter_by_updated_date: bool,
     pub created_check_tolerance_seconds: u32,
     pub updated: Option<DateField>,
@@ -82,6 +85,7 @@ impl PartialEq for ResourceConfig {
             && self.id_field == other.id_field
             && self.page_size == other.page_size
             && self.poll_delay == other.poll_delay
+            && self.deletion_poll_interval == other.deletion_poll_interval
             && self.filter_by_updated_date == other.filter_by_updated_date
             && self.created_check_tolerance_seconds == other.created_check_tolerance_seconds
             && self.updated == other.updated
@@ -496,6 +500,10 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
         },
     };
     let poll_delay = Duration::from_secs_f64(seconds("pollDelay", problems));
+    let deletion_poll_interval = match object.get("deletionPollInterval") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(Duration::from_secs_f64(seconds("deletionPollInterval", problems))),
+    };
     let created_check_tolerance_seconds = match object.get("createdCheckTolerance") {
         None => 1,
         Some(_) => seconds("createdCheckTolerance", problems) as u32,
@@ -541,6 +549,7 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
         id_field,
         page_size,
         poll_delay,
+        deletion_poll_interval,
         filter_by_updated_date,
         created_check_tolerance_seconds,
         updated,

@@ -324,10 +324,30 @@ fn numbers_must_be_finite_and_within_the_hosts_limits() {
         assert_eq!(key, format!("configuration.\"event.poller.configuration\".incidents.{field}"), "{value}");
         assert!(message.contains("seconds from 0 to 86400"), "{message}");
     }
+    let mut body = api_body();
+    body["configuration"]["event.poller.configuration"]["incidents"]["deletionPollInterval"] = json!(-5);
+    let (key, message) = first_problem(&body, &rules);
+    assert_eq!(key, "configuration.\"event.poller.configuration\".incidents.deletionPollInterval");
+    assert!(message.contains("seconds from 0 to 86400"), "{message}");
     let floor = InstanceRules { min_refresh_interval: Duration::from_secs(60), ..InstanceRules::default() };
     let mut body = api_body();
     body["configuration"]["event.poller.refresh_interval"] = json!(0.5);
     assert_eq!(first_problem(&body, &floor).1, "0.5 must be a number of minutes from 1 to 10080 (this host's limits)");
+}
+
+#[test]
+fn the_deletion_poll_interval_is_read_in_seconds_and_left_out_means_the_default() {
+    let interval = |value: Value| {
+        let mut body = api_body();
+        body["configuration"]["event.poller.configuration"]["incidents"]["deletionPollInterval"] = value;
+        let configured = read_api_instance("7".into(), &body, false, None, &InstanceRules::default()).unwrap();
+        configured.instance.resources[0].deletion_poll_interval
+    };
+    assert_eq!(interval(json!(120)), Some(Duration::from_secs(120)));
+    assert_eq!(interval(json!("0")), Some(Duration::ZERO), "0: every poll, as before");
+    assert_eq!(interval(Value::Null), None);
+    let configured = read_api_instance("7".into(), &api_body(), false, None, &InstanceRules::default()).unwrap();
+    assert_eq!(configured.instance.resources[0].deletion_poll_interval, None);
 }
 
 #[test]

@@ -415,5 +415,6 @@ mod tests {
         let shown = serde_json::to_value(&polled).unwrap();
         assert_eq!((shown["name"].as_str(), shown["ok"].as_bool()), (Some("incidents"), Some(true)));
         assert_eq!(shown["summary"]["records"], 0);
+        assert_eq!(shown["summary"]["requests"], 0, "what the poll cost in Autotask requests is shown");
     }
 }

@@ -83,6 +83,7 @@ pub struct Metrics {
     pub plugin_errors: Family<PluginLabels, Counter>,
     pub plugin_call_seconds: Family<PluginLabels, Histogram>,
     pub autotask_requests: Family<AutotaskLabels, Counter>,
+    pub instance_requests: Family<InstanceLabels, Counter>,
     pub outbox_depth: Gauge,
     pub plugin_reloads: Family<ReloadLabels, Counter>,
     pub config_reloads: Family<OutcomeLabels, Counter>,
@@ -127,6 +128,12 @@ impl Metrics {
             "Answers from Autotask, by entity and HTTP status",
             autotask_requests.clone(),
         );
+        let instance_requests = Family::default();
+        registry.register(
+            "instance_autotask_requests",
+            "HTTP requests sent to Autotask by an instance's polls (retries, zone lookups and threshold reads included)",
+            instance_requests.clone(),
+        );
         let outbox_depth = Gauge::default();
         registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
         let plugin_reloads = Family::default();
@@ -148,6 +155,7 @@ impl Metrics {
             plugin_errors,
             plugin_call_seconds,
             autotask_requests,
+            instance_requests,
             outbox_depth,
             plugin_reloads,
             config_reloads,
@@ -172,6 +180,7 @@ impl Metrics {
             self.deliveries.remove(&DeliveryLabels { instance: instance(), outcome });
         }
         self.delivery_latency.remove(&InstanceLabels { instance: instance() });
+        self.instance_requests.remove(&InstanceLabels { instance: instance() });
     }
 
     /// The Prometheus text exposition of every metric.

@@ -18,16 +18,24 @@
 //! service first saw it, or `since`): the first poll reads from there, the
 //! overlap of the next ones stops there, and records changed before it are
 //! dropped, so an instance never gets events for changes made before it existed.
+//!
+//! A deletion log (Tickets' `DeletedTicketLogs`) costs a request of its own,
+//! so it is read less often than the records: every `deletionPollInterval`
+//! (by default every fifth poll, and at least every 5 minutes). It has its own
+//! watermark and window, built as the records' are, and that watermark moves
+//! in the same last commit; its events are dropped when seen, as records are.
+//! A deletion made between two reads is in the next read's window: it is
+//! delivered late by at most the interval, never lost, never twice.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use super::metrics::{PluginLabels, ResourceLabels};
+use super::metrics::{InstanceLabels, PluginLabels, ResourceLabels};
 use super::plugins::{PluginSlot, short_version};
 use super::{InstanceHandle, Shared};
 use crate::config::{EventFormat, ResourceConfig};
@@ -37,7 +45,7 @@ use crate::delivery::{cloudevents, message};
 use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
-use crate::store::{FailedRecord, PollCommit, StoreError};
+use crate::store::{FailedRecord, PollCommit, StoreError, deletions_watermark_key};
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
@@ -54,6 +62,9 @@ pub struct PollSummary {
     pub messages: usize,
     pub failed: usize,
     pub deleted: usize,
+    /// HTTP requests this poll sent to Autotask: queries and their pages,
+    /// the deletion log, retries, zone lookups and threshold reads.
+    pub requests: u64,
     /// The plugin versions (short) that mapped this poll's records: two when a new one came in mid-poll.
     pub plugin_versions: Vec<String>,
     /// Where the time went: waiting for Autotask's pages, in the plugin, in the
@@ -112,6 +123,11 @@ const DELETION_LOG_FAILURE: &str = "a DeletedTicketLogs row";
 /// The Autotask entity whose deletions are logged, and the log that holds them.
 const DELETION_LOGS: [(&str, &str); 1] = [("tickets", "DeletedTicketLogs")];
 
+/// Unless a resource says (`deletionPollInterval`), its deletion log is read
+/// every this-many polls, and at least every [`DELETIONS_AT_LEAST_EVERY`].
+const DELETIONS_EVERY_NTH_POLL: u32 = 5;
+const DELETIONS_AT_LEAST_EVERY: Duration = Duration::from_secs(5 * 60);
+
 impl ResourcePoller {
     fn config(&self) -> &ResourceConfig {
         &self.instance.config.resources[self.resource]
@@ -121,8 +137,18 @@ impl ResourcePoller {
         &self.config().name
     }
 
-    /// Polls once. On success the events are in the outbox and the watermark moved.
+    /// Polls once. On success the events are in the outbox and the watermark
+    /// moved. The requests it sent are counted either way.
     pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
+        let (client, sent) = self.client.counting();
+        let polled = self.poll_with(&client).await;
+        let requests = sent.get();
+        let labels = InstanceLabels { instance: self.instance.id.clone() };
+        self.shared.metrics.instance_requests.get_or_create(&labels).inc_by(requests);
+        polled.map(|summary| PollSummary { requests, ..summary })
+    }
+
+    async fn poll_with(&self, client: &AutotaskClient) -> Result<PollSummary, PollError> {
         // The version serving now maps this poll's batches unless a newer one
         // comes in; if the file is removed mid-poll, this one finishes the poll.
         let Some(plugin) = self.plugin.current() else {
@@ -153,7 +179,7 @@ impl ResourcePoller {
         let ctx = self.context(previous_poll, this_poll);
         let mapper = Mapper { fallback: plugin, ctx };
 
-        let mut pages = read_ahead(&self.client, &query.entity, &query.body);
+        let mut pages = read_ahead(client, &query.entity, &query.body);
         loop {
             let waiting = Instant::now();
             let Some(page) = pages.recv().await else { break };
@@ -166,9 +192,13 @@ impl ResourcePoller {
             self.commit(&mut collected).await?;
         }
 
-        if let Some((_, log)) = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity)) {
-            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", not_before.clone())]);
-            let mut pages = read_ahead(&self.client, log, &body);
+        let log = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity));
+        if let Some((_, log)) = log
+            && let Some(not_before) = self.deletions_due(watermark, this_poll).await?
+        {
+            collected.commit.deletions_watermark = Some(this_poll);
+            let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", not_before)]);
+            let mut pages = read_ahead(client, log, &body);
             loop {
                 let waiting = Instant::now();
                 let Some(page) = pages.recv().await else { break };
@@ -187,6 +217,33 @@ impl ResourcePoller {
         self.commit(&mut collected).await?;
         self.finish(&mut collected).await?;
         Ok(collected.summary)
+    }
+
+    /// Where this poll reads the deletion log from, if it is due: its own
+    /// watermark (the records' before it had one, when deletions were read
+    /// every poll) is at least the interval old. The window is the records'
+    /// rule applied to that watermark.
+    async fn deletions_due(
+        &self,
+        records_watermark: Option<DateTime<Utc>>,
+        this_poll: DateTime<Utc>,
+    ) -> Result<Option<String>, PollError> {
+        let resource = self.config();
+        let (store, instance_id, row) =
+            (self.shared.store.clone(), self.instance.id.clone(), deletions_watermark_key(&resource.name));
+        let last_read = blocking(move || store.watermark(&instance_id, &row)).await?.or(records_watermark);
+        let poll_interval = self.instance.config.refresh_interval;
+        let interval = resource
+            .deletion_poll_interval
+            .unwrap_or_else(|| (poll_interval * DELETIONS_EVERY_NTH_POLL).min(DELETIONS_AT_LEAST_EVERY));
+        // Half a poll of slack: polls start on a schedule, but their clocks jitter.
+        let since = last_read.map(|at| (this_poll - at).to_std().unwrap_or_default() + poll_interval / 2);
+        if since.is_some_and(|since| since < interval) {
+            return Ok(None);
+        }
+        let first_poll_from = self.instance.first_poll_from;
+        let Window { from, .. } = window(last_read, first_poll_from, self.shared.settings.overlap, resource.poll_delay);
+        Ok(Some(format_instant(from.max(first_poll_from))))
     }
 
     /// Starts storing what `collected` holds so far, on a blocking thread, and
@@ -607,8 +664,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use chrono::TimeZone;
 
     use super::*;

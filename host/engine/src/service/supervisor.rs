@@ -366,7 +366,7 @@ impl Supervisor {
                 instance: handle.clone(),
                 resource: index,
                 plugin: slot.clone(),
-                client: client.clone(),
+                client: client.for_instance(&id),
                 shared: shared.clone(),
             };
             let user = format!("{id}/{}", resource.name);

@@ -12,7 +12,8 @@ pub mod template;
 pub mod zone;
 
 pub use client::{
-    AutotaskClient, ClientOptions, PageRead, Pages, QueryResult, ResponseObserver, ThresholdInformation, read_page,
+    AutotaskClient, ClientOptions, PageRead, Pages, QueryResult, RequestCount, ResponseObserver, ThresholdInformation,
+    read_page,
 };
 pub use credentials::{Connection, ConnectionError, Credentials, Secret};
 pub use error::SourceError;

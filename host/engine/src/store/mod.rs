@@ -74,6 +74,15 @@ pub struct PollCommit {
     pub failed: Vec<FailedRecord>,
     /// Where the next poll starts reading.
     pub watermark: Option<DateTime<Utc>>,
+    /// Where the next read of the resource's deletion log starts, when this
+    /// poll read it (see [`deletions_watermark_key`]).
+    pub deletions_watermark: Option<DateTime<Utc>>,
+}
+
+/// The watermark row of a resource's deletion log, read on its own cadence.
+/// Resource names are letters, digits, `-` and `_`: no resource is called this.
+pub fn deletions_watermark_key(resource: &str) -> String {
+    format!("{resource}/deletions")
 }
 
 /// An outbox message as stored.
@@ -311,12 +320,15 @@ impl Store {
                 replayed.execute([id])?;
             }
         }
-        if let Some(watermark) = commit.watermark {
-            transaction.execute(
-                "INSERT INTO watermarks (instance_id, resource, polled_until) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (instance_id, resource) DO UPDATE SET polled_until = excluded.polled_until",
-                params![instance_id, resource, format_instant(watermark)],
-            )?;
+        let deletions = deletions_watermark_key(resource);
+        for (row, watermark) in [(resource, commit.watermark), (deletions.as_str(), commit.deletions_watermark)] {
+            if let Some(watermark) = watermark {
+                transaction.execute(
+                    "INSERT INTO watermarks (instance_id, resource, polled_until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (instance_id, resource) DO UPDATE SET polled_until = excluded.polled_until",
+                    params![instance_id, row, format_instant(watermark)],
+                )?;
+            }
         }
         transaction.commit()?;
         Ok(())

@@ -62,6 +62,38 @@ fn a_failed_commit_leaves_neither_messages_nor_watermark() {
 }
 
 #[test]
+fn the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_records() {
+    let (dir, store) = open();
+    let deletions = deletions_watermark_key("incidents");
+    let commit = PollCommit { watermark: Some(now()), ..PollCommit::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    assert_eq!(store.watermark("acme", &deletions).unwrap(), None, "a poll that did not read the log leaves it");
+
+    let later = now() + TimeDelta::minutes(5);
+    rusqlite::Connection::open(dir.path().join("state.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.message_id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let failing = PollCommit {
+        messages: vec![message("deleted"), message("boom")],
+        watermark: Some(later),
+        deletions_watermark: Some(later),
+        ..PollCommit::default()
+    };
+    assert!(store.commit_poll("acme", "incidents", &failing, later).is_err());
+    assert_eq!(store.watermark("acme", &deletions).unwrap(), None, "rolled back with the events it read");
+
+    let commit =
+        PollCommit { messages: vec![message("deleted")], deletions_watermark: Some(later), ..PollCommit::default() };
+    store.commit_poll("acme", "incidents", &commit, later).unwrap();
+    assert_eq!(store.watermark("acme", &deletions).unwrap(), Some(later));
+    assert_eq!(store.watermark("acme", "incidents").unwrap(), Some(now()), "the records' watermark is its own");
+}
+
+#[test]
 fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters() {
     let (_dir, store) = open();
     let commit = PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() };
