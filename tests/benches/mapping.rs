@@ -28,10 +28,7 @@ fn mapping(c: &mut Criterion) {
     let native_ctx = sdk_context(&ctx);
     let native_records = sdk_records(&records);
     let runtime = PluginRuntime::new(Limits::default()).expect("runtime");
-    // EXPERIMENT (temporary): a component file other than the built-in one.
-    let wasm = std::env::var("AE_WASM").ok().map(|path| std::fs::read(path).expect("AE_WASM"));
-    let plugin = runtime.load_bytes("incidents.wasm", wasm.as_deref().unwrap_or(INCIDENTS_WASM)).expect("incidents plugin");
-    let plugin = std::sync::Arc::new(plugin);
+    let plugin = std::sync::Arc::new(runtime.load_bytes("incidents.wasm", INCIDENTS_WASM).expect("incidents plugin"));
 
     let mut group = c.benchmark_group("incidents_500");
     group.throughput(Throughput::Elements(BATCH as u64));

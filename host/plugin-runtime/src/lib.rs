@@ -32,8 +32,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use error::PluginError;
 pub use limits::Limits;
 pub use script::ScriptLanguage;
-pub use session::{MAX_KEPT_INSTANCES, PollSession};
 use session::KeptInstances;
+pub use session::{MAX_KEPT_INSTANCES, PollSession};
 pub use types::{
     Context, DatesConfiguration, Description, Event, EventType, MAX_CUSTOM_EVENT_TYPE_CHARS, PollConfiguration,
     RawRecord, RecordResult,
@@ -87,24 +87,6 @@ impl PluginRuntime {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&limits)));
-        // EXPERIMENT knobs (temporary).
-        if let Ok(v) = std::env::var("AE_INLINING") {
-            config.compiler_inlining(match v.as_str() {
-                "yes" => wasmtime::Inlining::Yes,
-                "inter" => wasmtime::Inlining::InterModuleAndIntraGc,
-                _ => wasmtime::Inlining::No,
-            });
-        }
-        if std::env::var("AE_PERFMAP").is_ok() {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        if let Ok(v) = std::env::var("AE_CLIF") {
-            for kv in v.split(',') {
-                if let Some((k, v)) = kv.split_once('=') {
-                    unsafe { config.cranelift_flag_set(k, v) };
-                }
-            }
-        }
         config.enable_incremental_compilation(Arc::new(FunctionCache::new(FUNCTION_CACHE_BYTES))).map_err(fail)?;
         let engine = Engine::new(&config).map_err(fail)?;
         let artifacts = artifact_dir.map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
@@ -370,12 +352,6 @@ fn pooling(limits: &Limits) -> PoolingAllocationConfig {
         .max_memory_size(limits.memory_bytes)
         .linear_memory_keep_resident(16 << 20)
         .table_keep_resident(1 << 20);
-    if let Ok(v) = std::env::var("AE_KEEP_RESIDENT") {
-        pool.linear_memory_keep_resident(v.parse().unwrap());
-    }
-    if std::env::var("AE_PAGEMAP").is_ok() {
-        pool.pagemap_scan(wasmtime::Enabled::Yes);
-    }
     pool
 }
 
@@ -567,9 +543,6 @@ impl Plugin {
                         "record {index}: event-date `{}` is not an RFC 3339 date",
                         event.event_date
                     )));
-                }
-                if std::env::var_os("AE_NO_VALIDATE").is_some() {
-                    continue;
                 }
                 if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.payload) {
                     return Err(malformed(format!("record {index}: the event payload is not JSON ({e})")));

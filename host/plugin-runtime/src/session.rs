@@ -119,7 +119,11 @@ impl PollSession {
 
     /// Maps a batch on this thread: one result per record, in order, exactly
     /// as [`Plugin::transform_blocking`] would on a fresh instance.
-    pub fn transform_blocking(&mut self, ctx: &Context, records: &[RawRecord]) -> Result<Vec<RecordResult>, PluginError> {
+    pub fn transform_blocking(
+        &mut self,
+        ctx: &Context,
+        records: &[RawRecord],
+    ) -> Result<Vec<RecordResult>, PluginError> {
         let reused = self.live.is_some();
         match self.map_on_live(ctx, records) {
             Ok(results) => Ok(results),

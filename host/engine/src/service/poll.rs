@@ -437,7 +437,8 @@ impl ResourcePoller {
     ) -> (Arc<Plugin>, Vec<Result<Vec<Event>, String>>) {
         let plugin = self.plugin.current().unwrap_or_else(|| mapper.fallback.clone());
         let kept = mapper.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        let mut session = kept.filter(|session| Arc::ptr_eq(session.plugin(), &plugin)).unwrap_or_else(|| plugin.session());
+        let mut session =
+            kept.filter(|session| Arc::ptr_eq(session.plugin(), &plugin)).unwrap_or_else(|| plugin.session());
         let results = self.transform_with(&mut session, &mapper.ctx, records).await;
         *mapper.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(session);
         (plugin, results)
