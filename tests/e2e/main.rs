@@ -16,6 +16,7 @@ mod conformance;
 mod console;
 mod hardening_runtime;
 mod plugin_runtime;
+mod poll_session;
 mod reload;
 mod script_equivalence;
 mod scripts;

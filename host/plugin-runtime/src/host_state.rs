@@ -24,6 +24,9 @@ pub(crate) struct HostState {
     pub(crate) memory_limit_hit: bool,
     /// The largest linear memory the instance grew to (granted), in bytes.
     pub(crate) peak_memory: usize,
+    /// How much of stdout and stderr is already in the log: an instance that
+    /// maps several batches is flushed after each, and says each line once.
+    flushed: [usize; 2],
 }
 
 impl HostState {
@@ -48,15 +51,18 @@ impl HostState {
             memory_limit,
             memory_limit_hit: false,
             peak_memory: 0,
+            flushed: [0; 2],
         }
     }
 
-    /// Sends what the plugin printed during the batch to the host's log, a line
-    /// an event: stdout at INFO, stderr at WARN (where exceptions and panics go).
-    pub(crate) fn flush_output_to_log(&self) {
-        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+    /// Sends what the plugin printed since the last flush to the host's log, a
+    /// line an event: stdout at INFO, stderr at WARN (where exceptions and panics go).
+    pub(crate) fn flush_output_to_log(&mut self) {
+        for (index, (stream, pipe)) in [("stdout", &self.stdout), ("stderr", &self.stderr)].into_iter().enumerate() {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+            let new = bytes.get(self.flushed[index]..).unwrap_or_default();
+            self.flushed[index] = bytes.len();
+            for line in String::from_utf8_lossy(new).lines().filter(|l| !l.trim().is_empty()) {
                 if stream == "stderr" {
                     tracing::warn!(plugin = %self.plugin, stream, "{line}");
                 } else {

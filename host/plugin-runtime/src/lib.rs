@@ -15,6 +15,7 @@ mod interface;
 mod limits;
 pub mod priority;
 mod script;
+mod session;
 mod ticker;
 mod types;
 
@@ -31,6 +32,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use error::PluginError;
 pub use limits::Limits;
 pub use script::ScriptLanguage;
+use session::KeptInstances;
+pub use session::{MAX_KEPT_INSTANCES, PollSession};
 pub use types::{
     Context, DatesConfiguration, Description, Event, EventType, MAX_CUSTOM_EVENT_TYPE_CHARS, PollConfiguration,
     RawRecord, RecordResult,
@@ -58,6 +61,7 @@ pub struct PluginRuntime {
     linker: Linker<HostState>,
     limits: Limits,
     ticker: Arc<EpochTicker>,
+    kept: Arc<KeptInstances>,
     artifacts: Option<Arc<ArtifactCache>>,
     /// Each language's runner, compiled the first time a script needs it.
     runners: Mutex<HashMap<ScriptLanguage, Arc<Runner>>>,
@@ -94,7 +98,8 @@ impl PluginRuntime {
         interface::add_to_linker(&mut linker).map_err(fail)?;
 
         let ticker = Arc::new(EpochTicker::start(&engine));
-        Ok(PluginRuntime { engine, linker, limits, ticker, artifacts, runners: Mutex::default() })
+        let kept = Arc::new(KeptInstances::new(MAX_KEPT_INSTANCES));
+        Ok(PluginRuntime { engine, linker, limits, ticker, kept, artifacts, runners: Mutex::default() })
     }
 
     /// Waits until the compiled plugins being written to the artifact cache are
@@ -191,6 +196,7 @@ impl PluginRuntime {
             limits: self.limits,
             description: None,
             peak_memory: AtomicUsize::new(0),
+            kept: self.kept.clone(),
             _ticker: self.ticker.clone(),
         };
         plugin.description = plugin.self_test(samples)?;
@@ -277,6 +283,7 @@ impl PluginRuntime {
             limits: self.limits,
             description: None,
             peak_memory: AtomicUsize::new(0),
+            kept: self.kept.clone(),
             _ticker: self.ticker.clone(),
         };
         plugin.description = plugin.self_test(samples)?;
@@ -362,6 +369,8 @@ pub struct Plugin {
     description: Option<Description>,
     /// The most linear memory one batch's instance grew to so far, in bytes.
     peak_memory: AtomicUsize,
+    /// The runtime's count of instances kept between the batches of a poll.
+    kept: Arc<KeptInstances>,
     // Keeps the epoch advancing for as long as any plugin may run.
     _ticker: Arc<EpochTicker>,
 }
@@ -424,7 +433,7 @@ impl Plugin {
         let outcome = self.start(&mut store).and_then(|instance| {
             self.exports.transform(&mut store, &instance, ctx, records).map_err(|e| self.call_error(e, store.data()))
         });
-        store.data().flush_output_to_log();
+        store.data_mut().flush_output_to_log();
         self.peak_memory.fetch_max(store.data().peak_memory, Ordering::Relaxed);
         let mut results = outcome?;
         self.check_results(&mut results, records.len())?;
@@ -455,19 +464,19 @@ impl Plugin {
         };
         let mut store = self.new_store();
         let started = self.start(&mut store);
-        store.data().flush_output_to_log();
+        store.data_mut().flush_output_to_log();
         let instance = started?;
         self.exports.check(&mut store, &instance).map_err(wrong_world)?;
         let description = match self.exports.describe(&mut store, &instance) {
             Some(described) => Some(described.map_err(|e| self.call_error(e, store.data()))?),
             None => None,
         };
-        store.data().flush_output_to_log();
+        store.data_mut().flush_output_to_log();
         // A script has been given its source on this instance already: its
         // empty batch runs here rather than on a second instance.
         if self.script.is_some() {
             let empty = self.exports.transform(&mut store, &instance, &empty_context(), &[]);
-            store.data().flush_output_to_log();
+            store.data_mut().flush_output_to_log();
             let mut results = empty.map_err(|e| self.call_error(e, store.data()))?;
             self.check_results(&mut results, 0)?;
         } else {

@@ -46,7 +46,7 @@ use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
 use crate::store::{FailedRecord, PollCommit, StoreError, deletions_watermark_key};
-use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, RawRecord, Sample};
+use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -177,7 +177,7 @@ impl ResourcePoller {
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
-        let mapper = Mapper { fallback: plugin, ctx };
+        let mapper = Mapper { fallback: plugin, ctx, session: std::sync::Mutex::new(None) };
 
         let mut pages = read_ahead(client, &query.entity, &query.body);
         loop {
@@ -493,18 +493,26 @@ impl ResourcePoller {
         records: &Arc<[RawRecord]>,
     ) -> (Arc<Plugin>, Vec<Result<Vec<Event>, String>>) {
         let plugin = self.plugin.current().unwrap_or_else(|| mapper.fallback.clone());
-        let results = self.transform_with(&plugin, &mapper.ctx, records).await;
+        let kept = mapper.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let mut session =
+            kept.filter(|session| Arc::ptr_eq(session.plugin(), &plugin)).unwrap_or_else(|| plugin.session());
+        let results = self.transform_with(&mut session, &mapper.ctx, records).await;
+        *mapper.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(session);
         (plugin, results)
     }
 
     async fn transform_with(
         &self,
-        plugin: &Arc<Plugin>,
+        session: &mut PollSession,
         ctx: &Context,
         records: &Arc<[RawRecord]>,
     ) -> Vec<Result<Vec<Event>, String>> {
         let count = records.len();
-        match self.call_plugin(plugin, ctx, records.clone()).await {
+        let plugin = &session.plugin().clone();
+        let started = Instant::now();
+        let outcome = session.transform(ctx.clone(), records.clone()).await;
+        self.observe_call(started, outcome.is_err());
+        match outcome {
             Ok(results) => results,
             Err(error @ PluginError::Timeout { .. }) => vec![Err(error.to_string()); count],
             Err(error) if count == 1 => vec![Err(error.to_string())],
@@ -529,17 +537,22 @@ impl ResourcePoller {
         ctx: &Context,
         records: impl Into<Arc<[RawRecord]>>,
     ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
-        let labels = PluginLabels { plugin: self.plugin.label().to_owned() };
         let started = Instant::now();
         let outcome = plugin.transform(ctx.clone(), records).await;
+        self.observe_call(started, outcome.is_err());
+        outcome
+    }
+
+    /// Counts a plugin call that began at `started` in the metrics.
+    fn observe_call(&self, started: Instant, failed: bool) {
+        let labels = PluginLabels { plugin: self.plugin.label().to_owned() };
         let took = started.elapsed();
-        self.plugin.record_call(took, outcome.is_err());
+        self.plugin.record_call(took, failed);
         let metrics = &self.shared.metrics;
         metrics.plugin_call_seconds.get_or_create(&labels).observe(took.as_secs_f64());
-        if outcome.is_err() {
+        if failed {
             metrics.plugin_errors.get_or_create(&labels).inc();
         }
-        outcome
     }
 }
 
@@ -576,6 +589,9 @@ pub(crate) fn window(
 struct Mapper {
     fallback: Arc<Plugin>,
     ctx: Context,
+    /// The poll's batches map on one instance, dropped with the poll (see
+    /// [`PollSession`]); a new version mid-poll gets a session of its own.
+    session: std::sync::Mutex<Option<PollSession>>,
 }
 
 /// The key that says a record's current version was handled: `(objectId, updated)`.

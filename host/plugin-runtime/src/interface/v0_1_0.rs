@@ -14,6 +14,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../../sdk/wit/plugin@0.1.0",
         world: "described-plugin",
+        // A batch's records are lowered straight from the host's own strings,
+        // not from a copy of them made only to be lowered.
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
 
@@ -73,8 +76,8 @@ impl Interface for Exports {
     ) -> wasmtime::Result<Vec<types::RecordResult>> {
         let guest = self.mapper.load(&mut *store, instance)?;
         let ctx = wit::Context::from(ctx);
-        let records: Vec<wit::RawRecord> = records.iter().map(wit::RawRecord::from).collect();
-        let results = guest.call_transform(store, &ctx, &records)?;
+        let records: Vec<wit::RawRecord<'_>> = records.iter().map(wit::RawRecord::from).collect();
+        let results = guest.call_transform(store, ctx, &records)?;
         Ok(results
             .into_iter()
             .map(|result| result.map(|events| events.into_iter().map(Into::into).collect()))
@@ -117,39 +120,39 @@ impl From<wit::EventType> for types::EventType {
     }
 }
 
-impl From<&types::Context> for wit::Context {
-    fn from(ctx: &types::Context) -> Self {
+impl<'a> From<&'a types::Context> for wit::Context<'a> {
+    fn from(ctx: &'a types::Context) -> Self {
         let dates = &ctx.poll.dates;
         wit::Context {
-            instance_id: ctx.instance_id.clone(),
-            instance_name: ctx.instance_name.clone(),
-            element_key: ctx.element_key.clone(),
-            resource: ctx.resource.clone(),
+            instance_id: &ctx.instance_id,
+            instance_name: &ctx.instance_name,
+            element_key: &ctx.element_key,
+            resource: &ctx.resource,
             poll: wit::PollConfiguration {
-                id_field: ctx.poll.id_field.clone(),
+                id_field: &ctx.poll.id_field,
                 dates: wit::DatesConfiguration {
-                    updated_date_field: dates.updated_date_field.clone(),
-                    updated_date_format: dates.updated_date_format.clone(),
-                    updated_date_timezone: dates.updated_date_timezone.clone(),
-                    created_date_field: dates.created_date_field.clone(),
-                    created_date_format: dates.created_date_format.clone(),
-                    created_date_timezone: dates.created_date_timezone.clone(),
+                    updated_date_field: dates.updated_date_field.as_deref(),
+                    updated_date_format: dates.updated_date_format.as_deref(),
+                    updated_date_timezone: dates.updated_date_timezone.as_deref(),
+                    created_date_field: dates.created_date_field.as_deref(),
+                    created_date_format: dates.created_date_format.as_deref(),
+                    created_date_timezone: dates.created_date_timezone.as_deref(),
                 },
                 created_check_tolerance_seconds: ctx.poll.created_check_tolerance_seconds,
             },
-            previous_poll: ctx.previous_poll.clone(),
-            this_poll: ctx.this_poll.clone(),
+            previous_poll: &ctx.previous_poll,
+            this_poll: &ctx.this_poll,
         }
     }
 }
 
-impl From<&types::RawRecord> for wit::RawRecord {
-    fn from(record: &types::RawRecord) -> Self {
+impl<'a> From<&'a types::RawRecord> for wit::RawRecord<'a> {
+    fn from(record: &'a types::RawRecord) -> Self {
         wit::RawRecord {
-            json: record.json.clone(),
-            object_id: record.object_id.clone(),
-            created: record.created.clone(),
-            updated: record.updated.clone(),
+            json: &record.json,
+            object_id: &record.object_id,
+            created: record.created.as_deref(),
+            updated: record.updated.as_deref(),
             default_event_type: (&record.default_event_type).into(),
         }
     }

@@ -13,6 +13,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../../sdk/wit/plugin@0.2.0",
         world: "script-runner",
+        // A batch's records are lowered straight from the host's own strings,
+        // not from a copy of them made only to be lowered.
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
 
@@ -93,8 +96,8 @@ impl Interface for Exports {
     ) -> wasmtime::Result<Vec<types::RecordResult>> {
         let guest = self.mapper.load(&mut *store, instance)?;
         let ctx = wit::Context::from(ctx);
-        let records: Vec<wit::RawRecord> = records.iter().map(wit::RawRecord::from).collect();
-        let results = guest.call_transform(store, &ctx, &records)?;
+        let records: Vec<wit::RawRecord<'_>> = records.iter().map(wit::RawRecord::from).collect();
+        let results = guest.call_transform(store, ctx, &records)?;
         Ok(results
             .into_iter()
             .map(|result| result.map(|events| events.into_iter().map(Into::into).collect()))
@@ -115,61 +118,61 @@ impl log::Host for HostState {
     }
 }
 
-impl From<&types::EventType> for wit::EventType {
-    fn from(event_type: &types::EventType) -> Self {
+impl<'a> From<&'a types::EventType> for wit::EventTypeParam<'a> {
+    fn from(event_type: &'a types::EventType) -> Self {
         match event_type {
-            types::EventType::Created => wit::EventType::Created,
-            types::EventType::Updated => wit::EventType::Updated,
-            types::EventType::Deleted => wit::EventType::Deleted,
-            types::EventType::Custom(name) => wit::EventType::Custom(name.clone()),
+            types::EventType::Created => wit::EventTypeParam::Created,
+            types::EventType::Updated => wit::EventTypeParam::Updated,
+            types::EventType::Deleted => wit::EventTypeParam::Deleted,
+            types::EventType::Custom(name) => wit::EventTypeParam::Custom(name),
         }
     }
 }
 
-impl From<wit::EventType> for types::EventType {
-    fn from(event_type: wit::EventType) -> Self {
+impl From<wit::EventTypeResult> for types::EventType {
+    fn from(event_type: wit::EventTypeResult) -> Self {
         match event_type {
-            wit::EventType::Created => types::EventType::Created,
-            wit::EventType::Updated => types::EventType::Updated,
-            wit::EventType::Deleted => types::EventType::Deleted,
-            wit::EventType::Custom(name) => types::EventType::Custom(name),
+            wit::EventTypeResult::Created => types::EventType::Created,
+            wit::EventTypeResult::Updated => types::EventType::Updated,
+            wit::EventTypeResult::Deleted => types::EventType::Deleted,
+            wit::EventTypeResult::Custom(name) => types::EventType::Custom(name),
         }
     }
 }
 
-impl From<&types::Context> for wit::Context {
-    fn from(ctx: &types::Context) -> Self {
+impl<'a> From<&'a types::Context> for wit::Context<'a> {
+    fn from(ctx: &'a types::Context) -> Self {
         let dates = &ctx.poll.dates;
         wit::Context {
-            instance_id: ctx.instance_id.clone(),
-            instance_name: ctx.instance_name.clone(),
-            element_key: ctx.element_key.clone(),
-            resource: ctx.resource.clone(),
+            instance_id: &ctx.instance_id,
+            instance_name: &ctx.instance_name,
+            element_key: &ctx.element_key,
+            resource: &ctx.resource,
             poll: wit::PollConfiguration {
-                id_field: ctx.poll.id_field.clone(),
+                id_field: &ctx.poll.id_field,
                 dates: wit::DatesConfiguration {
-                    updated_date_field: dates.updated_date_field.clone(),
-                    updated_date_format: dates.updated_date_format.clone(),
-                    updated_date_timezone: dates.updated_date_timezone.clone(),
-                    created_date_field: dates.created_date_field.clone(),
-                    created_date_format: dates.created_date_format.clone(),
-                    created_date_timezone: dates.created_date_timezone.clone(),
+                    updated_date_field: dates.updated_date_field.as_deref(),
+                    updated_date_format: dates.updated_date_format.as_deref(),
+                    updated_date_timezone: dates.updated_date_timezone.as_deref(),
+                    created_date_field: dates.created_date_field.as_deref(),
+                    created_date_format: dates.created_date_format.as_deref(),
+                    created_date_timezone: dates.created_date_timezone.as_deref(),
                 },
                 created_check_tolerance_seconds: ctx.poll.created_check_tolerance_seconds,
             },
-            previous_poll: ctx.previous_poll.clone(),
-            this_poll: ctx.this_poll.clone(),
+            previous_poll: &ctx.previous_poll,
+            this_poll: &ctx.this_poll,
         }
     }
 }
 
-impl From<&types::RawRecord> for wit::RawRecord {
-    fn from(record: &types::RawRecord) -> Self {
+impl<'a> From<&'a types::RawRecord> for wit::RawRecord<'a> {
+    fn from(record: &'a types::RawRecord) -> Self {
         wit::RawRecord {
-            json: record.json.clone(),
-            object_id: record.object_id.clone(),
-            created: record.created.clone(),
-            updated: record.updated.clone(),
+            json: &record.json,
+            object_id: &record.object_id,
+            created: record.created.as_deref(),
+            updated: record.updated.as_deref(),
             default_event_type: (&record.default_event_type).into(),
         }
     }

@@ -10,9 +10,23 @@
 //! - `bad-json`: returns an event whose payload is not JSON;
 //! - `short`: returns fewer results than records;
 //! - `chatty`: logs through the host and prints to stdout and stderr;
+//! - `remember`: counts the batches its instance has mapped and says the count
+//!   in every event's payload (`{"batches_seen":N}`), so a test sees whether
+//!   two batches met on one instance;
+//! - `hoard`: keeps 24 MiB more memory on every batch and never frees it, so
+//!   its third batch on one instance exceeds a 64 MiB limit;
 //! - anything else: behaves, one event per record carrying the record itself.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use autotask_events_sdk::{Context, Description, Event, Plugin, RawRecord, log};
+
+/// Batches this instance has mapped (`remember`).
+static BATCHES_SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// Memory kept across batches (`hoard`).
+static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 pub struct Misbehaving;
 
@@ -30,6 +44,15 @@ impl Plugin for Misbehaving {
             "spin" => spin(),
             "grow" => grow(),
             "short" => Vec::new(),
+            "remember" => {
+                let seen = BATCHES_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+                let payload = format!("{{\"batches_seen\":{seen}}}");
+                records.iter().map(|record| Ok(vec![Event::from_record(ctx, record, payload.clone())])).collect()
+            }
+            "hoard" => {
+                HOARD.lock().unwrap().push(vec![1u8; 24 << 20]);
+                records.iter().map(|record| Self::map_record(ctx, record)).collect()
+            }
             _ => records.iter().map(|record| Self::map_record(ctx, record)).collect(),
         }
     }
