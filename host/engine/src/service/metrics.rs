@@ -83,6 +83,9 @@ pub struct Metrics {
     pub plugin_errors: Family<PluginLabels, Counter>,
     pub plugin_call_seconds: Family<PluginLabels, Histogram>,
     pub autotask_requests: Family<AutotaskLabels, Counter>,
+    /// One histogram for the whole host, not one per resource: thousands of
+    /// resources would otherwise each carry a set of buckets.
+    pub schedule_drift: Histogram,
     pub outbox_depth: Gauge,
     pub plugin_reloads: Family<ReloadLabels, Counter>,
     pub config_reloads: Family<OutcomeLabels, Counter>,
@@ -127,6 +130,12 @@ impl Metrics {
             "Answers from Autotask, by entity and HTTP status",
             autotask_requests.clone(),
         );
+        let schedule_drift = drift_histogram();
+        registry.register(
+            "poll_schedule_drift_seconds",
+            "How late a scheduled poll started: from when it was due (jitter included) to its start",
+            schedule_drift.clone(),
+        );
         let outbox_depth = Gauge::default();
         registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
         let plugin_reloads = Family::default();
@@ -148,6 +157,7 @@ impl Metrics {
             plugin_errors,
             plugin_call_seconds,
             autotask_requests,
+            schedule_drift,
             outbox_depth,
             plugin_reloads,
             config_reloads,
@@ -185,6 +195,12 @@ impl Metrics {
 /// 5 ms to about 2 h: a delivery can wait out retries.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.5, 14))
+}
+
+/// 1 ms to 1 min, with a bound at 1 s: the drift a host of many instances
+/// should stay under.
+fn drift_histogram() -> Histogram {
+    Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0].into_iter())
 }
 
 /// 0.5 ms to about 8 s: a batch runs within the plugin time limit.

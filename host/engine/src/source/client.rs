@@ -64,6 +64,11 @@ pub struct ClientOptions {
     pub max_pages: usize,
     /// The largest answer body read; a larger one fails the request unread.
     pub max_page_bytes: usize,
+    /// The HTTP client to send with, from [`AutotaskClient::http_client`] with
+    /// the same options: a host with many credentials shares one connection
+    /// pool and TLS setup between them (each request carries its own
+    /// credential headers). `None` builds one for this client.
+    pub http: Option<reqwest::Client>,
 }
 
 /// 2,000 pages of 500: a million records in one query.
@@ -99,6 +104,7 @@ impl Default for ClientOptions {
             autotask_hosts: None,
             max_pages: DEFAULT_MAX_PAGES,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            http: None,
         }
     }
 }
@@ -181,18 +187,11 @@ impl AutotaskClient {
             let server = Url::parse(connection.server_url.trim()).map_err(|e| server_error(e.to_string()))?;
             egress.check_url(&server).and_then(|()| egress.check_url(&lookup)).map_err(server_error)?;
         }
-        crate::use_ring_for_tls();
-        let mut http = reqwest::Client::builder();
-        if let Some(egress) = &options.egress {
-            http = http.dns_resolver(egress.resolver());
-        }
-        let http = http
-            .timeout(options.request_timeout)
-            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?;
+        let http = match &options.http {
+            Some(http) => http.clone(),
+            None => Self::http_client(&options)
+                .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?,
+        };
         let quote_errors =
             options.autotask_hosts.as_ref().is_none_or(|hosts| hosts.trusts_text(&connection.server_url));
         let inner = Inner {
@@ -207,6 +206,22 @@ impl AutotaskClient {
             pacing: Mutex::new(Pacing::default()),
         };
         Ok(AutotaskClient { inner: Arc::new(inner) })
+    }
+
+    /// The HTTP client a client with `options` sends with: its egress policy
+    /// resolves every address, its timeout bounds every request, redirects are
+    /// not followed. Build it once to share it ([`ClientOptions::http`]).
+    pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
+        crate::use_ring_for_tls();
+        let mut http = reqwest::Client::builder();
+        if let Some(egress) = &options.egress {
+            http = http.dns_resolver(egress.resolver());
+        }
+        http.timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
+            .build()
     }
 
     /// The API user this client acts as.
