@@ -2,7 +2,8 @@
 //! package's release binary) runs two instances against the simulator, one
 //! polling Tickets every 5 s, the other every 60 s. Through the simulator's
 //! API (`PATCH /sim/Tickets/{id}`) the bench changes a different Ticket at
-//! uniformly random moments over 4 minutes (one a second on average); a
+//! uniformly random moments over 4 minutes (one at a random moment in each
+//! second: stratified, so the phases against the poll cycle are even); a
 //! receiver records when each event reaches each instance's callback. The
 //! latency of a change is from just before its PATCH is sent to the receipt of
 //! its event.
@@ -171,8 +172,13 @@ async fn make_changes(sim: &Simulator) -> Vec<(String, DateTime<Utc>)> {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut moments: Vec<Duration> = (0..CHANGES).map(|_| CHANGING.mul_f64(unit())).collect();
-    moments.sort();
+    // Stratified: one change at a uniformly random moment within each of
+    // [`CHANGES`] equal slots. Each change's moment is uniform over the run,
+    // as with independent draws, but their phases against the poll cycle
+    // cover it evenly, so the median of a few hundred is not off by seconds
+    // by chance (independent draws put it ±2 s from the true median at 60 s).
+    let slot = CHANGING / CHANGES as u32;
+    let moments: Vec<Duration> = (0..CHANGES).map(|index| slot * index as u32 + slot.mul_f64(unit())).collect();
     let control = SimControl::new(sim);
     let start = tokio::time::Instant::now();
     let mut changes = Vec::new();
@@ -187,7 +193,12 @@ async fn make_changes(sim: &Simulator) -> Vec<(String, DateTime<Utc>)> {
 
 /// Reads the service's JSON log until it closes, keeping the summaries of polls that produced events.
 fn read_log(stderr: std::process::ChildStderr, polls: &Mutex<Vec<Poll>>) {
+    let mut shown = 0;
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if std::env::var_os("LATENCY_SHOW_LOG").is_some() && shown < 20 {
+            shown += 1;
+            eprintln!("  log: {line}");
+        }
         let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
         let message = entry["fields"]["message"].as_str().unwrap_or_default();
         let label = INTERVALS.iter().map(|(label, _)| *label).find(|label| line.contains(&format!("latency-{label}\"")));
@@ -205,6 +216,9 @@ fn read_log(stderr: std::process::ChildStderr, polls: &Mutex<Vec<Poll>>) {
             .filter_map(|part| part.parse().ok())
             .collect();
         let ended = entry["timestamp"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if numbers.len() != 4 || ended.is_none() {
+            eprintln!("  (a poll summary the bench cannot read: {line})");
+        }
         if let ([took_ms, reading_ms, mapping_ms, storing_ms], Some(ended)) = (numbers.as_slice(), ended) {
             polls.lock().unwrap().push(Poll {
                 label: label.to_owned(),

@@ -206,7 +206,9 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
         control.update(|status| status.next_poll = None);
         // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
         let outcome = tokio::select! {
-            outcome = poller.poll_once() => outcome,
+            // Boxed: a waiting loop's task then holds no room for a poll in
+            // flight (thousands of loops wait at once; few poll).
+            outcome = Box::pin(poller.poll_once()) => outcome,
             () = shutdown.cancelled() => Err(PollError::Stopped),
         };
         if !matches!(outcome, Err(PollError::Stopped)) {
@@ -275,13 +277,18 @@ fn jitter_width(interval: Duration) -> Duration {
     (interval / 20).min(MAX_JITTER)
 }
 
+/// At most this wide a spread around the interval after the first poll: the
+/// first poll's jitter already set each loop's phase, and a wider spread
+/// would lengthen the longest wait of a change for the next poll.
+const MAX_STEADY_JITTER: Duration = Duration::from_secs(1);
+
 /// When the poll after one that started at `started` is due: an interval
 /// later, give or take half the jitter width (`unit` in [0, 1) picks where),
 /// and never before `now`, so polls never overlap. The jitter is centred so
 /// that it spreads instances without lengthening the mean period: a change
 /// waits half the interval on average, not half the interval plus the jitter.
 fn next_due(started: Instant, interval: Duration, now: Instant, unit: f64) -> Instant {
-    let width = jitter_width(interval);
+    let width = jitter_width(interval).min(MAX_STEADY_JITTER);
     let due = started + interval + width.mul_f64(unit);
     due.checked_sub(width / 2).unwrap_or(due).max(now)
 }
@@ -299,9 +306,12 @@ mod tests {
         let started = Instant::now();
         let minute = Duration::from_secs(60);
         let due = |unit| next_due(started, minute, started, unit);
-        assert_eq!(due(0.0), started + minute - Duration::from_secs(1));
+        assert_eq!(due(0.0), started + minute - Duration::from_millis(500));
         assert_eq!(due(0.5), started + minute);
-        assert_eq!(due(0.999_999).duration_since(started + minute).as_millis(), 999);
+        assert_eq!(due(0.999_999).duration_since(started + minute).as_millis(), 499);
+        // A short interval: a twentieth of it, centred.
+        let second = next_due(started, Duration::from_secs(1), started, 0.0);
+        assert_eq!(second, started + Duration::from_millis(975));
         let mean = (0..1000).map(|i| due(f64::from(i) / 1000.0) - started).sum::<Duration>() / 1000;
         assert!(mean.abs_diff(minute) < Duration::from_millis(2), "{mean:?}");
         // A poll that ran past the interval: the next starts at once, no sooner.

@@ -348,6 +348,7 @@ impl Supervisor {
             .map_err(|e| StartError::Instance { instance: id.clone(), message: e.to_string() })?;
 
         let outbox_ready = Arc::new(Notify::new());
+        shared.outbox_wakers.register(&id, &outbox_ready);
         let handle = Arc::new(InstanceHandle {
             id: id.clone(),
             readers: config.resources.iter().map(|r| r.reader()).collect(),

@@ -192,6 +192,15 @@ impl Store {
         instant("instance creation time", created)
     }
 
+    /// The instances with pending messages (due or not).
+    pub fn instances_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        let connection = self.read();
+        let mut statement =
+            connection.prepare_cached("SELECT DISTINCT instance_id FROM outbox WHERE state = 'pending'")?;
+        let ids = statement.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
     /// When the service first saw each instance it knows, by id: one read for
     /// a list of thousands, where [`Store::instance_created_at`] is one write each.
     pub fn instances_created_at(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
