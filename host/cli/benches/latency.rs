@@ -83,7 +83,9 @@ fn main() {
     let receiver = runtime.block_on(receiver(receipts.clone()));
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, receiver);
-    let (mut child, address) = serve_json_logs(&config, "warn,autotask_events_engine::service::scheduler=info");
+    // The supervisor's `poll` spans name each summary's instance.
+    let log = "warn,autotask_events_engine::service::scheduler=info,autotask_events_engine::service::supervisor=info";
+    let (mut child, address) = serve_json_logs(&config, log);
     let polls: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let log_reader = {
         let (stderr, polls) = (child.stderr.take().unwrap(), polls.clone());
