@@ -203,7 +203,8 @@ fn read_log(stderr: std::process::ChildStderr, polls: &Mutex<Vec<Poll>>) {
         }
         let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
         let message = entry["fields"]["message"].as_str().unwrap_or_default();
-        let label = INTERVALS.iter().map(|(label, _)| *label).find(|label| line.contains(&format!("latency-{label}\"")));
+        let label =
+            INTERVALS.iter().map(|(label, _)| *label).find(|label| line.contains(&format!("latency-{label}\"")));
         let (Some(label), Some(timings)) = (label, message.rsplit("; ").next()) else { continue };
         if !message.starts_with("read ") {
             if entry["level"] != "INFO" {
@@ -302,7 +303,8 @@ fn report(
         (p50 - ideal_p50) * 1000.0,
         (p99 - ideal_p99) * 1000.0
     );
-    let names = ["waiting for the next poll", "reading from Autotask", "mapping", "storing", "rest of the poll", "delivering"];
+    let names =
+        ["waiting for the next poll", "reading from Autotask", "mapping", "storing", "rest of the poll", "delivering"];
     eprintln!("  breakdown over {} changes (mean, p99):", parts[0].len());
     for (name, values) in names.iter().zip(&parts) {
         let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;

@@ -105,7 +105,13 @@ fn main() {
 }
 
 /// One service with `instances` instances, measured; with `full_cycle`, over a whole 5-minute cycle.
-fn run(runtime: &tokio::runtime::Runtime, sim: &Simulator, callback: &str, instances: usize, full_cycle: bool) -> Point {
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    sim: &Simulator,
+    callback: &str,
+    instances: usize,
+    full_cycle: bool,
+) -> Point {
     eprintln!("scale: {instances} instances × 3 resources, polling every {INTERVAL_SECONDS:.0} s ...");
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sim, callback, instances);
@@ -142,7 +148,11 @@ fn run(runtime: &tokio::runtime::Runtime, sim: &Simulator, callback: &str, insta
         std::thread::sleep(Duration::from_millis(500));
     }
     let first_round = started.elapsed();
-    eprintln!("  first round of {} polls done {:.1} s after the service was ready", 3 * instances, first_round.as_secs_f64());
+    eprintln!(
+        "  first round of {} polls done {:.1} s after the service was ready",
+        3 * instances,
+        first_round.as_secs_f64()
+    );
     std::thread::sleep(Duration::from_secs(2));
     let rss_after_first_polls_kib = rss_kib(pid);
 
@@ -248,8 +258,10 @@ async fn probe_api(
             () = stop.cancelled() => return,
         }
         let id = format!("scale-{}", fastrand_index(round, instances));
-        let mut calls: Vec<(&'static str, String)> =
-            vec![("GET /instances/{id}", format!("{api}/instances/{id}")), ("GET /instances/{id}/resources", format!("{api}/instances/{id}/resources"))];
+        let mut calls: Vec<(&'static str, String)> = vec![
+            ("GET /instances/{id}", format!("{api}/instances/{id}")),
+            ("GET /instances/{id}/resources", format!("{api}/instances/{id}/resources")),
+        ];
         if round % 20 == 0 {
             calls.push(("GET /instances", format!("{api}/instances")));
         }
@@ -316,7 +328,11 @@ fn route_latencies(point: &Point, route: Option<&str>) -> Vec<f64> {
 fn print_point(point: &Point, baseline: Option<&Point>) {
     let resources = 3 * point.instances;
     let mib = |kib: u64| kib as f64 / 1024.0;
-    eprintln!("  {} instances ({resources} resources), ready in {:.1} s:", point.instances, point.started_in.as_secs_f64());
+    eprintln!(
+        "  {} instances ({resources} resources), ready in {:.1} s:",
+        point.instances,
+        point.started_in.as_secs_f64()
+    );
     let per_resource = baseline.filter(|b| b.instances < point.instances).map(|b| {
         (point.rss_after_first_polls_kib.saturating_sub(b.rss_after_first_polls_kib)) as f64
             / (resources - 3 * b.instances) as f64
@@ -325,12 +341,20 @@ fn print_point(point: &Point, baseline: Option<&Point>) {
         "    RSS after the first polls {:.1} MiB, highest {:.1} MiB{}",
         mib(point.rss_after_first_polls_kib),
         mib(point.rss_max_kib),
-        per_resource.map(|kib| format!("; {kib:.1} KiB per resource above the {}-instance baseline", baseline.unwrap().instances)).unwrap_or_default()
+        per_resource
+            .map(|kib| format!(
+                "; {kib:.1} KiB per resource above the {}-instance baseline",
+                baseline.unwrap().instances
+            ))
+            .unwrap_or_default()
     );
     eprintln!(
         "    idle CPU between rounds {:.2} % of a core{}",
         point.idle_cpu * 100.0,
-        point.cycle_cpu.map(|cpu| format!(", over the whole 5-minute cycle (second round of polls included) {:.2} %", cpu * 100.0)).unwrap_or_default()
+        point
+            .cycle_cpu
+            .map(|cpu| format!(", over the whole 5-minute cycle (second round of polls included) {:.2} %", cpu * 100.0))
+            .unwrap_or_default()
     );
     let drift = &point.drift;
     eprintln!(
@@ -374,7 +398,10 @@ fn summary(points: &[Point]) {
     let drift = largest.drift.quantile_bound(0.99);
     let cpu = largest.cycle_cpu.unwrap_or(largest.idle_cpu) * 100.0;
     let api = quantile(&route_latencies(largest, None), 0.99);
-    eprintln!("  goal: {n} instances in ≤ 512 MB resident (highest seen): {rss_mb:.0} MB ({})", verdict(rss_mb <= 512.0));
+    eprintln!(
+        "  goal: {n} instances in ≤ 512 MB resident (highest seen): {rss_mb:.0} MB ({})",
+        verdict(rss_mb <= 512.0)
+    );
     eprintln!("  goal: p99 schedule drift ≤ 1 s: ≤ {drift} s ({})", verdict(drift <= 1.0));
     eprintln!("  goal: CPU while idle ≤ 10 % of a core: {cpu:.2} % ({})", verdict(cpu <= 10.0));
     eprintln!("  goal: management API p99 < 100 ms: {api:.1} ms ({})", verdict(api < 100.0));

@@ -5,8 +5,8 @@
 //! through the typed service layer, `crate::manage`, which is built on it.
 
 mod gates;
-pub(crate) mod outbox_wakers;
 pub mod metrics;
+pub(crate) mod outbox_wakers;
 pub mod plugins;
 pub mod poll;
 mod reload;

@@ -433,9 +433,8 @@ impl Clients {
         let http = match &self.http {
             Some(http) => http.clone(),
             None => {
-                let http = AutotaskClient::http_client(&options).map_err(|e| crate::source::SourceError::ServerUrl {
-                    url: connection.server_url.clone(),
-                    message: e.to_string(),
+                let http = AutotaskClient::http_client(&options).map_err(|e| {
+                    crate::source::SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() }
                 })?;
                 self.http.insert(http).clone()
             }
