@@ -262,7 +262,7 @@ async fn probe_api(
             ("GET /instances/{id}", format!("{api}/instances/{id}")),
             ("GET /instances/{id}/resources", format!("{api}/instances/{id}/resources")),
         ];
-        if round % 20 == 0 {
+        if round.is_multiple_of(20) {
             calls.push(("GET /instances", format!("{api}/instances")));
         }
         for (route, url) in calls {

@@ -200,7 +200,7 @@ fn latency_histogram() -> Histogram {
 /// 1 ms to 1 min, with a bound at 1 s: the drift a host of many instances
 /// should stay under.
 fn drift_histogram() -> Histogram {
-    Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0].into_iter())
+    Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
 }
 
 /// 0.5 ms to about 8 s: a batch runs within the plugin time limit.
