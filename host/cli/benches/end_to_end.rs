@@ -19,15 +19,18 @@
 //! per record), and the memory (RSS) of a service with 1,000 idle instances
 //! against one with a single instance.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autotask_sim::{SimConfig, Simulator};
+use common::{cpu_time, rss_kib, serve};
 use criterion::{Criterion, criterion_group, criterion_main};
 use engine::source::hub::autotask_query;
 use engine::source::{AutotaskClient, ClientOptions, Connection, Credentials, Secret, ZoneCache};
@@ -101,39 +104,6 @@ fn write_config(dir: &Path, bench: &Bench, instances: usize, backfill: bool) -> 
     let path = dir.join("service.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Starts `serve` and waits until it says it is listening (plugins loaded, polls scheduled).
-fn serve(config: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn,autotask_events_engine::service::scheduler=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("autotask-events listening"), "unexpected first line: {line}");
-    child
-}
-
-/// User plus system CPU time of a running process, from `/proc/<pid>/stat`.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / 100.0)
-}
-
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// One full run: a fresh service reads and delivers all the Tickets.

@@ -53,10 +53,16 @@ pub const MAX_UNWRITTEN_MARKS: usize = 16;
 /// message was posted, so a slow callback's messages are marked one by one.
 pub const MAX_MARK_DELAY: Duration = Duration::from_millis(100);
 
-/// The longest a worker sleeps without looking at the outbox again (it is also
-/// woken by each poll that writes to it, and by replays from another process
-/// only through this).
+/// The longest a worker waiting for a message's retry time sleeps without
+/// looking at the outbox again (a replay may have changed what comes first).
 const IDLE_RECHECK: Duration = Duration::from_secs(2);
+
+/// The longest a worker with an empty outbox sleeps without looking again. It
+/// is woken by each poll that writes to its outbox, and the service wakes it
+/// when a replay (through the API, or from another process) puts messages
+/// back; idle instances by the thousand would otherwise each read their
+/// outbox every [`IDLE_RECHECK`].
+const EMPTY_RECHECK: Duration = Duration::from_secs(60);
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +133,7 @@ impl Worker {
                 }
             }
             let Some(message) = queue.front() else {
-                self.wait(IDLE_RECHECK).await;
+                self.wait(EMPTY_RECHECK).await;
                 continue;
             };
             let due_in = (message.next_attempt_at - Utc::now()).to_std().unwrap_or_default();
@@ -139,7 +145,8 @@ impl Worker {
                 continue;
             }
             let message = queue.pop_front().expect("checked above");
-            match self.deliver(message, &mut marks).await.map(|(outcome, _)| outcome) {
+            // Boxed: an idle worker's task then holds no room for a delivery in flight.
+            match Box::pin(self.deliver(message, &mut marks)).await.map(|(outcome, _)| outcome) {
                 Ok(Outcome::Delivered) => {}
                 // The failed message is next again, with its new retry time.
                 Ok(_) => queue.clear(),

@@ -84,6 +84,9 @@ pub struct Metrics {
     pub plugin_call_seconds: Family<PluginLabels, Histogram>,
     pub autotask_requests: Family<AutotaskLabels, Counter>,
     pub instance_requests: Family<InstanceLabels, Counter>,
+    /// One histogram for the whole host, not one per resource: thousands of
+    /// resources would otherwise each carry a set of buckets.
+    pub schedule_drift: Histogram,
     pub outbox_depth: Gauge,
     pub plugin_reloads: Family<ReloadLabels, Counter>,
     pub config_reloads: Family<OutcomeLabels, Counter>,
@@ -134,6 +137,12 @@ impl Metrics {
             "HTTP requests sent to Autotask by an instance's polls (retries, zone lookups and threshold reads included)",
             instance_requests.clone(),
         );
+        let schedule_drift = drift_histogram();
+        registry.register(
+            "poll_schedule_drift_seconds",
+            "How late a scheduled poll started: from when it was due (jitter included) to its start",
+            schedule_drift.clone(),
+        );
         let outbox_depth = Gauge::default();
         registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
         let plugin_reloads = Family::default();
@@ -156,6 +165,7 @@ impl Metrics {
             plugin_call_seconds,
             autotask_requests,
             instance_requests,
+            schedule_drift,
             outbox_depth,
             plugin_reloads,
             config_reloads,
@@ -194,6 +204,12 @@ impl Metrics {
 /// 5 ms to about 2 h: a delivery can wait out retries.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.5, 14))
+}
+
+/// 1 ms to 1 min, with a bound at 1 s: the drift a host of many instances
+/// should stay under.
+fn drift_histogram() -> Histogram {
+    Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
 }
 
 /// 0.5 ms to about 8 s: a batch runs within the plugin time limit.

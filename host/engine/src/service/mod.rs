@@ -6,6 +6,7 @@
 
 mod gates;
 pub mod metrics;
+pub(crate) mod outbox_wakers;
 pub mod plugins;
 pub mod poll;
 mod reload;
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     /// says now: replaced on every reload, read on every API call and console
     /// request, so a rotated secret counts at once (`settings.api` is the startup copy).
     pub(crate) api: ArcSwap<ApiSettings>,
+    /// Wakes the delivery workers of instances with unannounced pending messages.
+    pub(crate) outbox_wakers: outbox_wakers::OutboxWakers,
 }
 
 impl Shared {
@@ -187,7 +190,15 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
     plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
     let api = ArcSwap::from_pointee(settings.api.clone());
-    let shared = Arc::new(Shared { store, metrics, settings, plugins, changing: InstanceGates::default(), api });
+    let shared = Arc::new(Shared {
+        store,
+        metrics,
+        settings,
+        plugins,
+        changing: InstanceGates::default(),
+        api,
+        outbox_wakers: outbox_wakers::OutboxWakers::default(),
+    });
     let mut tasks = JoinSet::new();
 
     let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
@@ -200,6 +211,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let watcher = reload::Watcher::start(shared.clone(), supervisor.clone(), files)?;
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
+    tasks.spawn(outbox_wakers::run(shared.clone(), shutdown.clone()));
     Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
 }
 

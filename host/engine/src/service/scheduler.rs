@@ -171,7 +171,11 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             Some(reply) = control.requests.recv() => asked = Some(reply),
             () = shutdown.cancelled() => return,
         }
+        // Only a poll the schedule started has a due time to be late for.
+        let mut due = asked.is_none().then_some(next);
         if poller.plugin.current().is_none() {
+            // Waiting for a plugin file is not lateness of the schedule.
+            due = None;
             let reason = poller.plugin.waiting_reason();
             if let Some(reply) = asked {
                 let _ = reply.send(Err(format!("not polled: {reason}")));
@@ -196,10 +200,15 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
         }
         let started = Instant::now();
         let started_at = Utc::now();
+        if let Some(due) = due {
+            poller.shared.metrics.schedule_drift.observe(started.saturating_duration_since(due).as_secs_f64());
+        }
         control.update(|status| status.next_poll = None);
         // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
         let outcome = tokio::select! {
-            outcome = poller.poll_once() => outcome,
+            // Boxed: a waiting loop's task then holds no room for a poll in
+            // flight (thousands of loops wait at once; few poll).
+            outcome = Box::pin(poller.poll_once()) => outcome,
             () = shutdown.cancelled() => Err(PollError::Stopped),
         };
         if !matches!(outcome, Err(PollError::Stopped)) {
@@ -254,13 +263,34 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
                 tracing::error!("poll failed, the next one starts from the same point: {error}");
             }
         }
-        next = (started + interval).max(Instant::now()) + jitter(interval);
+        next = next_due(started, interval, Instant::now(), crate::random::unit());
     }
 }
 
 /// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
 fn jitter(interval: Duration) -> Duration {
-    (interval / 20).min(MAX_JITTER).mul_f64(crate::random::unit())
+    jitter_width(interval).mul_f64(crate::random::unit())
+}
+
+/// How wide the random spread of a poll's start is.
+fn jitter_width(interval: Duration) -> Duration {
+    (interval / 20).min(MAX_JITTER)
+}
+
+/// At most this wide a spread around the interval after the first poll: the
+/// first poll's jitter already set each loop's phase, and a wider spread
+/// would lengthen the longest wait of a change for the next poll.
+const MAX_STEADY_JITTER: Duration = Duration::from_secs(1);
+
+/// When the poll after one that started at `started` is due: an interval
+/// later, give or take half the jitter width (`unit` in [0, 1) picks where),
+/// and never before `now`, so polls never overlap. The jitter is centred so
+/// that it spreads instances without lengthening the mean period: a change
+/// waits half the interval on average, not half the interval plus the jitter.
+fn next_due(started: Instant, interval: Duration, now: Instant, unit: f64) -> Instant {
+    let width = jitter_width(interval).min(MAX_STEADY_JITTER);
+    let due = started + interval + width.mul_f64(unit);
+    due.checked_sub(width / 2).unwrap_or(due).max(now)
 }
 
 #[cfg(test)]
@@ -268,6 +298,38 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+
+    /// The next poll is due an interval after the last started, within half
+    /// the jitter width either way, so the mean period is the interval.
+    #[test]
+    fn the_next_poll_is_due_an_interval_later_give_or_take_half_the_jitter() {
+        let started = Instant::now();
+        let minute = Duration::from_secs(60);
+        let due = |unit| next_due(started, minute, started, unit);
+        assert_eq!(due(0.0), started + minute - Duration::from_millis(500));
+        assert_eq!(due(0.5), started + minute);
+        assert_eq!(due(0.999_999).duration_since(started + minute).as_millis(), 499);
+        // A short interval: a twentieth of it, centred.
+        let second = next_due(started, Duration::from_secs(1), started, 0.0);
+        assert_eq!(second, started + Duration::from_millis(975));
+        let mean = (0..1000).map(|i| due(f64::from(i) / 1000.0) - started).sum::<Duration>() / 1000;
+        assert!(mean.abs_diff(minute) < Duration::from_millis(2), "{mean:?}");
+        // A poll that ran past the interval: the next starts at once, no sooner.
+        let late = started + Duration::from_secs(90);
+        assert_eq!(next_due(started, minute, late, 0.0), late);
+    }
+
+    /// A scheduled poll that starts late is counted in the drift histogram;
+    /// the histogram's p99 is what the scale benchmark reads.
+    #[test]
+    fn schedule_drift_is_kept_in_one_histogram_for_the_host() {
+        let metrics = crate::service::metrics::Metrics::new();
+        metrics.schedule_drift.observe(0.003);
+        metrics.schedule_drift.observe(1.5);
+        let text = metrics.render();
+        assert!(text.contains("autotask_events_poll_schedule_drift_seconds_count 2"), "{text}");
+        assert!(text.contains("autotask_events_poll_schedule_drift_seconds_bucket{le=\"1.0\"} 1"), "{text}");
+    }
 
     /// A loop that panics is reported dead with the panic's message, then
     /// started again, and the report is cleared once it runs.

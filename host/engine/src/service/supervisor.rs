@@ -351,6 +351,7 @@ impl Supervisor {
             .map_err(|e| StartError::Instance { instance: id.clone(), message: e.to_string() })?;
 
         let outbox_ready = Arc::new(Notify::new());
+        shared.outbox_wakers.register(&id, &outbox_ready);
         let handle = Arc::new(InstanceHandle {
             id: id.clone(),
             readers: config.resources.iter().map(|r| r.reader()).collect(),
@@ -402,16 +403,23 @@ impl Supervisor {
 /// One Autotask client per credential (server, user, secret and integration
 /// code), shared by the instances that use it: a changed secret gets a new
 /// client at once, and no instance ever polls with another's secret.
+///
+/// The clients share one HTTP client (connection pool, TLS setup, resolver):
+/// their options are the host's, the same for all, and a credential travels in
+/// each request's headers, not in the connection. Ten thousand instances would
+/// otherwise hold ten thousand pools and TLS configurations.
 struct Clients {
     zones: ZoneCache,
     metrics: Arc<Metrics>,
     rules: InstanceRules,
     by_credential: HashMap<CredentialKey, AutotaskClient>,
+    /// Built with the first client.
+    http: Option<reqwest::Client>,
 }
 
 impl Clients {
     fn new(metrics: Arc<Metrics>, rules: InstanceRules) -> Self {
-        Clients { zones: ZoneCache::default(), metrics, rules, by_credential: HashMap::new() }
+        Clients { zones: ZoneCache::default(), metrics, rules, by_credential: HashMap::new(), http: None }
     }
 
     fn get(&mut self, configured: &ConfiguredInstance) -> Result<AutotaskClient, crate::source::SourceError> {
@@ -425,6 +433,16 @@ impl Clients {
             metrics.autotask_requests.get_or_create(&AutotaskLabels { entity: entity.to_owned(), status }).inc();
         }));
         let options = ClientOptions { observer: Some(observer), ..client_options(&self.rules) };
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => {
+                let http = AutotaskClient::http_client(&options).map_err(|e| {
+                    crate::source::SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() }
+                })?;
+                self.http.insert(http).clone()
+            }
+        };
+        let options = ClientOptions { http: Some(http), ..options };
         let client = AutotaskClient::new(connection.clone(), options, self.zones.clone())?;
         self.by_credential.insert(key, client.clone());
         Ok(client)

@@ -80,6 +80,11 @@ pub struct ClientOptions {
     /// requests together go faster than the spacing: the behaviour before
     /// 2026-11-30, kept for the `api_budget` benchmark's comparison.
     pub take_turns: bool,
+    /// The HTTP client to send with, from [`AutotaskClient::http_client`] with
+    /// the same options: a host with many credentials shares one connection
+    /// pool and TLS setup between them (each request carries its own
+    /// credential headers). `None` builds one for this client.
+    pub http: Option<reqwest::Client>,
 }
 
 /// 2,000 pages of 500: a million records in one query.
@@ -116,6 +121,7 @@ impl Default for ClientOptions {
             max_pages: DEFAULT_MAX_PAGES,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             take_turns: true,
+            http: None,
         }
     }
 }
@@ -256,18 +262,11 @@ impl AutotaskClient {
             let server = Url::parse(connection.server_url.trim()).map_err(|e| server_error(e.to_string()))?;
             egress.check_url(&server).and_then(|()| egress.check_url(&lookup)).map_err(server_error)?;
         }
-        crate::use_ring_for_tls();
-        let mut http = reqwest::Client::builder();
-        if let Some(egress) = &options.egress {
-            http = http.dns_resolver(egress.resolver());
-        }
-        let http = http
-            .timeout(options.request_timeout)
-            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?;
+        let http = match &options.http {
+            Some(http) => http.clone(),
+            None => Self::http_client(&options)
+                .map_err(|e| SourceError::ServerUrl { url: connection.server_url.clone(), message: e.to_string() })?,
+        };
         let quote_errors =
             options.autotask_hosts.as_ref().is_none_or(|hosts| hosts.trusts_text(&connection.server_url));
         let inner = Inner {
@@ -296,6 +295,22 @@ impl AutotaskClient {
         let count = RequestCount::default();
         let caller = Caller { name: self.caller.name.clone(), sent: Some(count.clone()) };
         (AutotaskClient { inner: self.inner.clone(), caller }, count)
+    }
+
+    /// The HTTP client a client with `options` sends with: its egress policy
+    /// resolves every address, its timeout bounds every request, redirects are
+    /// not followed. Build it once to share it ([`ClientOptions::http`]).
+    pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
+        crate::use_ring_for_tls();
+        let mut http = reqwest::Client::builder();
+        if let Some(egress) = &options.egress {
+            http = http.dns_resolver(egress.resolver());
+        }
+        http.timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("autotask-events/", env!("CARGO_PKG_VERSION")))
+            .build()
     }
 
     /// The API user this client acts as.

@@ -202,6 +202,29 @@ impl Store {
         instant("instance creation time", created)
     }
 
+    /// The instances with pending messages (due or not).
+    pub fn instances_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        let connection = self.read();
+        let mut statement =
+            connection.prepare_cached("SELECT DISTINCT instance_id FROM outbox WHERE state = 'pending'")?;
+        let ids = statement.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
+    /// When the service first saw each instance it knows, by id: one read for
+    /// a list of thousands, where [`Store::instance_created_at`] is one write each.
+    pub fn instances_created_at(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let connection = self.read();
+        let mut statement = connection.prepare("SELECT id, created_at FROM instances")?;
+        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        let mut created = std::collections::HashMap::new();
+        for row in rows {
+            let (id, at) = row?;
+            created.insert(id, instant("instance creation time", at)?);
+        }
+        Ok(created)
+    }
+
     /// Where the next poll of a resource starts reading, if it was polled before.
     pub fn watermark(&self, instance_id: &str, resource: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let value: Option<String> = self
