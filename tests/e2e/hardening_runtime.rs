@@ -81,7 +81,11 @@ fn worker_with_a_message(dir: &std::path::Path, url: &str, observer: Arc<Attempt
     store.commit_poll("acme", "incidents", &commit, chrono::Utc::now()).unwrap();
     engine::use_ring_for_tls();
     Worker {
-        destination: Destination { instance_id: "acme".into(), callback_url: url.parse().unwrap(), signature_key: None },
+        destination: Destination {
+            instance_id: "acme".into(),
+            callback_url: url.parse().unwrap(),
+            signature_key: None,
+        },
         store,
         http: reqwest::Client::new(),
         settings: DeliverySettings {
@@ -129,7 +133,11 @@ async fn an_endless_callback_answer_is_cut_at_the_cap_and_retried() {
 fn worker_on(store: Arc<Store>, url: &str) -> Worker {
     engine::use_ring_for_tls();
     Worker {
-        destination: Destination { instance_id: "acme".into(), callback_url: url.parse().unwrap(), signature_key: None },
+        destination: Destination {
+            instance_id: "acme".into(),
+            callback_url: url.parse().unwrap(),
+            signature_key: None,
+        },
         store,
         http: reqwest::Client::new(),
         settings: DeliverySettings::default(),
@@ -152,7 +160,9 @@ async fn a_worker_stopped_dead_resends_at_most_the_unwritten_marks_and_the_messa
     let messages = (0..MESSAGES)
         .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
         .collect();
-    store.commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now()).unwrap();
+    store
+        .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())
+        .unwrap();
     let receiver = support::receiver::Receiver::start().await;
     let distinct = |receiver: &support::receiver::Receiver| {
         let mut ids: Vec<String> = receiver.accepted().into_iter().filter_map(|d| d.webhook_id).collect();
