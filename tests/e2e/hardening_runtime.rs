@@ -79,15 +79,7 @@ fn worker_with_a_message(dir: &std::path::Path, url: &str, observer: Arc<Attempt
     let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
     let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
     store.commit_poll("acme", "incidents", &commit, chrono::Utc::now()).unwrap();
-    engine::use_ring_for_tls();
     Worker {
-        destination: Destination {
-            instance_id: "acme".into(),
-            callback_url: url.parse().unwrap(),
-            signature_key: None,
-        },
-        store,
-        http: reqwest::Client::new(),
         settings: DeliverySettings {
             timeout: Duration::from_secs(300),
             retries: 1_000_000,
@@ -95,9 +87,8 @@ fn worker_with_a_message(dir: &std::path::Path, url: &str, observer: Arc<Attempt
             retry_multiplier: 1.0,
             ..DeliverySettings::default()
         },
-        outbox_ready: Arc::new(Notify::new()),
         observer,
-        shutdown: CancellationToken::new(),
+        ..worker_on(store, url)
     }
 }
 
