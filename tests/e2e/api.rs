@@ -221,6 +221,78 @@ impl Client {
     }
 }
 
+/// `GET /instances{query}`: status, body and the `Elements-Next-Page-Token` header.
+async fn list_page(setup: &Setup, query: &str) -> (StatusCode, Value, Option<String>) {
+    let response = setup
+        .api
+        .http
+        .get(format!("{}/instances{query}", setup.api.base))
+        .header("Authorization", authorization())
+        .send()
+        .await
+        .expect("the API answers");
+    let status = response.status();
+    let token = response.headers().get("Elements-Next-Page-Token").map(|value| value.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_list_comes_in_pages_that_chain_to_the_whole_list() {
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
+    let files: Vec<String> = ["file-a", "file-b"]
+        .iter()
+        .map(|id| {
+            let resources = json!({"incidents": incidents_resource()});
+            instance_toml(
+                id,
+                &sim,
+                "http://127.0.0.1:9/never",
+                resources,
+                json!({"event.notification.enabled": false}),
+                "",
+            )
+        })
+        .collect();
+    let setup = Setup::with(&files, "").await;
+    for _ in 0..3 {
+        setup.create().await;
+    }
+    let (status, all, token) = list_page(&setup, "").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(token, None, "the whole list has no next page");
+    let all_ids: Vec<Value> = all.as_array().unwrap().iter().map(|view| view["id"].clone()).collect();
+    assert_eq!(all_ids.len(), 5);
+
+    // Pages of two, chained by their tokens: the file's instances, then the API's, each once.
+    let (mut paged, mut query, mut pages) = (Vec::new(), "?pageSize=2".to_owned(), 0);
+    loop {
+        let (status, page, token) = list_page(&setup, &query).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= 2, "a page holds at most pageSize: {page:?}");
+        paged.extend(page.iter().map(|view| view["id"].clone()));
+        pages += 1;
+        match token {
+            Some(token) => query = format!("?pageSize=2&nextPage={token}"),
+            None => break,
+        }
+    }
+    assert_eq!((pages, &paged), (3, &all_ids), "three pages make the whole list, in its order");
+    assert_eq!(&all_ids[..2], &[json!("file-a"), json!("file-b")]);
+
+    for (query, field) in [
+        ("?pageSize=0", "pageSize"),
+        ("?pageSize=1001", "pageSize"),
+        ("?pageSize=x", "pageSize"),
+        ("?nextPage=elsewhere-7", "nextPage"),
+    ] {
+        let (status, answer, _) = list_page(&setup, query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert!(answer.to_string().contains(field), "{query}: the answer names {field}: {answer}");
+    }
+}
+
 fn tls_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/web/tests/fixtures/tls").join(name)
 }

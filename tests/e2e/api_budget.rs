@@ -178,3 +178,55 @@ async fn paced_requests_take_turns_by_instance_and_stay_within_the_spacing() {
     assert!(busy <= 2 * least_quiet, "three waiting requests earn no more turns than one: {sent:?}");
     assert_eq!(sim.stats().with_status(429), 0, "the threshold was not reached");
 }
+
+/// A deletion log longer than a page, read by a poll that is stopped between
+/// its pages: the log's watermark moves only with the poll's last commit, so
+/// the next process reads the whole log again and every deletion arrives,
+/// once. (The watermark used to ride with the log's first page: the deletions
+/// on the pages after it were skipped for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_stopped_between_pages_of_the_deletion_log_loses_no_deletion() {
+    const DELETED: i64 = 600; // More than one page of 500.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets: 700, ..SimConfig::default() };
+    let sim = Simulator::start(config).await.expect("the simulator starts");
+    let since = chrono::Utc::now() - chrono::TimeDelta::seconds(5);
+    sim.with_store(|store| {
+        for id in 1..=DELETED {
+            assert!(store.delete(autotask_sim::Entity::Tickets, id, chrono::Utc::now()), "ticket {id} exists");
+        }
+    });
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Read once an hour after the first read: only a watermark left unmoved brings the log back.
+    let resources = incidents_with(json!({"deletionPollInterval": 3600}));
+    let extra = format!("refresh_interval_seconds = 0.2\nsince = \"{}\"", since.to_rfc3339());
+    let instance = instance_toml("acme", &sim, &receiver.url(), resources, json!({}), &extra);
+    let config = write_config(dir.path(), FAST_DELIVERY, &[instance]);
+    // Each request takes a second: the second page is still on its way when the first page's events arrive.
+    SimControl::new(&sim).faults(json!({"latencyMs": 1000})).await;
+    let service = start(&config).await;
+    let deleted_ids = |receiver: &Receiver| -> Vec<String> {
+        let events = receiver.events();
+        events
+            .iter()
+            .filter(|e| e["eventType"] == "DELETED")
+            .map(|e| e["objectId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    receiver
+        .wait_for(WAIT, "the first page's deletions", |events| events.iter().any(|e| e["eventType"] == "DELETED"))
+        .await;
+    service.stop().await;
+    let first_run = deleted_ids(&receiver).len();
+    assert!((1..DELETED as usize).contains(&first_run), "stopped between the pages: {first_run} deletions arrived");
+
+    SimControl::new(&sim).faults(json!({})).await;
+    let service = start(&config).await;
+    wait_until(WAIT, "every deletion", || async { (deleted_ids(&receiver).len() >= DELETED as usize).then_some(()) })
+        .await;
+    service.stop().await;
+    let ids = deleted_ids(&receiver);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (DELETED as usize, DELETED as usize), "each deletion arrived once");
+}

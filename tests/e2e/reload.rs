@@ -487,6 +487,42 @@ async fn configuration_changes_add_change_and_remove_instances_and_a_bad_one_is_
     service.stop().await;
 }
 
+/// Reading the configuration file (`cat`, a backup, the service's own reload)
+/// is not a change: it reloads nothing. Before, the first read started a
+/// reload whose own read of the file started the next, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_configuration_file_reloads_nothing_and_a_write_reloads_it_once() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim =
+        Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let incidents = json!({"incidents": incidents_resource()});
+    let acme = instance_toml("acme", &sim, &receiver.url(), incidents, json!({}), "refresh_interval_seconds = 60");
+    let config = write_config(dir.path(), FAST_DELIVERY, std::slice::from_ref(&acme));
+    let service = start(&config).await;
+    let reloads = |service: &RunningService| {
+        let text = service.metrics().render();
+        text.lines()
+            .filter(|line| line.starts_with("autotask_events_config_reloads_total"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+
+    for _ in 0..3 {
+        std::fs::read_to_string(&config).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reloads(&service), Vec::<String>::new(), "reading the file is not a change");
+
+    write_config(dir.path(), FAST_DELIVERY, &[acme]);
+    wait_for_metric(&service, "autotask_events_config_reloads_total{outcome=\"applied\"} 1").await;
+    // The reload read the file: that read starts no other reload.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reloads(&service), vec!["autotask_events_config_reloads_total{outcome=\"applied\"} 1".to_owned()]);
+    service.stop().await;
+}
+
 async fn wait_for_metric(service: &RunningService, line: &str) {
     let deadline = Instant::now() + WAIT;
     while !service.metrics().render().contains(line) {

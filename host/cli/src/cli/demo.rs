@@ -392,10 +392,10 @@ impl Demo<'_> {
             since: None,
             plugins: Default::default(),
             sample_records: Default::default(),
-            instance,
+            instance: std::sync::Arc::new(instance),
             disabled: false,
             owner: None,
-            body,
+            body: std::sync::Arc::new(body),
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod secrets;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -186,14 +187,16 @@ pub struct ConfiguredInstance {
     /// A raw record of a resource (JSON text, checked readable), that a new
     /// version of the resource's plugin must map before it replaces the old.
     pub sample_records: BTreeMap<String, String>,
-    pub instance: InstanceConfig,
+    /// Shared, not copied: a host of thousands of instances keeps each one's
+    /// configuration once, however many parts of the service hold it.
+    pub instance: Arc<InstanceConfig>,
     /// Not polled nor delivered, but kept (an API instance disabled by PATCH).
     pub disabled: bool,
     /// The API user who may see and use it besides the organization admins:
     /// `owner` of an `[[instance]]` table; none for API instances (the store keeps theirs).
     pub owner: Option<String>,
     /// The body as written, secret references unresolved: what the API shows.
-    pub body: Value,
+    pub body: Arc<Value>,
 }
 
 /// The whole configuration, checked.
@@ -715,7 +718,16 @@ fn read_configured(
             Err(message) => problems.add(key, message),
         }
     }
-    Some(ConfiguredInstance { id, since, plugins, sample_records, instance, disabled: false, owner: None, body })
+    Some(ConfiguredInstance {
+        id,
+        since,
+        plugins,
+        sample_records,
+        instance: Arc::new(instance),
+        disabled: false,
+        owner: None,
+        body: Arc::new(body),
+    })
 }
 
 /// Where problems with an API body are reported: not a file, the request.
@@ -746,10 +758,10 @@ pub fn read_api_instance(
             since: None,
             plugins: BTreeMap::new(),
             sample_records: BTreeMap::new(),
-            instance,
+            instance: Arc::new(instance),
             disabled,
             owner: None,
-            body: body.clone(),
+            body: Arc::new(body.clone()),
         }),
         None => Err(Problems(found)),
     }

@@ -30,7 +30,7 @@ use super::cloudevents::BATCH_CONTENT_TYPE;
 use super::signature::{SIGNATURE_HEADER, sign};
 use crate::config::DeliverySettings;
 use crate::source::Secret;
-use crate::store::{OutboxMessage, Store, StoreError};
+use crate::store::{OutboxMessage, Store, StoreError, off_thread};
 
 /// The header carrying a message's id, unique per message and the same on every attempt.
 pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
@@ -126,10 +126,9 @@ impl Worker {
                 // What comes next depends on what is marked.
                 self.write_marks_logged(&mut marks).await;
                 let (store, id) = (self.store.clone(), instance.clone());
-                match tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH)).await {
-                    Ok(Ok(messages)) => queue.extend(messages),
-                    Ok(Err(error)) => tracing::error!(instance = %instance, "cannot read the outbox: {error}"),
-                    Err(join) => std::panic::resume_unwind(join.into_panic()),
+                match off_thread(move || store.pending(&id, PREFETCH)).await {
+                    Ok(messages) => queue.extend(messages),
+                    Err(error) => tracing::error!(instance = %instance, "cannot read the outbox: {error}"),
                 }
             }
             let Some(message) = queue.front() else {
@@ -170,9 +169,8 @@ impl Worker {
         loop {
             self.write_marks(&mut marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
             let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
-            let batch = tokio::task::spawn_blocking(move || store.pending(&id, PREFETCH))
+            let batch = off_thread(move || store.pending(&id, PREFETCH))
                 .await
-                .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
                 .map_err(|error| stopped(delivered, error.to_string()))?;
             if batch.is_empty() {
                 return Ok(delivered);
@@ -195,9 +193,7 @@ impl Worker {
         let delivered = std::mem::take(&mut marks.delivered);
         marks.first_posted = None;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.mark_all_delivered(&delivered))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        off_thread(move || store.mark_all_delivered(&delivered)).await
     }
 
     /// [`Self::write_marks`] where a failure can only be logged: the messages
@@ -246,7 +242,7 @@ impl Worker {
             Err(error) if retry > self.settings.retries => {
                 self.write_marks(marks).await?;
                 let text = error.clone();
-                tokio::task::spawn_blocking(move || store.dead_letter(seq, &text)).await.expect("no panic")?;
+                off_thread(move || store.dead_letter(seq, &text)).await?;
                 tracing::error!(
                     instance = %self.destination.instance_id, message = %message.message_id,
                     "delivery failed {retry} times, dead-lettered: {error}"
@@ -258,7 +254,7 @@ impl Worker {
                 let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * crate::random::unit());
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
                 let text = error.clone();
-                tokio::task::spawn_blocking(move || store.schedule_retry(seq, &text, at)).await.expect("no panic")?;
+                off_thread(move || store.schedule_retry(seq, &text, at)).await?;
                 tracing::warn!(
                     instance = %self.destination.instance_id, message = %message.message_id, attempt = retry,
                     "delivery failed, retrying in {:.1}s: {error}", wait.as_secs_f64()

@@ -52,6 +52,54 @@ impl Found {
     }
 }
 
+/// A page of a list: `size` items from position `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub start: usize,
+    pub size: usize,
+}
+
+impl Page {
+    /// The most items one page may hold.
+    pub const MAX_SIZE: usize = 1000;
+    /// How many items a page holds when only `nextPage` is given.
+    pub const DEFAULT_SIZE: usize = 200;
+
+    /// The page `pageSize` and `nextPage` (the token a previous page's
+    /// `Elements-Next-Page-Token` header gave) ask for; `None` (everything)
+    /// when neither is given.
+    pub fn parse(page_size: Option<&str>, next_page: Option<&str>) -> Result<Option<Page>, ManageError> {
+        if page_size.is_none() && next_page.is_none() {
+            return Ok(None);
+        }
+        let size = match page_size {
+            None => Self::DEFAULT_SIZE,
+            Some(text) => text.parse().ok().filter(|size| (1..=Self::MAX_SIZE).contains(size)).ok_or_else(|| {
+                ManageError::field("?pageSize", format!("`{text}` is not a whole number from 1 to {}", Self::MAX_SIZE))
+            })?,
+        };
+        let start = match next_page {
+            None => 0,
+            Some(token) => Self::position(token).ok_or_else(|| {
+                ManageError::field("?nextPage", format!("`{token}` is not a token this service gave"))
+            })?,
+        };
+        Ok(Some(Page { start, size }))
+    }
+
+    /// The token that asks for the page after this one's start.
+    pub fn token(&self) -> String {
+        format!("{TOKEN_PREFIX}{}", self.start)
+    }
+
+    fn position(token: &str) -> Option<usize> {
+        token.strip_prefix(TOKEN_PREFIX)?.parse().ok()
+    }
+}
+
+/// Marks the service's page tokens, so that another service's token is refused, not misread.
+const TOKEN_PREFIX: &str = "instances-from-";
+
 /// What happens to undelivered messages when an instance is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxPolicy {
@@ -120,23 +168,51 @@ impl Management {
 
     /// Every instance the caller may see: the configuration file's, then the API's.
     pub async fn list(&self, caller: &Caller) -> Result<Vec<InstanceView>, ManageError> {
-        let mut shown = Vec::new();
+        Ok(self.list_page(caller, None).await?.0)
+    }
+
+    /// The instances the caller may see, in [`Management::list`]'s order: all
+    /// of them, or one page and where the next starts (`None` after the last).
+    /// Only the page's views are built, so a host of thousands answers a page
+    /// as fast as a host of a few.
+    pub async fn list_page(
+        &self,
+        caller: &Caller,
+        page: Option<Page>,
+    ) -> Result<(Vec<InstanceView>, Option<Page>), ManageError> {
+        let snapshot = self.snapshot();
+        let files: Vec<&ConfiguredInstance> =
+            snapshot.file_instances.iter().filter(|c| caller.sees(c.owner.as_deref())).collect();
         let store = self.shared().store.clone();
-        // One read for every file instance's creation time: a host of thousands lists them quickly.
-        let created = blocking(move || store.instances_created_at()).await?;
-        for configured in self.snapshot().file_instances.iter().filter(|c| caller.sees(c.owner.as_deref())) {
-            shown.push(match created.get(&configured.id) {
-                Some(created) => self.file_view_created(configured, *created),
-                None => self.file_view(configured).await?,
-            });
-        }
-        let store = self.shared().store.clone();
-        for stored in blocking(move || store.api_instances()).await? {
-            if caller.sees(Some(&stored.owner)) {
-                shown.push(self.api_view(&stored));
+        let stored: Vec<StoredInstance> = blocking(move || store.api_instances())
+            .await?
+            .into_iter()
+            .filter(|s| caller.sees(Some(&s.owner)))
+            .collect();
+        let total = files.len() + stored.len();
+        let range = match page {
+            None => 0..total,
+            Some(page) => page.start.min(total)..page.start.saturating_add(page.size).min(total),
+        };
+        let next = page.filter(|_| range.end < total).map(|page| Page { start: range.end, ..page });
+        let mut shown = Vec::with_capacity(range.len());
+        let (file_range, stored_range) = (
+            range.start.min(files.len())..range.end.min(files.len()),
+            range.start.saturating_sub(files.len())..range.end.saturating_sub(files.len()),
+        );
+        if !file_range.is_empty() {
+            let store = self.shared().store.clone();
+            // One read for every file instance's creation time: a host of thousands lists them quickly.
+            let created = blocking(move || store.instances_created_at()).await?;
+            for configured in &files[file_range] {
+                shown.push(match created.get(&configured.id) {
+                    Some(created) => self.file_view_created(configured, *created),
+                    None => self.file_view(configured).await?,
+                });
             }
         }
-        Ok(shown)
+        shown.extend(stored[stored_range].iter().map(|stored| self.api_view(stored)));
+        Ok((shown, next))
     }
 
     /// Instance `id`.
@@ -198,7 +274,7 @@ impl Management {
         }
         let disabled = disabled_flag(patch, stored.disabled)?;
         let checked = self.configured(id, &body, disabled).map_err(|p| ManageError::problems(&p))?;
-        let connection_before = self.configured_stored(&stored).ok().map(|c| c.instance.connection);
+        let connection_before = self.configured_stored(&stored).ok().map(|c| c.instance.connection.clone());
         if connection_before.as_ref() != Some(&checked.instance.connection) {
             check_credentials(&checked, &self.shared().settings.rules).await?;
         }

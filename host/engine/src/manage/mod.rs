@@ -27,7 +27,7 @@ use crate::config::{ApiSettings, ApiUser, ConfiguredInstance, Problems};
 use crate::service::{Service, Shared, Snapshot, Supervisor};
 use crate::store::StoredInstance;
 pub use error::{FieldProblem, ManageError, json_path};
-pub use instances::OutboxPolicy;
+pub use instances::{OutboxPolicy, Page};
 
 /// Who is asking. The API's secrets were checked before the call and named
 /// the user; an `Element` token, when one was presented, narrows it to that instance.

@@ -4,6 +4,7 @@
 //! (Autotask's limits are per integration user). The web side reaches it only
 //! through the typed service layer, `crate::manage`, which is built on it.
 
+mod first_polls;
 mod gates;
 pub mod metrics;
 pub(crate) mod outbox_wakers;
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) api: ArcSwap<ApiSettings>,
     /// Wakes the delivery workers of instances with unannounced pending messages.
     pub(crate) outbox_wakers: outbox_wakers::OutboxWakers,
+    /// Spreads the first polls of resources that start together.
+    pub(crate) first_polls: first_polls::FirstPolls,
 }
 
 impl Shared {
@@ -84,7 +87,7 @@ pub(crate) fn stored_body(stored: &StoredInstance) -> Value {
 /// One running instance.
 pub(crate) struct InstanceHandle {
     pub(crate) id: String,
-    pub(crate) config: InstanceConfig,
+    pub(crate) config: Arc<InstanceConfig>,
     /// One reader per resource, in `config.resources` order.
     pub(crate) readers: Vec<RecordReader>,
     /// Where the first poll reads from: `since`, or when the service first saw the instance.
@@ -198,6 +201,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         changing: InstanceGates::default(),
         api,
         outbox_wakers: outbox_wakers::OutboxWakers::default(),
+        first_polls: first_polls::FirstPolls::default(),
     });
     let mut tasks = JoinSet::new();
 

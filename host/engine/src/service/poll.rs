@@ -45,7 +45,7 @@ use crate::delivery::{cloudevents, message};
 use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
-use crate::store::{FailedRecord, PollCommit, StoreError, deletions_watermark_key};
+use crate::store::{FailedRecord, PollCommit, PollStart, StoreError};
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
@@ -155,13 +155,20 @@ impl ResourcePoller {
             return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
         };
         let resource = self.config();
-        let (store, instance_id) = (self.shared.store.clone(), self.instance.id.clone());
-        let name = resource.name.clone();
-        let watermark = blocking(move || store.watermark(&instance_id, &name)).await?;
         let this_poll = Utc::now();
         let first_poll_from = self.instance.first_poll_from;
-        let Window { previous_poll, from } =
-            window(watermark, first_poll_from, self.shared.settings.overlap, resource.poll_delay);
+        let (overlap, poll_delay) = (self.shared.settings.overlap, resource.poll_delay);
+        // One store call for where the poll starts and the seen keys its window may read again.
+        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
+        let (start, seen_now) = blocking(move || {
+            let start = store.poll_start(&instance_id, &name)?;
+            let Window { from, .. } = window(start.watermark, first_poll_from, overlap, poll_delay);
+            let seen = store.seen_since(&instance_id, &name, &format_instant(from))?;
+            Ok((start, seen))
+        })
+        .await?;
+        let watermark = start.watermark;
+        let Window { previous_poll, from } = window(watermark, first_poll_from, overlap, poll_delay);
         // Records changed before the instance starts are not its changes, even
         // when `pollDelay` makes the window read further back.
         let not_before = format_instant(from.max(first_poll_from));
@@ -170,10 +177,7 @@ impl ResourcePoller {
         let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
         query.body.max_records = resource.page_size.or(query.body.max_records);
 
-        let mut collected = Collected { window_start: format_instant(from), ..Collected::default() };
-        let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
-        let since = collected.window_start.clone();
-        collected.seen_now = blocking(move || store.seen_since(&instance_id, &name, &since)).await?;
+        let mut collected = Collected { window_start: format_instant(from), seen_now, ..Collected::default() };
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
@@ -194,9 +198,8 @@ impl ResourcePoller {
 
         let log = DELETION_LOGS.iter().find(|(entity, _)| query.entity.eq_ignore_ascii_case(entity));
         if let Some((_, log)) = log
-            && let Some(not_before) = self.deletions_due(watermark, this_poll).await?
+            && let Some(not_before) = self.deletions_due(&start, this_poll)
         {
-            collected.commit.deletions_watermark = Some(this_poll);
             let body = QueryBody::new(vec![Filter::condition(Op::Gte, "deletedDateTime", not_before)]);
             let mut pages = read_ahead(client, log, &body);
             loop {
@@ -210,8 +213,13 @@ impl ResourcePoller {
                 self.map(&mapper, &page, records, true, &mut collected).await?;
                 self.commit(&mut collected).await?;
             }
+            // Moved in the poll's last commit, as the records' watermark is: a
+            // crash between pages reads every page of the log again.
+            collected.commit.deletions_watermark = Some(this_poll);
         }
-        self.replay_failures(&mapper, previous_poll, &mut collected).await?;
+        if start.replay_requested {
+            self.replay_failures(&mapper, previous_poll, &mut collected).await?;
+        }
 
         collected.commit.watermark = Some(this_poll);
         self.commit(&mut collected).await?;
@@ -223,15 +231,9 @@ impl ResourcePoller {
     /// watermark (the records' before it had one, when deletions were read
     /// every poll) is at least the interval old. The window is the records'
     /// rule applied to that watermark.
-    async fn deletions_due(
-        &self,
-        records_watermark: Option<DateTime<Utc>>,
-        this_poll: DateTime<Utc>,
-    ) -> Result<Option<String>, PollError> {
+    fn deletions_due(&self, start: &PollStart, this_poll: DateTime<Utc>) -> Option<String> {
         let resource = self.config();
-        let (store, instance_id, row) =
-            (self.shared.store.clone(), self.instance.id.clone(), deletions_watermark_key(&resource.name));
-        let last_read = blocking(move || store.watermark(&instance_id, &row)).await?.or(records_watermark);
+        let last_read = start.deletions_watermark.or(start.watermark);
         let poll_interval = self.instance.config.refresh_interval;
         let interval = resource
             .deletion_poll_interval
@@ -239,11 +241,11 @@ impl ResourcePoller {
         // Half a poll of slack: polls start on a schedule, but their clocks jitter.
         let since = last_read.map(|at| (this_poll - at).to_std().unwrap_or_default() + poll_interval / 2);
         if since.is_some_and(|since| since < interval) {
-            return Ok(None);
+            return None;
         }
         let first_poll_from = self.instance.first_poll_from;
         let Window { from, .. } = window(last_read, first_poll_from, self.shared.settings.overlap, resource.poll_delay);
-        Ok(Some(format_instant(from.max(first_poll_from))))
+        Some(format_instant(from.max(first_poll_from)))
     }
 
     /// Starts storing what `collected` holds so far, on a blocking thread, and
@@ -251,6 +253,10 @@ impl ResourcePoller {
     /// one first waits for the one before. Mapping the next page goes on
     /// meanwhile; `finish` waits for the last.
     async fn commit(&self, collected: &mut Collected) -> Result<(), PollError> {
+        if collected.commit.is_empty() {
+            // A page that changed nothing (a quiet poll's one page) has nothing to write.
+            return Ok(());
+        }
         self.finish(collected).await?;
         let commit = std::mem::take(&mut collected.commit);
         collected.summary.messages += commit.messages.len();
@@ -258,14 +264,14 @@ impl ResourcePoller {
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
         let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
-        collected.storing = Some(tokio::task::spawn_blocking(move || {
+        collected.storing = Some(tokio::spawn(crate::store::off_thread(move || {
             let started = Instant::now();
             store.commit_poll(&instance_id, &name, &commit, Utc::now())?;
             if let Some(outbox_ready) = outbox_ready {
                 outbox_ready.notify_one();
             }
             Ok(started.elapsed())
-        }));
+        })));
         Ok(())
     }
 
@@ -671,11 +677,11 @@ fn read_ahead(
     receiver
 }
 
-/// Runs a store call on the blocking pool.
+/// Runs a store call on the blocking pool (see [`crate::store::off_thread`]).
 pub(crate) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    crate::store::off_thread(call).await
 }
 
 #[cfg(test)]

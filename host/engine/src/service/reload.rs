@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -55,8 +56,18 @@ impl Watcher {
         let (sender, changes) = mpsc::unbounded_channel();
         let debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
             Ok(events) => {
-                let paths: Vec<PathBuf> = events.into_iter().flat_map(|event| event.event.paths).collect();
-                let _ = sender.send(paths);
+                // Only writes, creations, removals and renames change a file. Reading one
+                // (inotify's open and close-without-write) is not a change: counting it made
+                // every reload's own read of the configuration start the next reload, for
+                // ever, once anything (`cat`, a backup) had read the file.
+                let paths: Vec<PathBuf> = events
+                    .into_iter()
+                    .filter(|event| is_change(&event.event.kind))
+                    .flat_map(|event| event.event.paths)
+                    .collect();
+                if !paths.is_empty() {
+                    let _ = sender.send(paths);
+                }
             }
             Err(errors) => {
                 for error in errors {
@@ -192,6 +203,17 @@ impl Watcher {
         self.shared.metrics.config_reloads.get_or_create(&OutcomeLabels { outcome: CONFIG_REJECTED }).inc();
         tracing::error!("configuration {} was not applied, the running one stays: {why}", path.display());
     }
+}
+
+/// Whether a watch event can mean a file's content changed: not a read
+/// (open, access, close without writing), which changes nothing.
+fn is_change(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read | AccessMode::Execute)
+        )
+    )
 }
 
 /// Applies `config`'s API users and instances to the running service.

@@ -1,4 +1,5 @@
-//! When each resource is polled: once at start, then every refresh interval,
+//! When each resource is polled: once at start (resources starting together
+//! take turns, see [`super::first_polls`]), then every refresh interval,
 //! each (instance, resource) on its own task so one slow poll delays only
 //! itself. A poll that runs past the interval is never overlapped by the next:
 //! the next starts when it ends. A resource whose plugin file is missing (or
@@ -11,6 +12,7 @@
 //! `/health` can report it.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{POLL_ERROR, POLL_OK, PollLabels};
@@ -35,7 +37,7 @@ pub struct ResourceHandle {
     pub name: String,
     pub plugin: Arc<PluginSlot>,
     status: Arc<Mutex<ResourceStatus>>,
-    poll_now: mpsc::Sender<oneshot::Sender<PollResult>>,
+    requests: Arc<PollRequests>,
 }
 
 impl ResourceHandle {
@@ -48,8 +50,7 @@ impl ResourceHandle {
     /// comes when it is done. `None` when the loop has stopped.
     pub async fn poll_now(&self) -> Option<oneshot::Receiver<PollResult>> {
         let (reply, answer) = oneshot::channel();
-        self.poll_now.send(reply).await.ok()?;
-        Some(answer)
+        self.requests.push(reply).then_some(answer)
     }
 }
 
@@ -79,7 +80,58 @@ pub struct LastPoll {
 /// The loop's side of a [`ResourceHandle`].
 pub struct Control {
     status: Arc<Mutex<ResourceStatus>>,
-    requests: mpsc::Receiver<oneshot::Sender<PollResult>>,
+    requests: Arc<PollRequests>,
+}
+
+/// "Poll now" requests waiting for a loop, answered in order. A lock and a
+/// `Notify` rather than a channel: 30,000 waiting loops each kept a channel's
+/// ~1 KB for requests that almost never come. Each request is an API call
+/// waiting for its answer, so how many wait is bounded by those.
+struct PollRequests {
+    /// `None` once the loop has stopped: requests are refused, waiting ones dropped.
+    waiting: Mutex<Option<VecDeque<oneshot::Sender<PollResult>>>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl PollRequests {
+    fn open() -> Self {
+        PollRequests { waiting: Mutex::new(Some(VecDeque::new())), arrived: tokio::sync::Notify::new() }
+    }
+
+    /// Queues a request; `false` when the loop has stopped.
+    fn push(&self, reply: oneshot::Sender<PollResult>) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(queue) = waiting.as_mut() else { return false };
+        queue.push_back(reply);
+        self.arrived.notify_one();
+        true
+    }
+
+    /// The next request, when one comes.
+    async fn next(&self) -> oneshot::Sender<PollResult> {
+        loop {
+            let next = {
+                let mut waiting = self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                waiting.as_mut().and_then(VecDeque::pop_front)
+            };
+            if let Some(reply) = next {
+                return reply;
+            }
+            // A push between the check and here leaves a permit: no request is missed.
+            self.arrived.notified().await;
+        }
+    }
+
+    /// Refuses requests from now on, dropping those waiting (their callers see the loop stopped).
+    fn close(&self) {
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.requests.close();
+    }
 }
 
 impl Control {
@@ -92,8 +144,9 @@ impl Control {
 pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, ResourceHandle) {
     let status = Arc::new(Mutex::new(ResourceStatus::default()));
     // Requests beyond a few wait in the API call, not in memory.
-    let (poll_now, requests) = mpsc::channel(4);
-    (Control { status: status.clone(), requests }, ResourceHandle { name: name.to_owned(), plugin, status, poll_now })
+    let requests = Arc::new(PollRequests::open());
+    let handle = ResourceHandle { name: name.to_owned(), plugin, status: status.clone(), requests: requests.clone() };
+    (Control { status, requests }, handle)
 }
 
 /// At most this much random delay is added to each wait, so that many
@@ -160,7 +213,7 @@ fn panic_text(panic: &(dyn Any + Send)) -> String {
 async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Control, shutdown: &CancellationToken) {
     let instance = poller.instance.id.clone();
     let resource = poller.resource_name().to_owned();
-    let mut next = Instant::now() + jitter(interval);
+    let mut next = poller.shared.first_polls.due(Instant::now() + jitter(interval));
     loop {
         let at = Utc::now()
             + chrono::TimeDelta::from_std(next.saturating_duration_since(Instant::now())).unwrap_or_default();
@@ -168,7 +221,7 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
         let mut asked = None;
         tokio::select! {
             () = tokio::time::sleep_until(next.into()) => {}
-            Some(reply) = control.requests.recv() => asked = Some(reply),
+            reply = control.requests.next() => asked = Some(reply),
             () = shutdown.cancelled() => return,
         }
         // Only a poll the schedule started has a due time to be late for.
@@ -189,7 +242,7 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             loop {
                 tokio::select! {
                     _ = poller.plugin.wait_until_loaded() => break,
-                    Some(reply) = control.requests.recv() => {
+                    reply = control.requests.next() => {
                         let _ = reply.send(Err(format!("not polled: {}", poller.plugin.waiting_reason())));
                     }
                     () = shutdown.cancelled() => return,

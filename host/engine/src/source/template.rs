@@ -9,6 +9,8 @@
 //! | `${epoch}`, `${epoch:s}`, `${epoch:us}` | milliseconds, seconds, microseconds since 1970 |
 
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use simple_date_format::{Pattern, Zone};
 
 /// A poll URL with its placeholders found and checked, ready to render at any instant.
@@ -20,7 +22,7 @@ pub struct UrlTemplate {
 #[derive(Debug, Clone)]
 enum Part {
     Literal(String),
-    Date { pattern: Pattern, zone: Option<Zone> },
+    Date { pattern: Arc<Pattern>, zone: Option<Zone> },
     Epoch(EpochUnit),
 }
 
@@ -102,7 +104,7 @@ fn placeholder_end(text: &str) -> Option<usize> {
 
 fn placeholder(body: &str) -> Result<Part, String> {
     let (kind, argument) = body.split_once(':').map_or((body, None), |(k, a)| (k, Some(a)));
-    let pattern = |text: &str| Pattern::new(text).map_err(|e| format!("`${{{body}}}`: {e}"));
+    let pattern = |text: &str| crate::dates::shared_pattern(text).map_err(|e| format!("`${{{body}}}`: {e}"));
     match (kind, argument) {
         ("date", Some(p)) => Ok(Part::Date { pattern: pattern(p)?, zone: None }),
         ("gmtDate", Some(p)) => Ok(Part::Date { pattern: pattern(p)?, zone: Some(Zone::Utc) }),

@@ -23,6 +23,21 @@ use crate::dates::{format_instant, parse_instant};
 
 pub use api_instances::StoredInstance;
 
+/// At most this many store calls hold a blocking thread at once. The store
+/// serves one writer and one reader at a time, so more threads would only
+/// wait on its locks: thousands of polls due together once kept ~160
+/// threads waiting, and every one of them a malloc arena of its own.
+const CALLS_AT_ONCE: usize = 4;
+
+static CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CALLS_AT_ONCE);
+
+/// Runs a (synchronous) store call on the blocking pool, once one of the
+/// [`CALLS_AT_ONCE`] turns is free; a panic in it is the caller's.
+pub(crate) async fn off_thread<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> T {
+    let _turn = CALLS.acquire().await.expect("the store's semaphore is never closed");
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+}
+
 /// A store failure: SQLite's own error, or a value in the file that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +92,18 @@ pub struct PollCommit {
     /// Where the next read of the resource's deletion log starts, when this
     /// poll read it (see [`deletions_watermark_key`]).
     pub deletions_watermark: Option<DateTime<Utc>>,
+}
+
+impl PollCommit {
+    /// Whether committing this would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+            && self.replayed.is_empty()
+            && self.seen.is_empty()
+            && self.failed.is_empty()
+            && self.watermark.is_none()
+            && self.deletions_watermark.is_none()
+    }
 }
 
 /// The watermark row of a resource's deletion log, read on its own cadence.
@@ -141,6 +168,17 @@ pub struct EventCounts {
     pub delivered: u64,
     pub pending: u64,
     pub failed: u64,
+}
+
+/// Where a poll of a resource starts ([`Store::poll_start`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollStart {
+    /// Where the records were read until, if they were read before.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Where the deletion log was read until, if it was read on its own cadence before.
+    pub deletions_watermark: Option<DateTime<Utc>>,
+    /// Some failed records wait to be mapped again.
+    pub replay_requested: bool,
 }
 
 /// The state database. Calls are short and synchronous; async callers run
@@ -236,6 +274,26 @@ impl Store {
             )
             .optional()?;
         value.map(|value| instant("watermark", value)).transpose()
+    }
+
+    /// What a poll of a resource starts from, in one read: its watermarks and
+    /// whether someone asked for its failed records to be mapped again.
+    pub fn poll_start(&self, instance_id: &str, resource: &str) -> Result<PollStart, StoreError> {
+        let connection = self.read();
+        let mut watermark = connection
+            .prepare_cached("SELECT polled_until FROM watermarks WHERE instance_id = ?1 AND resource = ?2")?;
+        let mut read = |row: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+            let value: Option<String> = watermark.query_row([instance_id, row], |row| row.get(0)).optional()?;
+            value.map(|value| instant("watermark", value)).transpose()
+        };
+        let records = read(resource)?;
+        let deletions = read(&deletions_watermark_key(resource))?;
+        let replay_requested = connection
+            .prepare_cached(
+                "SELECT 1 FROM failed_records WHERE instance_id = ?1 AND resource = ?2 AND replay = 1 LIMIT 1",
+            )?
+            .exists([instance_id, resource])?;
+        Ok(PollStart { watermark: records, deletions_watermark: deletions, replay_requested })
     }
 
     /// Which of `keys` (objectId, updated) were already turned into events: those

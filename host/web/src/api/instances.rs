@@ -2,8 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use engine::manage::views::{Deleted, InstanceView};
-use engine::manage::{Caller, OutboxPolicy};
+use engine::manage::{Caller, OutboxPolicy, Page};
 use serde::Deserialize;
 
 use super::Api;
@@ -17,11 +19,29 @@ pub(super) async fn create(
     Ok(Json(api.management.create(&caller, &posted).await?))
 }
 
+/// `?pageSize=N` and `?nextPage=TOKEN`: one page of the list (all of it without them).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListQuery {
+    page_size: Option<String>,
+    next_page: Option<String>,
+}
+
+/// The header that carries the next page's token, as Cloud Elements names it.
+const NEXT_PAGE_TOKEN: &str = "elements-next-page-token";
+
 pub(super) async fn list(
     State(api): State<Api>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    Ok(Json(api.management.list(&caller).await?))
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = Page::parse(query.page_size.as_deref(), query.next_page.as_deref())?;
+    let (views, next) = api.management.list_page(&caller, page).await?;
+    let mut response = Json(views).into_response();
+    if let Some(token) = next.map(|next| next.token()).and_then(|token| HeaderValue::from_str(&token).ok()) {
+        response.headers_mut().insert(NEXT_PAGE_TOKEN, token);
+    }
+    Ok(response)
 }
 
 pub(super) async fn get(
