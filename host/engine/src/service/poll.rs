@@ -160,15 +160,13 @@ impl ResourcePoller {
         let (overlap, poll_delay) = (self.shared.settings.overlap, resource.poll_delay);
         // One store call for where the poll starts and the seen keys its window may read again.
         let (store, instance_id, name) = (self.shared.store.clone(), self.instance.id.clone(), resource.name.clone());
-        let (start, seen_now) = blocking(move || {
+        let (start, Window { previous_poll, from }, seen_now) = blocking(move || {
             let start = store.poll_start(&instance_id, &name)?;
-            let Window { from, .. } = window(start.watermark, first_poll_from, overlap, poll_delay);
-            let seen = store.seen_since(&instance_id, &name, &format_instant(from))?;
-            Ok((start, seen))
+            let window = window(start.watermark, first_poll_from, overlap, poll_delay);
+            let seen = store.seen_since(&instance_id, &name, &format_instant(window.from))?;
+            Ok((start, window, seen))
         })
         .await?;
-        let watermark = start.watermark;
-        let Window { previous_poll, from } = window(watermark, first_poll_from, overlap, poll_delay);
         // Records changed before the instance starts are not its changes, even
         // when `pollDelay` makes the window read further back.
         let not_before = format_instant(from.max(first_poll_from));

@@ -143,7 +143,6 @@ impl Control {
 /// A connected control and handle for one resource's loop.
 pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, ResourceHandle) {
     let status = Arc::new(Mutex::new(ResourceStatus::default()));
-    // Requests beyond a few wait in the API call, not in memory.
     let requests = Arc::new(PollRequests::open());
     let handle = ResourceHandle { name: name.to_owned(), plugin, status: status.clone(), requests: requests.clone() };
     (Control { status, requests }, handle)

@@ -170,6 +170,15 @@ pub struct EventCounts {
     pub failed: u64,
 }
 
+/// The watermark row `row` of an instance, read on `connection`.
+fn watermark_on(connection: &Connection, instance_id: &str, row: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let value: Option<String> = connection
+        .prepare_cached("SELECT polled_until FROM watermarks WHERE instance_id = ?1 AND resource = ?2")?
+        .query_row([instance_id, row], |row| row.get(0))
+        .optional()?;
+    value.map(|value| instant("watermark", value)).transpose()
+}
+
 /// Where a poll of a resource starts ([`Store::poll_start`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollStart {
@@ -265,35 +274,23 @@ impl Store {
 
     /// Where the next poll of a resource starts reading, if it was polled before.
     pub fn watermark(&self, instance_id: &str, resource: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let value: Option<String> = self
-            .read()
-            .query_row(
-                "SELECT polled_until FROM watermarks WHERE instance_id = ?1 AND resource = ?2",
-                [instance_id, resource],
-                |row| row.get(0),
-            )
-            .optional()?;
-        value.map(|value| instant("watermark", value)).transpose()
+        watermark_on(&self.read(), instance_id, resource)
     }
 
     /// What a poll of a resource starts from, in one read: its watermarks and
     /// whether someone asked for its failed records to be mapped again.
     pub fn poll_start(&self, instance_id: &str, resource: &str) -> Result<PollStart, StoreError> {
         let connection = self.read();
-        let mut watermark = connection
-            .prepare_cached("SELECT polled_until FROM watermarks WHERE instance_id = ?1 AND resource = ?2")?;
-        let mut read = |row: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-            let value: Option<String> = watermark.query_row([instance_id, row], |row| row.get(0)).optional()?;
-            value.map(|value| instant("watermark", value)).transpose()
-        };
-        let records = read(resource)?;
-        let deletions = read(&deletions_watermark_key(resource))?;
         let replay_requested = connection
             .prepare_cached(
                 "SELECT 1 FROM failed_records WHERE instance_id = ?1 AND resource = ?2 AND replay = 1 LIMIT 1",
             )?
             .exists([instance_id, resource])?;
-        Ok(PollStart { watermark: records, deletions_watermark: deletions, replay_requested })
+        Ok(PollStart {
+            watermark: watermark_on(&connection, instance_id, resource)?,
+            deletions_watermark: watermark_on(&connection, instance_id, &deletions_watermark_key(resource))?,
+            replay_requested,
+        })
     }
 
     /// Which of `keys` (objectId, updated) were already turned into events: those
