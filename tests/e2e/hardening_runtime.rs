@@ -197,6 +197,51 @@ async fn a_worker_stopped_dead_resends_at_most_the_unwritten_marks_and_the_messa
     assert!(repeated <= stops * (MAX_UNWRITTEN_MARKS + 1), "{repeated} repeats after {stops} stops");
 }
 
+/// While something else holds the database's writer (a poll's long commit), a
+/// worker posts on: its marks wait in the background, and it stops at the
+/// bound of unwritten marks, not at the first write. Once the writer is free,
+/// everything is marked, in order, each message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_posts_on_while_the_database_is_busy_up_to_the_unwritten_marks_bound() {
+    use engine::delivery::worker::MAX_UNWRITTEN_MARKS;
+    const MESSAGES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let store = Arc::new(Store::open(&path).unwrap());
+    let messages = (0..MESSAGES)
+        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
+        .collect();
+    store
+        .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())
+        .unwrap();
+    let receiver = support::receiver::Receiver::start().await;
+    let accepted = |receiver: &support::receiver::Receiver| receiver.accepted().len();
+
+    // Held for well under the store's 5 s busy timeout, so the marks wait rather than fail.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let task = tokio::spawn(worker_on(store.clone(), &receiver.url()).run());
+    let started = Instant::now();
+    while accepted(&receiver) < MAX_UNWRITTEN_MARKS && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Time to overshoot, if the worker did not stop at the bound.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(accepted(&receiver), MAX_UNWRITTEN_MARKS, "posted while the marks could not be written");
+    assert_eq!(store.undelivered("acme").unwrap().0, MESSAGES as u64, "no mark could be written");
+    blocker.execute_batch("COMMIT").unwrap();
+
+    let started = Instant::now();
+    while store.undelivered("acme").unwrap() != (0, 0) {
+        assert!(started.elapsed() < WAIT, "still undelivered: {:?}", store.undelivered("acme").unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let ids: Vec<String> = receiver.accepted().into_iter().filter_map(|d| d.webhook_id).collect();
+    let expected: Vec<String> = (0..MESSAGES).map(|i| format!("m{i:03}")).collect();
+    assert_eq!(ids, expected, "every message once, in order");
+}
+
 /// This process's resident memory now and at its peak, in KB (`/proc/self/status`).
 fn memory_kb() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

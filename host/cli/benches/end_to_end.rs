@@ -262,7 +262,7 @@ fn idle_instances_memory(bench: &Bench) {
         let config = write_config(dir.path(), bench, instances, false);
         let mut child = serve(&config);
         // Every instance's first poll (nothing changed since its creation) is
-        // done within the first poll's jitter; after that they are idle.
+        // done within their turns for a first poll (200 a second); after that they are idle.
         std::thread::sleep(Duration::from_secs(8));
         let kib = rss_kib(child.id());
         child.kill().unwrap();

@@ -9,13 +9,15 @@
 //! next one goes.
 //!
 //! The "delivered" marks of consecutive messages are written together, in one
-//! transaction: one per message would cost more than posting it. A mark waits
-//! at most until [`MAX_UNWRITTEN_MARKS`] are waiting, or until the first of
-//! them was posted [`MAX_MARK_DELAY`] ago, and is always written before the
-//! worker reads the outbox again, waits, records a failure or stops. So a
-//! crash (`kill -9`) re-sends at most `MAX_UNWRITTEN_MARKS` messages the
-//! callback already accepted, plus the one on the wire; with the same ids and
-//! bytes, so a receiver can drop them.
+//! transaction, and in the background while the worker posts on: a mark
+//! written per message, or waited for, would cost more than posting it. A
+//! write starts once [`MARK_GROUP`] marks are waiting, or the first of them
+//! was posted [`MAX_MARK_DELAY`] ago; the worker waits for the writes only
+//! when [`MAX_UNWRITTEN_MARKS`] are unwritten, and before it waits, records a
+//! failure or stops. It reads the outbox on past the messages whose marks are
+//! not written yet. So a crash (`kill -9`) re-sends at most
+//! `MAX_UNWRITTEN_MARKS` messages the callback already accepted, plus the one
+//! on the wire; with the same ids and bytes, so a receiver can drop them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudevents::BATCH_CONTENT_TYPE;
@@ -45,12 +48,19 @@ pub const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// Messages read from the outbox at once.
 const PREFETCH: usize = 32;
 
-/// The most delivered messages whose marks wait to be written together: the
-/// most a crash re-sends, besides the message on the wire.
-pub const MAX_UNWRITTEN_MARKS: usize = 16;
+/// The most delivered messages whose marks are not written yet (waiting, or
+/// in the write under way): the most a crash re-sends, besides the message on
+/// the wire.
+pub const MAX_UNWRITTEN_MARKS: usize = 64;
 
-/// The longest the first of the waiting marks waits, counted from when its
-/// message was posted, so a slow callback's messages are marked one by one.
+/// How many waiting marks start a write. An eighth of the bound: while a write
+/// waits its turn behind a poll's commit (a page of 500 records holds the
+/// writer for milliseconds), the worker posts on.
+const MARK_GROUP: usize = MAX_UNWRITTEN_MARKS / 8;
+
+/// The longest the first of the waiting marks waits before its write starts,
+/// counted from when its message was posted, so a slow callback's messages
+/// are marked one by one.
 pub const MAX_MARK_DELAY: Duration = Duration::from_millis(100);
 
 /// The longest a worker waiting for a message's retry time sleeps without
@@ -92,12 +102,48 @@ pub struct Destination {
     pub signature_key: Option<Secret>,
 }
 
-/// Delivered messages whose marks are not written yet, oldest first.
+/// The next messages to post, in order.
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<OutboxMessage>,
+    /// The read of the messages after these, under way.
+    reading: Option<JoinHandle<Result<Vec<OutboxMessage>, StoreError>>>,
+}
+
+impl Queue {
+    /// Forgets the queue and the read under way, whose answer may be stale: a
+    /// retry, a replay or a new poll may have changed what comes first.
+    fn clear(&mut self) {
+        self.messages.clear();
+        self.reading = None;
+    }
+}
+
+/// Delivered messages whose marks are not written yet.
 #[derive(Default)]
 struct Marks {
-    delivered: Vec<(i64, chrono::DateTime<Utc>)>,
-    /// When the first of them was posted.
+    /// Not in a write yet, oldest first.
+    waiting: Vec<(i64, chrono::DateTime<Utc>)>,
+    /// When the first of `waiting` was posted.
     first_posted: Option<Instant>,
+    /// The write under way (one at a time, so marks land in order), and the
+    /// messages it marks.
+    writing: Option<(Vec<i64>, MarkWrite)>,
+}
+
+/// A write of "delivered" marks under way.
+type MarkWrite = JoinHandle<Result<(), StoreError>>;
+
+impl Marks {
+    fn unwritten(&self) -> usize {
+        self.waiting.len() + self.writing.as_ref().map_or(0, |(seqs, _)| seqs.len())
+    }
+
+    /// The messages the outbox still lists as pending though they were delivered.
+    fn unwritten_seqs(&self) -> Vec<i64> {
+        let writing = self.writing.iter().flat_map(|(seqs, _)| seqs.iter().copied());
+        writing.chain(self.waiting.iter().map(|(seq, _)| *seq)).collect()
+    }
 }
 
 /// Works an instance's outbox until `shutdown`.
@@ -114,24 +160,18 @@ pub struct Worker {
 impl Worker {
     pub async fn run(self) {
         let instance = self.destination.instance_id.clone();
-        // The next messages in order, read from the outbox a batch at a time.
-        let mut queue: VecDeque<OutboxMessage> = VecDeque::new();
+        let mut queue = Queue::default();
         let mut marks = Marks::default();
         loop {
             if self.shutdown.is_cancelled() {
                 self.write_marks_logged(&mut marks).await;
                 return;
             }
-            if queue.is_empty() {
-                // What comes next depends on what is marked.
-                self.write_marks_logged(&mut marks).await;
-                let (store, id) = (self.store.clone(), instance.clone());
-                match off_thread(move || store.pending(&id, PREFETCH)).await {
-                    Ok(messages) => queue.extend(messages),
-                    Err(error) => tracing::error!(instance = %instance, "cannot read the outbox: {error}"),
-                }
+            if let Err(error) = self.refill(&mut queue, &marks).await {
+                tracing::error!(instance = %instance, "cannot read the outbox: {error}");
             }
-            let Some(message) = queue.front() else {
+            let Some(message) = queue.messages.front() else {
+                self.write_marks_logged(&mut marks).await;
                 self.wait(EMPTY_RECHECK).await;
                 continue;
             };
@@ -143,7 +183,7 @@ impl Worker {
                 queue.clear();
                 continue;
             }
-            let message = queue.pop_front().expect("checked above");
+            let message = queue.messages.pop_front().expect("checked above");
             // Boxed: an idle worker's task then holds no room for a delivery in flight.
             match Box::pin(self.deliver(message, &mut marks)).await.map(|(outcome, _)| outcome) {
                 Ok(Outcome::Delivered) => {}
@@ -167,12 +207,9 @@ impl Worker {
         let mut marks = Marks::default();
         let stopped = |delivered, error: String| FlushStopped { delivered, error };
         loop {
-            self.write_marks(&mut marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
-            let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
-            let batch = off_thread(move || store.pending(&id, PREFETCH))
-                .await
-                .map_err(|error| stopped(delivered, error.to_string()))?;
+            let batch = self.read_outbox(&marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
             if batch.is_empty() {
+                self.write_marks(&mut marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
                 return Ok(delivered);
             }
             for message in batch {
@@ -185,15 +222,74 @@ impl Worker {
         }
     }
 
-    /// Writes the waiting "delivered" marks.
+    /// Tops the queue up: when it runs low, starts reading the next messages
+    /// in the background (past those queued or not yet marked), and waits for
+    /// the read only when the queue is empty.
+    async fn refill(&self, queue: &mut Queue, marks: &Marks) -> Result<(), StoreError> {
+        if queue.reading.is_none() && queue.messages.len() <= PREFETCH / 2 {
+            let mut except = marks.unwritten_seqs();
+            except.extend(queue.messages.iter().map(|message| message.seq));
+            let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
+            let read = off_thread(move || store.pending_except(&id, PREFETCH, &except));
+            queue.reading = Some(tokio::spawn(read));
+        }
+        if queue.messages.is_empty() || queue.reading.as_ref().is_some_and(JoinHandle::is_finished) {
+            let read = queue.reading.take().expect("a read is under way");
+            let messages = read.await.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+            queue.messages.extend(messages);
+        }
+        Ok(())
+    }
+
+    /// The next messages in order, past those delivered and not yet marked.
+    async fn read_outbox(&self, marks: &Marks) -> Result<Vec<OutboxMessage>, StoreError> {
+        let (store, id, except) = (self.store.clone(), self.destination.instance_id.clone(), marks.unwritten_seqs());
+        off_thread(move || store.pending_except(&id, PREFETCH, &except)).await
+    }
+
+    /// Message `seq`, posted at `posted`, was accepted: its mark joins the
+    /// waiting ones, a write starts if they are due, and the worker waits
+    /// for the write under way only when the unwritten marks reach the bound.
+    async fn accepted(&self, marks: &mut Marks, seq: i64, posted: Instant) -> Result<(), StoreError> {
+        marks.waiting.push((seq, Utc::now()));
+        let first_posted = *marks.first_posted.get_or_insert(posted);
+        if marks.writing.as_ref().is_some_and(|(_, write)| write.is_finished())
+            || marks.unwritten() >= MAX_UNWRITTEN_MARKS
+        {
+            self.finish_write(marks).await?;
+        }
+        if marks.writing.is_none() && (marks.waiting.len() >= MARK_GROUP || first_posted.elapsed() >= MAX_MARK_DELAY) {
+            self.start_write(marks);
+        }
+        Ok(())
+    }
+
+    /// Hands the waiting marks to a write in the background.
+    fn start_write(&self, marks: &mut Marks) {
+        let waiting = std::mem::take(&mut marks.waiting);
+        marks.first_posted = None;
+        let seqs = waiting.iter().map(|(seq, _)| *seq).collect();
+        let store = self.store.clone();
+        let write = tokio::spawn(off_thread(move || store.mark_all_delivered(&waiting)));
+        marks.writing = Some((seqs, write));
+    }
+
+    /// Waits for the write under way, if any.
+    async fn finish_write(&self, marks: &mut Marks) -> Result<(), StoreError> {
+        let Some((_, write)) = marks.writing.take() else {
+            return Ok(());
+        };
+        write.await.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// Writes every unwritten "delivered" mark, and waits until they are written.
     async fn write_marks(&self, marks: &mut Marks) -> Result<(), StoreError> {
-        if marks.delivered.is_empty() {
+        self.finish_write(marks).await?;
+        if marks.waiting.is_empty() {
             return Ok(());
         }
-        let delivered = std::mem::take(&mut marks.delivered);
-        marks.first_posted = None;
-        let store = self.store.clone();
-        off_thread(move || store.mark_all_delivered(&delivered)).await
+        self.start_write(marks);
+        self.finish_write(marks).await
     }
 
     /// [`Self::write_marks`] where a failure can only be logged: the messages
@@ -232,11 +328,7 @@ impl Worker {
         let retry = message.attempts + 1;
         let (outcome, error) = match posted {
             Ok(()) => {
-                marks.delivered.push((seq, Utc::now()));
-                let first_posted = *marks.first_posted.get_or_insert(started);
-                if marks.delivered.len() >= MAX_UNWRITTEN_MARKS || first_posted.elapsed() >= MAX_MARK_DELAY {
-                    self.write_marks(marks).await?;
-                }
+                self.accepted(marks, seq, started).await?;
                 (Outcome::Delivered, None)
             }
             Err(error) if retry > self.settings.retries => {

@@ -148,10 +148,6 @@ pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, Resource
     (Control { status, requests }, handle)
 }
 
-/// At most this much random delay is added to each wait, so that many
-/// instances started together do not poll Autotask in lockstep.
-const MAX_JITTER: Duration = Duration::from_secs(2);
-
 /// How long a poll loop that died waits before it starts again, so that one
 /// dying at once does not spin.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -212,7 +208,10 @@ fn panic_text(panic: &(dyn Any + Send)) -> String {
 async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Control, shutdown: &CancellationToken) {
     let instance = poller.instance.id.clone();
     let resource = poller.resource_name().to_owned();
-    let mut next = poller.shared.first_polls.due(Instant::now() + jitter(interval));
+    // Due at once: resources starting together are spread by taking turns,
+    // which also sets each loop's phase. A random delay on top would only make
+    // a lone instance's first events late.
+    let mut next = poller.shared.first_polls.due(Instant::now());
     loop {
         let at = Utc::now()
             + chrono::TimeDelta::from_std(next.saturating_duration_since(Instant::now())).unwrap_or_default();
@@ -319,20 +318,17 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
     }
 }
 
-/// A random wait of up to a twentieth of the interval, capped at [`MAX_JITTER`].
-fn jitter(interval: Duration) -> Duration {
-    jitter_width(interval).mul_f64(crate::random::unit())
-}
-
-/// How wide the random spread of a poll's start is.
+/// How wide the random spread of a poll's start around the interval is: a
+/// twentieth of the interval, at most [`MAX_JITTER`], so that instances do
+/// not poll Autotask in lockstep.
 fn jitter_width(interval: Duration) -> Duration {
     (interval / 20).min(MAX_JITTER)
 }
 
-/// At most this wide a spread around the interval after the first poll: the
-/// first poll's jitter already set each loop's phase, and a wider spread
-/// would lengthen the longest wait of a change for the next poll.
-const MAX_STEADY_JITTER: Duration = Duration::from_secs(1);
+/// At most this wide a spread around the interval: the first polls' turns
+/// already set each loop's phase, and a wider spread would lengthen the
+/// longest wait of a change for the next poll.
+const MAX_JITTER: Duration = Duration::from_secs(1);
 
 /// When the poll after one that started at `started` is due: an interval
 /// later, give or take half the jitter width (`unit` in [0, 1) picks where),
@@ -340,7 +336,7 @@ const MAX_STEADY_JITTER: Duration = Duration::from_secs(1);
 /// that it spreads instances without lengthening the mean period: a change
 /// waits half the interval on average, not half the interval plus the jitter.
 fn next_due(started: Instant, interval: Duration, now: Instant, unit: f64) -> Instant {
-    let width = jitter_width(interval).min(MAX_STEADY_JITTER);
+    let width = jitter_width(interval);
     let due = started + interval + width.mul_f64(unit);
     due.checked_sub(width / 2).unwrap_or(due).max(now)
 }

@@ -10,6 +10,7 @@
 //! and not yet marked (see `delivery::worker` for the bound).
 
 mod api_instances;
+mod checkpoint;
 mod migrations;
 
 use std::collections::HashSet;
@@ -92,6 +93,12 @@ pub struct PollCommit {
     /// Where the next read of the resource's deletion log starts, when this
     /// poll read it (see [`deletions_watermark_key`]).
     pub deletions_watermark: Option<DateTime<Utc>>,
+}
+
+/// Messages repeat their records (raw and mapped): LZ4 makes them 5-8 times
+/// smaller, which is most of the cost of writing and reading them.
+fn compress(body: &str) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(body.as_bytes())
 }
 
 impl PollCommit {
@@ -212,11 +219,23 @@ impl Store {
         // events and their seen keys are one commit and the watermark moves only
         // after them: an undone commit is simply polled again, and an undone
         // "delivered" mark means a repeat, never a loss.
+        //
+        // 16 KB pages (a new file's; an existing file keeps its own): a message
+        // of ten compressed events (~5 KB) fits in one, and a large poll's
+        // commits and reads are fewer, larger system calls.
+        connection.pragma_update(None, "page_size", 16384)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        // Checkpoints are where NORMAL syncs to disk; at the default 4 MB of WAL a
-        // large poll's messages cost one sync every few pages. 64 MB keeps that rare.
-        connection.pragma_update(None, "wal_autocheckpoint", 16384)?;
+        // The log is copied back by a thread of the store's own, not by whichever
+        // commit crosses SQLite's threshold (see `checkpoint`).
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        checkpoint::start(path, &mut connection)?;
+        // A large poll grows the log between two checkpoints; once it is copied
+        // back, the file is cut back to this rather than kept at its largest.
+        connection.pragma_update(None, "journal_size_limit", 64 << 20)?;
+        // A page of 500 records dirties more pages than the default 2 MB cache
+        // holds: SQLite then writes them out mid-transaction and reads them back.
+        connection.pragma_update(None, "cache_size", -16384)?;
         connection.pragma_update(None, "foreign_keys", true)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut connection)?;
@@ -343,6 +362,9 @@ impl Store {
         commit: &PollCommit,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Compressed before the writer is taken: every other write (delivery
+        // workers' marks among them) waits for it.
+        let bodies: Vec<Vec<u8>> = commit.messages.iter().map(|message| compress(&message.body)).collect();
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let now_text = format_instant(now);
@@ -354,7 +376,7 @@ impl Store {
             )?;
             let mut body = transaction
                 .prepare_cached("INSERT INTO message_bodies (seq, encoding, body) VALUES (?1, 'lz4', ?2)")?;
-            for message in &commit.messages {
+            for (message, compressed) in commit.messages.iter().zip(bodies) {
                 let added = insert.execute(params![
                     instance_id,
                     resource,
@@ -364,9 +386,6 @@ impl Store {
                     message.plugin_version
                 ])?;
                 if added == 1 {
-                    // Messages repeat their records (raw and mapped): LZ4 makes them 5-8 times
-                    // smaller, which is most of the cost of writing and reading them.
-                    let compressed = lz4_flex::compress_prepend_size(message.body.as_bytes());
                     body.execute(params![transaction.last_insert_rowid(), compressed])?;
                 }
             }
@@ -420,14 +439,29 @@ impl Store {
 
     /// The `limit` oldest undelivered messages of an instance, oldest first.
     pub fn pending(&self, instance_id: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.pending_except(instance_id, limit, &[])
+    }
+
+    /// [`Self::pending`], leaving out the messages `except`: a delivery worker
+    /// reads on past the messages it has delivered but not yet marked, so it
+    /// need not wait for their marks to be written.
+    pub fn pending_except(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        except: &[i64],
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let connection = self.read();
         let mut statement = connection.prepare_cached(
             "SELECT o.seq, o.instance_id, o.resource, o.message_id, b.encoding, b.body, o.event_count, o.attempts,
                     o.next_attempt_at, o.created_at
              FROM outbox o JOIN message_bodies b ON b.seq = o.seq
-             WHERE o.instance_id = ?1 AND o.state = 'pending' ORDER BY o.seq LIMIT ?2",
+             WHERE o.instance_id = ?1 AND o.state = 'pending'
+               AND o.seq NOT IN (SELECT value FROM json_each(?3))
+             ORDER BY o.seq LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![instance_id, limit as i64], |row| {
+        let except = serde_json::to_string(except).expect("a list of integers is JSON");
+        let rows = statement.query_map(params![instance_id, limit as i64, except], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,

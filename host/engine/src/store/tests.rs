@@ -273,3 +273,57 @@ fn api_instances_from_before_users_belong_to_the_legacy_admin() {
     let id = store.insert_api_instance("alice", "t2", "{}", false, now()).unwrap();
     assert_eq!(store.api_instance(id).unwrap().unwrap().owner, "alice");
 }
+
+#[test]
+fn pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked() {
+    let (_dir, store) = open();
+    let messages = (1..=5).map(|i| message(&format!("m{i}"))).collect();
+    store.commit_poll("acme", "incidents", &PollCommit { messages, ..Default::default() }, now()).unwrap();
+    let all = store.pending("acme", 10).unwrap();
+    let seqs: Vec<i64> = all.iter().map(|m| m.seq).collect();
+    let ids = |messages: Vec<OutboxMessage>| messages.into_iter().map(|m| m.message_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.pending_except("acme", 10, &[seqs[0], seqs[2]]).unwrap()), ["m2", "m4", "m5"]);
+    assert_eq!(
+        ids(store.pending_except("acme", 2, &seqs[..3]).unwrap()),
+        ["m4", "m5"],
+        "the limit counts what is read"
+    );
+    assert_eq!(ids(store.pending_except("acme", 10, &[]).unwrap()), ids(all));
+}
+
+/// The log is copied into the database file by the store's own thread, once a
+/// commit made it long: no commit copies it (SQLite's automatic checkpoint is
+/// off), yet the file fills.
+#[test]
+fn the_log_is_copied_into_the_database_file_in_the_background() {
+    let (dir, store) = open();
+    let file = dir.path().join("state.db");
+    let page_size: i64 = store.lock().pragma_query_value(None, "page_size", |row| row.get(0)).unwrap();
+    assert_eq!(page_size, 16384, "a new file has 16 KB pages");
+    let before = std::fs::metadata(&file).unwrap().len();
+    // Incompressible bodies, so the bytes written are the bytes sent.
+    let noise = |seed: u64| {
+        let mut state = seed + 1;
+        let mut next = move || {
+            // xorshift64: no run repeats, so LZ4 finds nothing to shorten.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        };
+        (0..20_000).map(|_| next()).collect::<String>()
+    };
+    // 20 KB each, past the log length that asks for a checkpoint (16 KB pages).
+    let count = checkpoint::PAGES as u64 * 16 / 20 + 50;
+    let messages = (0..count).map(|i| NewMessage { body: noise(i), ..message(&format!("m{i}")) }).collect();
+    store.commit_poll("acme", "incidents", &PollCommit { messages, ..Default::default() }, now()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let grown = std::fs::metadata(&file).unwrap().len() - before;
+        if grown > 16_000_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the database file grew by only {grown} bytes in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
