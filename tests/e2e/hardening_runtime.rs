@@ -138,6 +138,18 @@ fn worker_on(store: Arc<Store>, url: &str) -> Worker {
     }
 }
 
+/// A store at `path` whose outbox holds `count` messages of instance `acme`, `m000`, `m001`, ...
+fn store_with_messages(path: &std::path::Path, count: usize) -> Arc<Store> {
+    let store = Arc::new(Store::open(path).unwrap());
+    let messages = (0..count)
+        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
+        .collect();
+    store
+        .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())
+        .unwrap();
+    store
+}
+
 /// Marks are written in groups, so a worker stopped dead (its task dropped
 /// mid-flight, as a `kill -9` would) leaves at most `MAX_UNWRITTEN_MARKS`
 /// accepted messages unmarked, plus the one on the wire: those, and only
@@ -147,13 +159,7 @@ async fn a_worker_stopped_dead_resends_at_most_the_unwritten_marks_and_the_messa
     use engine::delivery::worker::MAX_UNWRITTEN_MARKS;
     const MESSAGES: usize = 400;
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("state.sqlite")).unwrap());
-    let messages = (0..MESSAGES)
-        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
-        .collect();
-    store
-        .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())
-        .unwrap();
+    let store = store_with_messages(&dir.path().join("state.sqlite"), MESSAGES);
     let receiver = support::receiver::Receiver::start().await;
     let distinct = |receiver: &support::receiver::Receiver| {
         let mut ids: Vec<String> = receiver.accepted().into_iter().filter_map(|d| d.webhook_id).collect();
@@ -207,13 +213,7 @@ async fn a_worker_posts_on_while_the_database_is_busy_up_to_the_unwritten_marks_
     const MESSAGES: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
-    let store = Arc::new(Store::open(&path).unwrap());
-    let messages = (0..MESSAGES)
-        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
-        .collect();
-    store
-        .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())
-        .unwrap();
+    let store = store_with_messages(&path, MESSAGES);
     let receiver = support::receiver::Receiver::start().await;
     let accepted = |receiver: &support::receiver::Receiver| receiver.accepted().len();
 

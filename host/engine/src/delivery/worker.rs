@@ -229,9 +229,7 @@ impl Worker {
         if queue.reading.is_none() && queue.messages.len() <= PREFETCH / 2 {
             let mut except = marks.unwritten_seqs();
             except.extend(queue.messages.iter().map(|message| message.seq));
-            let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
-            let read = off_thread(move || store.pending_except(&id, PREFETCH, &except));
-            queue.reading = Some(tokio::spawn(read));
+            queue.reading = Some(tokio::spawn(self.read_past(except)));
         }
         if queue.messages.is_empty() || queue.reading.as_ref().is_some_and(JoinHandle::is_finished) {
             let read = queue.reading.take().expect("a read is under way");
@@ -243,8 +241,13 @@ impl Worker {
 
     /// The next messages in order, past those delivered and not yet marked.
     async fn read_outbox(&self, marks: &Marks) -> Result<Vec<OutboxMessage>, StoreError> {
-        let (store, id, except) = (self.store.clone(), self.destination.instance_id.clone(), marks.unwritten_seqs());
-        off_thread(move || store.pending_except(&id, PREFETCH, &except)).await
+        self.read_past(marks.unwritten_seqs()).await
+    }
+
+    /// Reads the next [`PREFETCH`] pending messages in order, leaving out `except`.
+    fn read_past(&self, except: Vec<i64>) -> impl Future<Output = Result<Vec<OutboxMessage>, StoreError>> + use<> {
+        let (store, id) = (self.store.clone(), self.destination.instance_id.clone());
+        off_thread(move || store.pending_except(&id, PREFETCH, &except))
     }
 
     /// Message `seq`, posted at `posted`, was accepted: its mark joins the
