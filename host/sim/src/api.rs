@@ -16,45 +16,78 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::entity::Entity;
+use std::collections::BTreeMap;
+
+use crate::entity::{DataType, Entity, Schema};
 use crate::query::{self, PagingToken};
 use crate::traffic::Refusal;
+use crate::webhook_api;
+use crate::webhooks::{self, Kind, Part};
 use crate::{Shared, filter::FilterError};
+
+/// What a query runs over: an entity's records, or a webhook entity's webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Records(Entity),
+    Webhooks(Kind),
+}
+
+impl Table {
+    /// The name in URLs (`Tickets`, `TicketWebhooks`).
+    fn name(self) -> &'static str {
+        match self {
+            Table::Records(entity) => entity.name(),
+            Table::Webhooks(kind) => kind.name(),
+        }
+    }
+
+    fn schema(self) -> Schema {
+        match self {
+            Table::Records(entity) => entity.into(),
+            Table::Webhooks(kind) => kind.schema(),
+        }
+    }
+}
+
+/// Runs `read` on the records of `table`, locked meanwhile.
+fn with_table<T>(shared: &Shared, table: Table, read: impl FnOnce(&BTreeMap<i64, Value>) -> T) -> T {
+    match table {
+        Table::Records(entity) => read(shared.store().table(entity)),
+        Table::Webhooks(kind) => read(shared.webhooks().table(kind)),
+    }
+}
 
 /// What a request under `/atservicesrest/v1.0/` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Threshold,
-    Query(Entity),
-    Count(Entity),
-    NextPage(Entity),
-    PrevPage(Entity),
+    Query(Table),
+    Count(Table),
+    NextPage(Table),
+    PrevPage(Table),
     EntityInformation(Entity),
     Fields(Entity),
     UserDefinedFields(Entity),
     Record(Entity, i64),
+    /// Webhooks, their fields and excluded resources (see `webhook_api.rs`).
+    Webhook(webhook_api::Request),
 }
 
 impl Endpoint {
-    fn entity(self) -> Option<Entity> {
+    /// What thread limiting counts this request against: its entity (a
+    /// webhook entity for webhooks), or `ThresholdInformation`, which is an
+    /// endpoint of its own and is limited too (Autotask's thread-limiting docs
+    /// exempt only zone lookup).
+    fn thread_pool(self) -> &'static str {
         match self {
-            Endpoint::Threshold => None,
-            Endpoint::Query(e)
-            | Endpoint::Count(e)
-            | Endpoint::NextPage(e)
-            | Endpoint::PrevPage(e)
-            | Endpoint::EntityInformation(e)
+            Endpoint::Threshold => "ThresholdInformation",
+            Endpoint::Query(t) | Endpoint::Count(t) | Endpoint::NextPage(t) | Endpoint::PrevPage(t) => t.name(),
+            Endpoint::EntityInformation(e)
             | Endpoint::Fields(e)
             | Endpoint::UserDefinedFields(e)
-            | Endpoint::Record(e, _) => Some(e),
+            | Endpoint::Record(e, _) => e.name(),
+            Endpoint::Webhook(request) => request.thread_pool(),
         }
-    }
-
-    /// What thread limiting counts this request against: its entity, or
-    /// `ThresholdInformation`, which is an endpoint of its own and is limited
-    /// too (Autotask's thread-limiting docs exempt only zone lookup).
-    fn thread_pool(self) -> &'static str {
-        self.entity().map_or("ThresholdInformation", Entity::name)
     }
 
     /// The name statistics are kept under.
@@ -69,6 +102,7 @@ impl Endpoint {
             Endpoint::Fields(e) => format!("{}/entityInformation/fields", e.name()),
             Endpoint::UserDefinedFields(e) => format!("{}/entityInformation/userDefinedFields", e.name()),
             Endpoint::Record(e, _) => format!("{}/{{id}}", e.name()),
+            Endpoint::Webhook(request) => request.path_label(),
         };
         format!("{method} {path}")
     }
@@ -85,12 +119,13 @@ impl Endpoint {
             | Endpoint::Fields(_)
             | Endpoint::UserDefinedFields(_)
             | Endpoint::Record(..) => method == Method::GET,
+            Endpoint::Webhook(request) => request.allows(method),
         }
     }
 }
 
 /// `{"errors": [text]}` with a status: Autotask's usual error shape.
-fn errors(status: StatusCode, text: impl Into<String>) -> Response {
+pub(crate) fn errors(status: StatusCode, text: impl Into<String>) -> Response {
     (status, axum::Json(json!({"errors": [text.into()]}))).into_response()
 }
 
@@ -150,17 +185,45 @@ fn route(segments: &[&str]) -> Option<Endpoint> {
     if let ["thresholdinformation"] = rest {
         return Some(Endpoint::Threshold);
     }
-    let (entity, rest) = rest.split_first()?;
-    let entity = Entity::from_path(entity)?;
+    let (name, rest) = rest.split_first()?;
+    let entity = match Entity::from_path(name) {
+        Some(entity) => entity,
+        None => return route_webhooks(name, rest),
+    };
+    let table = Table::Records(entity);
     Some(match rest {
-        ["query"] => Endpoint::Query(entity),
-        ["query", "count"] => Endpoint::Count(entity),
-        ["query", "next"] => Endpoint::NextPage(entity),
-        ["query", "prev"] => Endpoint::PrevPage(entity),
+        ["query"] => Endpoint::Query(table),
+        ["query", "count"] => Endpoint::Count(table),
+        ["query", "next"] => Endpoint::NextPage(table),
+        ["query", "prev"] => Endpoint::PrevPage(table),
         ["entityinformation"] => Endpoint::EntityInformation(entity),
         ["entityinformation", "fields"] => Endpoint::Fields(entity),
         ["entityinformation", "userdefinedfields"] => Endpoint::UserDefinedFields(entity),
         [id] => Endpoint::Record(entity, id.parse().ok()?),
+        _ => return None,
+    })
+}
+
+/// The paths of the webhook entities (`TicketWebhooks`, `TicketWebhookFields`, ...).
+fn route_webhooks(name: &str, rest: &[&str]) -> Option<Endpoint> {
+    use webhook_api::Request;
+    let (kind, part) = Kind::from_path(name)?;
+    let table = Table::Webhooks(kind);
+    let id = |segment: &str| segment.parse::<i64>().ok();
+    Some(match (part, rest) {
+        (_, ["entityinformation", "fields"]) => Endpoint::Webhook(Request::FieldInfo(kind, part)),
+        (Part::Webhooks, []) => Endpoint::Webhook(Request::Collection(kind)),
+        (Part::Webhooks, ["query"]) => Endpoint::Query(table),
+        (Part::Webhooks, ["query", "count"]) => Endpoint::Count(table),
+        (Part::Webhooks, ["query", "next"]) => Endpoint::NextPage(table),
+        (Part::Webhooks, ["query", "prev"]) => Endpoint::PrevPage(table),
+        (Part::Webhooks, [webhook]) => Endpoint::Webhook(Request::Item(kind, id(webhook)?)),
+        (Part::Webhooks, [webhook, child]) => {
+            Endpoint::Webhook(Request::Children(kind, id(webhook)?, Part::child_from_path(child)?))
+        }
+        (Part::Webhooks, [webhook, child, child_id]) => {
+            Endpoint::Webhook(Request::Child(kind, id(webhook)?, Part::child_from_path(child)?, id(child_id)?))
+        }
         _ => return None,
     })
 }
@@ -266,24 +329,28 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
             let item = shared.store().table(entity).get(&id).cloned().unwrap_or(Value::Null);
             axum::Json(json!({"item": item})).into_response()
         }
-        Endpoint::Query(entity) | Endpoint::Count(entity) => {
-            let query = match parsed_query(shared, entity, method, uri, body) {
+        Endpoint::Webhook(request) => webhook_api::answer(shared, request, method, body),
+        Endpoint::Query(table) | Endpoint::Count(table) => {
+            let query = match parsed_query(shared, table, method, uri, body) {
                 Ok(query) => query,
                 Err(response) => return response,
             };
-            let store = shared.store();
             if let Endpoint::Count(_) = endpoint {
-                return axum::Json(json!({"queryCount": query::count(store.table(entity), &query)})).into_response();
+                let count = with_table(shared, table, |records| query::count(records, &query));
+                return axum::Json(json!({"queryCount": count})).into_response();
             }
             // The page borrows the records: it is written out before the lock is let go.
-            let page = query::page(store.table(entity), &query, 0, None);
-            page_response(shared, entity, &query, page, search_to_carry(method, uri).as_deref())
+            let search = search_to_carry(method, uri);
+            with_table(shared, table, |records| {
+                let page = query::page(records, &query, 0, None);
+                page_response(shared, table, &query, page, search.as_deref())
+            })
         }
-        Endpoint::NextPage(entity) | Endpoint::PrevPage(entity) => {
+        Endpoint::NextPage(table) | Endpoint::PrevPage(table) => {
             let Some(token) = uri.query().and_then(PagingToken::from_query_string) else {
                 return errors(StatusCode::BAD_REQUEST, "The paging parameter is missing or malformed.");
             };
-            let query = match parsed_query(shared, entity, method, uri, body) {
+            let query = match parsed_query(shared, table, method, uri, body) {
                 Ok(query) => query,
                 Err(response) => return response,
             };
@@ -294,9 +361,11 @@ fn answer(shared: &Shared, endpoint: Endpoint, method: &Method, uri: &Uri, body:
                 );
             }
             let prev_after_id = if let Endpoint::NextPage(_) = endpoint { token.prev_after_id } else { None };
-            let store = shared.store();
-            let page = query::page(store.table(entity), &query, token.after_id, prev_after_id);
-            page_response(shared, entity, &query, page, search_to_carry(method, uri).as_deref())
+            let search = search_to_carry(method, uri);
+            with_table(shared, table, |records| {
+                let page = query::page(records, &query, token.after_id, prev_after_id);
+                page_response(shared, table, &query, page, search.as_deref())
+            })
         }
     }
 }
@@ -318,7 +387,7 @@ fn search_to_carry(method: &Method, uri: &Uri) -> Option<String> {
 /// operators Autotask would drop counted in the statistics.
 fn parsed_query(
     shared: &Shared,
-    entity: Entity,
+    table: Table,
     method: &Method,
     uri: &Uri,
     body: &Bytes,
@@ -328,8 +397,8 @@ fn parsed_query(
     } else {
         search(uri).and_then(|search| parse_json(search.as_bytes())).ok_or_else(|| null_parameter("search"))?
     };
-    let query =
-        query::parse(entity, &body).map_err(|FilterError(text)| errors(StatusCode::INTERNAL_SERVER_ERROR, text))?;
+    let query = query::parse(table.schema(), &body)
+        .map_err(|FilterError(text)| errors(StatusCode::INTERNAL_SERVER_ERROR, text))?;
     for operator in &query.ignored_operators {
         shared.traffic.record_ignored_operator(operator);
     }
@@ -339,7 +408,7 @@ fn parsed_query(
 /// A JSON object as Autotask's Json.NET reads it: single-quoted strings are
 /// accepted (a `search` written `{'filter':[...]}` works against the real
 /// API). Anything else unreadable, or not an object, is no body at all.
-fn parse_json(body: &[u8]) -> Option<Value> {
+pub(crate) fn parse_json(body: &[u8]) -> Option<Value> {
     let text = std::str::from_utf8(body).ok()?;
     let value: Value = serde_json::from_str(text).ok().or_else(|| serde_json::from_str(&double_quoted(text)?).ok())?;
     value.is_object().then_some(value)
@@ -380,7 +449,7 @@ fn double_quoted(text: &str) -> Option<String> {
 
 fn page_response(
     shared: &Shared,
-    entity: Entity,
+    table: Table,
     query: &query::Query,
     page: query::Page,
     search: Option<&str>,
@@ -392,8 +461,7 @@ fn page_response(
     let search =
         search.map(|search| form_urlencoded::Serializer::new(String::new()).append_pair("search", search).finish());
     let url = |kind: &str, token: &PagingToken, origin: &str| {
-        let mut url =
-            format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", entity.name(), token.to_query_string());
+        let mut url = format!("{origin}/atservicesrest/v1.0/{}/query/{kind}?{}", table.name(), token.to_query_string());
         if let Some(search) = &search {
             url.push('&');
             url.push_str(search);
@@ -427,41 +495,70 @@ fn page_response(
     ([(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response()
 }
 
-/// `entityInformation/fields`: every field with its type, picklists included.
+/// `entityInformation/fields`: every field with its type, picklists included;
+/// `isSupportedWebhookField` marks the fields webhooks can subscribe to.
 fn fields(entity: Entity) -> Value {
     let fields: Vec<Value> = entity
         .fields()
         .iter()
         .map(|(name, data_type)| {
-            let picklist = entity.picklist(name);
-            let values: Vec<Value> = picklist
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-                .map(|(order, (value, label))| {
-                    json!({
-                        "value": value.to_string(), "label": label, "isDefaultValue": order == 0,
-                        "sortOrder": order, "parentValue": "", "isActive": true, "isSystem": true,
-                    })
-                })
-                .collect();
-            json!({
-                "name": name,
-                "dataType": data_type.name(),
-                "length": if *data_type == crate::entity::DataType::String { 8000 } else { 0 },
-                "isRequired": *name == "id" || entity.required_fields().contains(name),
-                "isReadOnly": *name == "id" || entity.created_fields().contains(name) || entity.updated_fields().contains(name),
-                "isQueryable": true,
-                "isReference": name.ends_with("ID") && *name != "id",
-                "referenceEntityType": "",
-                "isPickList": picklist.is_some(),
-                "picklistValues": if picklist.is_some() { Value::Array(values) } else { Value::Null },
-                "picklistParentValueField": "",
-                "isSupportedWebhookField": false,
+            let picklist = entity.picklist(name).map(|values| {
+                let values = values.iter().enumerate();
+                values
+                    .map(|(order, (value, label))| picklist_value(&value.to_string(), label, order, order == 0))
+                    .collect()
+            });
+            describe_field(FieldInfo {
+                name,
+                data_type: *data_type,
+                required: *name == "id" || entity.required_fields().contains(name),
+                read_only: *name == "id"
+                    || entity.created_fields().contains(name)
+                    || entity.updated_fields().contains(name),
+                picklist,
+                webhook_field: webhooks::field_id(entity, name).is_some(),
             })
         })
         .collect();
     json!({"fields": fields})
+}
+
+/// One field as `entityInformation/fields` describes it.
+pub(crate) struct FieldInfo<'a> {
+    pub name: &'a str,
+    pub data_type: DataType,
+    pub required: bool,
+    pub read_only: bool,
+    /// Its `picklistValues` (see [`picklist_value`]), when it is a picklist.
+    pub picklist: Option<Vec<Value>>,
+    /// `isSupportedWebhookField`.
+    pub webhook_field: bool,
+}
+
+/// A field of `entityInformation/fields`, in Autotask's shape.
+pub(crate) fn describe_field(field: FieldInfo) -> Value {
+    json!({
+        "name": field.name,
+        "dataType": field.data_type.name(),
+        "length": if field.data_type == DataType::String { 8000 } else { 0 },
+        "isRequired": field.required,
+        "isReadOnly": field.read_only,
+        "isQueryable": true,
+        "isReference": field.name.ends_with("ID") && field.name != "id",
+        "referenceEntityType": "",
+        "isPickList": field.picklist.is_some(),
+        "picklistValues": field.picklist.map_or(Value::Null, Value::Array),
+        "picklistParentValueField": "",
+        "isSupportedWebhookField": field.webhook_field,
+    })
+}
+
+/// One entry of a field's `picklistValues`.
+pub(crate) fn picklist_value(value: &str, label: &str, order: usize, default: bool) -> Value {
+    json!({
+        "value": value, "label": label, "isDefaultValue": default,
+        "sortOrder": order, "parentValue": "", "isActive": true, "isSystem": true,
+    })
 }
 
 /// `entityInformation`: what the API lets the user do with the entity, in the
@@ -488,7 +585,8 @@ fn entity_information(entity: Entity) -> Value {
 }
 
 /// `entityInformation/userDefinedFields`: the definitions of the user-defined
-/// fields the entity's records carry, in the shape of `entityInformation/fields`.
+/// fields the entity's records carry, in the shape of `entityInformation/fields`
+/// (webhooks can subscribe to each: see `{X}WebhookUdfFields`).
 fn user_defined_fields(entity: Entity) -> Value {
     let names: &[&str] = if entity.has_user_defined_fields() { &crate::sample::USER_DEFINED_FIELD_NAMES } else { &[] };
     let fields: Vec<Value> = names
@@ -498,7 +596,7 @@ fn user_defined_fields(entity: Entity) -> Value {
                 "name": name, "label": name, "dataType": "string", "length": 8000,
                 "isRequired": false, "isReadOnly": false, "isQueryable": true, "isReference": false,
                 "referenceEntityType": "", "isPickList": false, "picklistValues": Value::Null,
-                "picklistParentValueField": "", "isSupportedWebhookField": false,
+                "picklistParentValueField": "", "isSupportedWebhookField": entity.supports_webhooks(),
             })
         })
         .collect();

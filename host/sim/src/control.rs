@@ -1,5 +1,5 @@
 //! The test-control API under `/sim/`: change records as a user in Autotask
-//! would, inject faults, and read what the simulator saw.
+//! would (webhooks hear of it), inject faults, and read what the simulator saw.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Shared;
 use crate::entity::Entity;
+use crate::store::USER_RESOURCE_ID;
 use crate::traffic::Faults;
 
 fn error(status: StatusCode, text: String) -> Response {
@@ -36,13 +37,27 @@ fn fields(body: &[u8]) -> Result<Map<String, Value>, Response> {
     }
 }
 
-/// `POST /sim/{Entity}`: creates a record from the fields given, filling in the rest.
-pub async fn create(State(shared): State<Shared>, Path(name): Path<String>, body: axum::body::Bytes) -> Response {
+/// The query of a change: who makes it.
+#[derive(serde::Deserialize)]
+pub struct ChangeQuery {
+    /// The resource making the change (callouts' `PersonID`, checked against
+    /// webhooks' excluded resources); the API user's by default.
+    person: Option<i64>,
+}
+
+/// `POST /sim/{Entity}[?person=ID]`: creates a record from the fields given, filling in the rest.
+pub async fn create(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<ChangeQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     let (entity, fields) = match entity(&name).and_then(|e| Ok((e, fields(&body)?))) {
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
-    let record = shared.store().create(entity, fields, Utc::now());
+    let person = query.person.unwrap_or(USER_RESOURCE_ID);
+    let record = shared.changes().create(entity, fields, person, Utc::now());
     (StatusCode::CREATED, Json(record)).into_response()
 }
 
@@ -52,10 +67,12 @@ pub struct PatchQuery {
     /// The change's date, when it is not now: a change Autotask commits late
     /// carries a date from before it can be read.
     at: Option<String>,
+    /// As [`ChangeQuery::person`].
+    person: Option<i64>,
 }
 
-/// `PATCH /sim/{Entity}/{id}[?at=RFC 3339]`: merges fields into a record and
-/// bumps its change dates to now, or to `at`.
+/// `PATCH /sim/{Entity}/{id}[?at=RFC 3339][&person=ID]`: merges fields into a
+/// record and bumps its change dates to now, or to `at`.
 pub async fn patch(
     State(shared): State<Shared>,
     Path((name, id)): Path<(String, i64)>,
@@ -71,19 +88,25 @@ pub async fn patch(
         Some(Ok(at)) => at.with_timezone(&Utc),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("`at` is not an RFC 3339 date-time: {e}")),
     };
-    match shared.store().patch(entity, id, fields, at) {
+    let person = query.person.unwrap_or(USER_RESOURCE_ID);
+    match shared.changes().patch(entity, id, fields, person, at) {
         Some(record) => Json(record).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no {} with id {id}", entity.singular())),
     }
 }
 
-/// `DELETE /sim/{Entity}/{id}`: deletes a record (a Ticket leaves a DeletedTicketLogs row).
-pub async fn delete(State(shared): State<Shared>, Path((name, id)): Path<(String, i64)>) -> Response {
+/// `DELETE /sim/{Entity}/{id}[?person=ID]`: deletes a record (a Ticket leaves a DeletedTicketLogs row).
+pub async fn delete(
+    State(shared): State<Shared>,
+    Path((name, id)): Path<(String, i64)>,
+    Query(query): Query<ChangeQuery>,
+) -> Response {
     let entity = match entity(&name) {
         Ok(entity) => entity,
         Err(response) => return response,
     };
-    if shared.store().delete(entity, id, Utc::now()) {
+    let person = query.person.unwrap_or(USER_RESOURCE_ID);
+    if shared.changes().delete(entity, id, person, Utc::now()) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         error(StatusCode::NOT_FOUND, format!("no {} with id {id}", entity.singular()))
@@ -105,6 +128,11 @@ pub async fn set_faults(State(shared): State<Shared>, body: axum::body::Bytes) -
 /// `GET /sim/faults`: the faults still pending.
 pub async fn faults(State(shared): State<Shared>) -> Response {
     Json(shared.traffic.faults()).into_response()
+}
+
+/// `GET /sim/webhooks/log`: callouts given up on and webhooks deactivated, oldest first.
+pub async fn webhook_log(State(shared): State<Shared>) -> Response {
+    Json(shared.callouts.log()).into_response()
 }
 
 /// `GET /sim/stats`: request counts by endpoint and status, and the most requests in flight.

@@ -12,6 +12,35 @@ pub enum Entity {
     DeletedTicketLogs,
 }
 
+/// What queries need to know about a table's records: their fields and the
+/// name Autotask's error texts use. Entities have one, and so do the webhook
+/// entities, whose webhooks are queried with the same machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    /// The singular name in error texts (`Unable to find x in the Ticket Entity.`).
+    pub singular: &'static str,
+    pub fields: &'static [(&'static str, DataType)],
+    /// Whether records carry `userDefinedFields`.
+    pub user_defined_fields: bool,
+}
+
+impl Schema {
+    /// The field `name` refers to (case-insensitively) and its type.
+    pub fn field(&self, name: &str) -> Option<(&'static str, DataType)> {
+        self.fields.iter().copied().find(|(field, _)| field.eq_ignore_ascii_case(name))
+    }
+}
+
+impl From<Entity> for Schema {
+    fn from(entity: Entity) -> Schema {
+        Schema {
+            singular: entity.singular(),
+            fields: entity.fields(),
+            user_defined_fields: entity.has_user_defined_fields(),
+        }
+    }
+}
+
 /// How a field is typed, as `entityInformation/fields` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataType {
@@ -214,6 +243,16 @@ impl Entity {
     /// Companies, Contacts and ConfigurationItems have them).
     pub fn supports_webhooks(self) -> bool {
         !matches!(self, Entity::DeletedTicketLogs)
+    }
+
+    /// Whether webhooks can subscribe to `field` (or show it always): every
+    /// field of an entity with webhooks except its id and its creation and
+    /// change stamps, which change with every event.
+    pub fn is_webhook_field(self, field: &str) -> bool {
+        self.supports_webhooks()
+            && field != "id"
+            && !self.created_fields().contains(&field)
+            && !self.updated_fields().contains(&field)
     }
 
     /// The fields set to "now" when a record is created.

@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::entity::{DataType, Entity};
+use crate::entity::{DataType, Schema};
 
 /// A filter the API refuses, with the text Autotask would answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +76,10 @@ pub struct Parsed {
     pub ignored_operators: Vec<String>,
 }
 
-/// Parses the top-level `filter` array (an implicit AND) for `entity`.
-pub fn parse_filters(entity: Entity, filters: &Value) -> Result<Parsed, FilterError> {
+/// Parses the top-level `filter` array (an implicit AND) for the records of
+/// `schema` (an [`Entity`](crate::Entity) or a webhook entity).
+pub fn parse_filters(schema: impl Into<Schema>, filters: &Value) -> Result<Parsed, FilterError> {
+    let schema = schema.into();
     let Value::Array(items) = filters else {
         return Err(FilterError("filter must be an array of filter objects".into()));
     };
@@ -85,16 +87,16 @@ pub fn parse_filters(entity: Entity, filters: &Value) -> Result<Parsed, FilterEr
         return Err(FilterError("At least one filter is required.".into()));
     }
     let mut ignored_operators = Vec::new();
-    let items = parse_items(entity, items, &mut ignored_operators)?;
+    let items = parse_items(schema, items, &mut ignored_operators)?;
     Ok(Parsed { condition: Condition::Group { any: false, items }, ignored_operators })
 }
 
 /// The clauses of a group, without those whose operator is unknown. A group
 /// left empty holds for every record, as an empty filter does in Autotask.
-fn parse_items(entity: Entity, items: &[Value], ignored: &mut Vec<String>) -> Result<Vec<Condition>, FilterError> {
+fn parse_items(schema: Schema, items: &[Value], ignored: &mut Vec<String>) -> Result<Vec<Condition>, FilterError> {
     let mut conditions = Vec::with_capacity(items.len());
     for item in items {
-        if let Some(condition) = parse(entity, item, ignored)? {
+        if let Some(condition) = parse(schema, item, ignored)? {
             conditions.push(condition);
         }
     }
@@ -102,7 +104,7 @@ fn parse_items(entity: Entity, items: &[Value], ignored: &mut Vec<String>) -> Re
 }
 
 /// One filter; `None` when its operator is unknown and the clause is dropped.
-fn parse(entity: Entity, filter: &Value, ignored: &mut Vec<String>) -> Result<Option<Condition>, FilterError> {
+fn parse(schema: Schema, filter: &Value, ignored: &mut Vec<String>) -> Result<Option<Condition>, FilterError> {
     let Value::Object(object) = filter else {
         return Err(FilterError(format!("Invalid filter: {filter}")));
     };
@@ -113,7 +115,7 @@ fn parse(entity: Entity, filter: &Value, ignored: &mut Vec<String>) -> Result<Op
             Some(Value::Array(items)) if !items.is_empty() => items,
             _ => return Err(FilterError(format!("The '{op}' filter requires at least one item in 'items'."))),
         };
-        let items = parse_items(entity, items, ignored)?;
+        let items = parse_items(schema, items, ignored)?;
         return Ok(Some(Condition::Group { any: op == "or", items }));
     }
     let op = match op.as_str() {
@@ -144,12 +146,10 @@ fn parse(entity: Entity, filter: &Value, ignored: &mut Vec<String>) -> Result<Op
     let field = if udf {
         FieldRef::UserDefined(name.to_owned())
     } else {
-        let (field, data_type) = entity
-            .fields()
-            .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
-            .ok_or_else(|| FilterError(format!("Unable to find {name} in the {} Entity.", entity.singular())))?;
-        FieldRef::Standard(field, *data_type)
+        let (field, data_type) = schema
+            .field(name)
+            .ok_or_else(|| FilterError(format!("Unable to find {name} in the {} Entity.", schema.singular)))?;
+        FieldRef::Standard(field, data_type)
     };
     let value = get_ignore_case(object, "value").cloned().unwrap_or(Value::Null);
     let operand = match op {
@@ -315,6 +315,7 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Entity;
     use serde_json::json;
 
     fn ticket() -> Map<String, Value> {

@@ -10,13 +10,18 @@
 //!
 //! Besides the Autotask endpoints under `/atservicesrest/`, it serves a
 //! test-control API under `/sim/` (create, change and delete records, inject
-//! faults, read request statistics); see docs/autotask.md.
+//! faults, read request statistics and the webhook log); see docs/autotask.md.
+//!
+//! Webhooks registered through the API (`TicketWebhooks`, ...) hear the changes
+//! the control API and churn make, and call out as Autotask's do.
 
 // Request helpers return the finished error `Response` (128 bytes) as their `Err`:
 // it is the answer the handler sends, on a cold path, so boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
 mod api;
+pub mod callouts;
+mod changes;
 mod churn;
 mod control;
 pub mod entity;
@@ -25,6 +30,8 @@ pub mod query;
 pub mod sample;
 pub mod store;
 pub mod traffic;
+mod webhook_api;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,9 +43,10 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use callouts::{WebhookLogEntry, WebhookTiming};
 pub use entity::Entity;
 pub use store::{Population, Store};
-pub use traffic::{Faults, Stats};
+pub use traffic::{CalloutStats, Faults, Stats};
 
 /// How the simulator is set up.
 #[derive(Debug, Clone)]
@@ -66,6 +74,8 @@ pub struct SimConfig {
     pub threshold_latency: [Duration; 2],
     /// Generated records were created and changed before this instant (default: start-up).
     pub epoch: Option<DateTime<Utc>>,
+    /// How webhook callouts are timed (default: Autotask's timings).
+    pub webhooks: WebhookTiming,
 }
 
 impl Default for SimConfig {
@@ -84,14 +94,19 @@ impl Default for SimConfig {
             concurrent_per_entity: 3,
             threshold_latency: [Duration::from_millis(500), Duration::from_millis(1000)],
             epoch: None,
+            webhooks: WebhookTiming::default(),
         }
     }
 }
 
+/// Locks are taken store first, then webhooks: a change tells the webhooks
+/// while it holds the store.
 struct Inner {
     config: SimConfig,
     addr: SocketAddr,
     store: Mutex<Store>,
+    webhooks: Mutex<webhooks::Registry>,
+    callouts: callouts::Callouts,
     traffic: traffic::Traffic,
 }
 
@@ -109,6 +124,15 @@ impl std::ops::Deref for Shared {
 impl Shared {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn webhooks(&self) -> MutexGuard<'_, webhooks::Registry> {
+        self.webhooks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The store, locked for changes the webhooks hear of.
+    fn changes(&self) -> changes::Changes<'_> {
+        changes::Changes::new(self)
     }
 
     fn base_url(&self) -> String {
@@ -147,6 +171,8 @@ impl Simulator {
         let inner = Inner {
             traffic: traffic::Traffic::new(limits, config.seed),
             store: Mutex::new(Store::generate(&population)),
+            webhooks: Mutex::new(webhooks::Registry::new(config.seed)),
+            callouts: callouts::Callouts::new(),
             addr,
             config,
         };
@@ -154,6 +180,7 @@ impl Simulator {
         let app = Router::new()
             .route("/sim/stats", get(control::stats).delete(control::reset_stats))
             .route("/sim/faults", get(control::faults).post(control::set_faults))
+            .route("/sim/webhooks/log", get(control::webhook_log))
             .route("/sim/{entity}", post(control::create))
             .route("/sim/{entity}/{id}", patch(control::patch).delete(control::delete))
             .fallback(api::serve)
@@ -198,7 +225,14 @@ impl Simulator {
         self.shared.traffic.set_faults(faults);
     }
 
-    /// Runs `change` on the data, as the control API does.
+    /// The webhook error log, oldest first (as `GET /sim/webhooks/log`):
+    /// callouts given up on and webhooks deactivated.
+    pub fn webhook_log(&self) -> Vec<WebhookLogEntry> {
+        self.shared.callouts.log()
+    }
+
+    /// Runs `change` on the data. Unlike the control API, such changes call
+    /// out to no webhook.
     pub fn with_store<T>(&self, change: impl FnOnce(&mut Store) -> T) -> T {
         change(&mut self.shared.store())
     }
@@ -207,6 +241,7 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.server.abort();
+        self.shared.callouts.stop();
         if let Some(churn) = &self.churn {
             churn.abort();
         }

@@ -13,7 +13,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::entity::Entity;
+use crate::entity::Schema;
 use crate::filter::{self, Condition, FilterError, get_ignore_case};
 
 /// The most records a page can hold, and the default page size.
@@ -34,8 +34,10 @@ pub struct Query {
     pub fingerprint: String,
 }
 
-/// Parses a query body (property names case-insensitive) for `entity`.
-pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
+/// Parses a query body (property names case-insensitive) for the records of
+/// `schema` (an [`Entity`](crate::Entity) or a webhook entity).
+pub fn parse(schema: impl Into<Schema>, body: &Value) -> Result<Query, FilterError> {
+    let schema = schema.into();
     let Value::Object(object) = body else {
         return Err(FilterError("The query body must be a JSON object with a 'filter' array.".into()));
     };
@@ -54,9 +56,9 @@ pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
             let mut fields = vec!["id"];
             for name in names {
                 let name = name.as_str().unwrap_or_default();
-                let field = entity.field(name).ok_or_else(|| {
-                    FilterError(format!("Unable to find {name} in the {} Entity.", entity.singular()))
-                })?;
+                let (field, _) = schema
+                    .field(name)
+                    .ok_or_else(|| FilterError(format!("Unable to find {name} in the {} Entity.", schema.singular)))?;
                 if !fields.contains(&field) {
                     fields.push(field);
                 }
@@ -66,11 +68,11 @@ pub fn parse(entity: Entity, body: &Value) -> Result<Query, FilterError> {
         Some(other) => return Err(FilterError(format!("IncludeFields must be an array of field names, not {other}"))),
     };
     let filters = get_ignore_case(object, "filter").unwrap_or(&Value::Null);
-    let filter::Parsed { condition, ignored_operators } = filter::parse_filters(entity, filters)?;
+    let filter::Parsed { condition, ignored_operators } = filter::parse_filters(schema, filters)?;
     Ok(Query {
         page_size,
         include_fields,
-        user_defined_fields: entity.has_user_defined_fields(),
+        user_defined_fields: schema.user_defined_fields,
         condition,
         ignored_operators,
         fingerprint: fingerprint(body),
@@ -184,6 +186,7 @@ fn project<'a>(record: &'a Value, query: &Query) -> Cow<'a, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Entity;
     use serde_json::json;
 
     fn table(n: i64) -> BTreeMap<i64, Value> {

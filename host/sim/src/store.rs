@@ -9,6 +9,10 @@ use serde_json::{Map, Value, json};
 use crate::entity::Entity;
 use crate::sample::{self, Seeded};
 
+/// The resource (person) of the simulator's API user: who makes a change
+/// unless told otherwise, and who owns the webhooks it creates.
+pub const USER_RESOURCE_ID: i64 = 29_682_885;
+
 /// How much data to generate at start-up.
 #[derive(Debug, Clone, Copy)]
 pub struct Population {
@@ -99,20 +103,24 @@ impl Store {
     /// Deletes record `id`; a deleted Ticket leaves a DeletedTicketLogs row, as
     /// in Autotask. Returns whether the record existed.
     pub fn delete(&mut self, entity: Entity, id: i64, now: DateTime<Utc>) -> bool {
-        let Some(removed) = self.tables.get_mut(&entity).and_then(|table| table.remove(&id)) else {
-            return false;
-        };
+        self.delete_by(entity, id, USER_RESOURCE_ID, now).is_some()
+    }
+
+    /// Deletes record `id` as resource `person` (the DeletedTicketLogs row of a
+    /// Ticket names them and is dated `now`). Returns the removed record.
+    pub fn delete_by(&mut self, entity: Entity, id: i64, person: i64, now: DateTime<Utc>) -> Option<Value> {
+        let removed = self.tables.get_mut(&entity)?.remove(&id)?;
         if entity == Entity::Tickets {
             let log = json!({
                 "ticketID": id,
                 "ticketNumber": removed["ticketNumber"],
                 "ticketTitle": removed["title"],
-                "deletedByResourceID": 29_682_885,
+                "deletedByResourceID": person,
             });
             let Value::Object(log) = log else { unreachable!("a json object literal") };
             self.create(Entity::DeletedTicketLogs, log, now);
         }
-        true
+        Some(removed)
     }
 
     /// A random existing id of `entity`, for churn.

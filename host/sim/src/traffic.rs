@@ -14,7 +14,7 @@ use crate::sample::Seeded;
 pub const TIMEFRAME: Duration = Duration::from_secs(60 * 60);
 
 /// Faults to inject into API requests (everything under `/v1.0/` except zone lookup and
-/// `ThresholdInformation`),
+/// `ThresholdInformation`) and into webhook callouts,
 /// set with `POST /sim/faults`. Setting faults replaces the previous ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -34,6 +34,12 @@ pub struct Faults {
     /// Rewrites the origin (`scheme://host:port`) of every `nextPageUrl`, to test clients
     /// that must not follow a page link to another server.
     pub next_page_origin: Option<String>,
+    /// The next this-many webhook callouts are lost: never sent, but counted
+    /// (`callouts.dropped`) and written to the webhook log. Their
+    /// `SequenceNumber`s are used up, so receivers see the gap.
+    pub drop_callouts: u32,
+    /// Time each callout attempt waits before it is sent, in milliseconds.
+    pub callout_delay_ms: u64,
 }
 
 /// Why a request is refused before it is served.
@@ -61,6 +67,26 @@ pub struct Stats {
     /// Filter operators Autotask does not know, by spelling: their clauses were
     /// dropped, as the real API drops them. Tests assert none were sent.
     pub ignored_filter_operators: BTreeMap<String, u64>,
+    /// What became of webhook callouts.
+    #[serde(default)]
+    pub callouts: CalloutStats,
+}
+
+/// Webhook callout counts, as `/sim/stats` reports them under `callouts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CalloutStats {
+    /// Attempts made (first attempts and retries; deactivation notices not counted).
+    pub sent: u64,
+    /// Callouts answered with a 2xx.
+    pub delivered: u64,
+    /// Attempts that failed: a non-2xx answer, no connection, or no answer in time.
+    pub failed_attempts: u64,
+    /// Callouts given up on: out of attempts or time, dropped with a
+    /// deactivated webhook, or lost to the `dropCallouts` fault.
+    pub dropped: u64,
+    /// Webhooks deactivated for failing too often.
+    pub deactivations: u64,
 }
 
 impl Stats {
@@ -229,6 +255,19 @@ impl Traffic {
     /// Counts a filter operator whose clause was dropped.
     pub fn record_ignored_operator(&self, operator: &str) {
         *self.lock().stats.ignored_filter_operators.entry(operator.to_owned()).or_default() += 1;
+    }
+
+    /// Counts what happened to a webhook callout.
+    pub fn count_callouts(&self, count: impl FnOnce(&mut CalloutStats)) {
+        count(&mut self.lock().stats.callouts);
+    }
+
+    /// Whether the next callout is lost to the `dropCallouts` fault (using one up).
+    pub fn take_dropped_callout(&self) -> bool {
+        let faults = &mut self.lock().faults;
+        let drop = faults.drop_callouts > 0;
+        faults.drop_callouts = faults.drop_callouts.saturating_sub(1);
+        drop
     }
 
     /// Records the status a request was answered with.
