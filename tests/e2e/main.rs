@@ -17,6 +17,7 @@ mod console;
 mod hardening_runtime;
 mod plugin_runtime;
 mod poll_session;
+mod push;
 mod reload;
 mod script_equivalence;
 mod scripts;

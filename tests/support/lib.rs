@@ -5,6 +5,7 @@
 //! simulator's control API ([`service`]), and a small WebDriver client
 //! ([`webdriver`]).
 
+pub mod hook_proxy;
 pub mod receiver;
 pub mod service;
 pub mod webdriver;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod console;
+mod hooks;
 mod listener;
 mod secrets;
 mod status;

@@ -1,6 +1,7 @@
 //! The management listener: `GET /health`, `GET /metrics` (Prometheus text)
 //! and `GET /plugins` (every plugin file, its version and how it is doing),
-//! open for probes and scrapers; the management API under its prefix (see
+//! open for probes and scrapers; Autotask's webhook callouts under
+//! `/hooks/autotask/` (see [`crate::hooks`]), checked by their signatures; the management API under its prefix (see
 //! [`crate::api`]), behind its secrets; and the web console at `/` (see
 //! [`crate::console`]), behind a sign-in with the same secrets. Over TLS when configured.
 
@@ -24,6 +25,7 @@ pub fn router(management: Management, settings: &ServerSettings) -> Router {
         .route("/metrics", get(metrics))
         .route("/plugins", get(plugins))
         .with_state(management.clone())
+        .merge(crate::hooks::router(management.clone()))
         .merge(crate::api::router(management.clone(), &settings.api))
         .merge(crate::console::router(management, settings.tls.is_some()))
 }

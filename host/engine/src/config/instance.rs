@@ -51,6 +51,9 @@ pub struct InstanceConfig {
     pub signature_key: Option<crate::source::Secret>,
     pub format: EventFormat,
     pub refresh_interval: Duration,
+    /// How often resources with push on are polled while their webhook is
+    /// active (`event.push.refresh_interval`): the poll is then the safety net.
+    pub push_refresh_interval: Duration,
     pub resources: Vec<ResourceConfig>,
 }
 
@@ -74,6 +77,9 @@ pub struct ResourceConfig {
     pub created_check_tolerance_seconds: u32,
     pub updated: Option<DateField>,
     pub created: Option<DateField>,
+    /// Autotask pushes this resource's changes to the service (a webhook the
+    /// service registers); polling goes on as the safety net.
+    pub push: bool,
 }
 
 /// Resources are equal when configured the same (the template is read from `url`).
@@ -90,6 +96,7 @@ impl PartialEq for ResourceConfig {
             && self.created_check_tolerance_seconds == other.created_check_tolerance_seconds
             && self.updated == other.updated
             && self.created == other.created
+            && self.push == other.push
     }
 }
 
@@ -281,6 +288,33 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         },
     };
 
+    let push_enabled = match configuration.get("event.push.enabled") {
+        None | Some(Value::Null) => false,
+        Some(value) => flag(value).unwrap_or_else(|| {
+            problems.add(config_key("event.push.enabled"), format!("{value} is not true or false"));
+            false
+        }),
+    };
+    // Slower than the poll without push: the poll only catches what push dropped.
+    let push_default = refresh_interval.max(Duration::from_secs(DEFAULT_REFRESH_MINUTES * 60));
+    let push_refresh_interval = match configuration.get("event.push.refresh_interval") {
+        None | Some(Value::Null) => push_default,
+        Some(value) => match finite_number(value).map(|minutes| source.rules.refresh_interval(minutes)) {
+            Some(Ok(interval)) => interval,
+            Some(Err(message)) => {
+                problems.add(config_key("event.push.refresh_interval"), format!("{} {message}", short(value)));
+                push_default
+            }
+            None => {
+                problems.add(
+                    config_key("event.push.refresh_interval"),
+                    format!("{} is not a positive number of minutes", short(value)),
+                );
+                push_default
+            }
+        },
+    };
+
     let mut resources = Vec::new();
     match (configuration.get("event.poller.configuration"), configuration.get("event.poller.urls")) {
         (Some(poller), _) => {
@@ -304,7 +338,7 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
                 Some(map) => {
                     for (name, resource) in map {
                         let key = format!("{key}.{name}");
-                        if let Some(resource) = read_resource(name, resource, &key, problems) {
+                        if let Some(resource) = read_resource(name, resource, &key, push_enabled, problems) {
                             resources.push(resource);
                         }
                     }
@@ -337,7 +371,7 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
                     problems.add(&key, format!("resource `{name}` is given twice"));
                     continue;
                 }
-                if let Some(resource) = read_resource(&name, &resource, &key, problems) {
+                if let Some(resource) = read_resource(&name, &resource, &key, push_enabled, problems) {
                     resources.push(resource);
                 }
             }
@@ -360,6 +394,7 @@ pub fn read_instance(body: &Value, source: &Source<'_>, problems: &mut Collector
         signature_key,
         format,
         refresh_interval,
+        push_refresh_interval,
         resources,
     })
 }
@@ -426,7 +461,15 @@ pub fn default_date_fields(entity: &str) -> Option<(&'static str, &'static str)>
     })
 }
 
-fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<'_>) -> Option<ResourceConfig> {
+/// Reads one resource; `push_enabled` (`event.push.enabled`) turns push on
+/// for it when its entity has webhooks, unless it says `"push": false`.
+fn read_resource(
+    name: &str,
+    value: &Value,
+    key: &str,
+    push_enabled: bool,
+    problems: &mut Collector<'_>,
+) -> Option<ResourceConfig> {
     let before = problems.problems.len();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         problems
@@ -515,6 +558,25 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
             true
         }),
     };
+    let webhooks = crate::source::webhooks::webhook_entity(&entity).is_some();
+    let push = match object.get("push") {
+        None | Some(Value::Null) => push_enabled && webhooks,
+        Some(value) => match flag(value) {
+            Some(true) if !webhooks && !entity.is_empty() => {
+                let message = format!(
+                    "{entity} has no Autotask webhooks (Tickets, TicketNotes, Companies, Contacts and \
+                     ConfigurationItems do): it can only be polled"
+                );
+                problems.add(format!("{key}.push"), message);
+                false
+            }
+            Some(push) => push,
+            None => {
+                problems.add(format!("{key}.push"), format!("{value} is not true or false"));
+                false
+            }
+        },
+    };
     let dates = read_dates(object.get("datesConfiguration"), &format!("{key}.datesConfiguration"), problems);
     let defaults = default_date_fields(&entity);
     let date_field = |which: &str, default: Option<&str>, problems: &mut Collector<'_>| {
@@ -554,6 +616,7 @@ fn read_resource(name: &str, value: &Value, key: &str, problems: &mut Collector<
         created_check_tolerance_seconds,
         updated,
         created,
+        push,
     })
 }
 

@@ -59,6 +59,9 @@ pub struct ServerSettings {
     pub api: ApiSettings,
     /// Limits on instances, where they may send, and which hosts are Autotask.
     pub rules: InstanceRules,
+    /// Where Autotask reaches this service (`[server] public_url`): the base of
+    /// the webhook URLs registered for resources with push on.
+    pub public_url: Option<String>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -136,6 +139,7 @@ impl ServerSettings {
             tls: None,
             api: ApiSettings::default(),
             rules: InstanceRules::default(),
+            public_url: None,
         }
     }
 }
@@ -289,6 +293,7 @@ struct RawServer {
     tls_key: Option<PathBuf>,
     #[serde(default)]
     allowed_autotask_hosts: Vec<String>,
+    public_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +307,7 @@ struct RawInstance {
     /// RFC 3339, quoted or as a TOML date-time.
     since: Option<toml::Value>,
     refresh_interval_seconds: Option<f64>,
+    push_refresh_interval_seconds: Option<f64>,
     #[serde(default)]
     plugins: BTreeMap<String, PathBuf>,
     #[serde(default)]
@@ -364,6 +370,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         tls,
         rules,
         api: read_api(raw.api, base, &mut problems),
+        public_url: read_public_url(raw.server.public_url.as_deref(), &mut problems),
     };
 
     let mut instances = Vec::new();
@@ -388,6 +395,24 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         instances.push(configured);
     }
     if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
+}
+
+/// `[server] public_url`: an http(s) URL without query, kept without a trailing `/`.
+fn read_public_url(url: Option<&str>, problems: &mut Collector<'_>) -> Option<String> {
+    let url = url?.trim();
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none() => {
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        Ok(_) => {
+            problems.add("server.public_url", format!("`{url}` must be an http or https URL without a query"));
+            None
+        }
+        Err(error) => {
+            problems.add("server.public_url", format!("`{url}` is not a URL ({error})"));
+            None
+        }
+    }
 }
 
 /// The limits on instances, the egress policy and the Autotask hosts.
@@ -680,6 +705,12 @@ fn read_configured(
         match rules.refresh_interval_seconds(seconds) {
             Ok(interval) => instance.refresh_interval = interval,
             Err(message) => problems.add(format!("{key}.refresh_interval_seconds"), message),
+        }
+    }
+    if let Some(seconds) = raw.push_refresh_interval_seconds {
+        match rules.refresh_interval_seconds(seconds) {
+            Ok(interval) => instance.push_refresh_interval = interval,
+            Err(message) => problems.add(format!("{key}.push_refresh_interval_seconds"), message),
         }
     }
     let id = raw.id.unwrap_or_else(|| slug(&instance.name));

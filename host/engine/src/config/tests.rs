@@ -589,3 +589,70 @@ fn api_users_are_checked_and_every_problem_names_its_key() {
     assert_eq!(problems.0[0].key, "api.users");
     assert!(problems.0[0].message.contains("organization_secret"), "{problems}");
 }
+
+#[test]
+fn push_is_off_unless_asked_on_for_every_resource_with_webhooks_or_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret");
+    write(dir.path(), "code.txt", "CODE123");
+    let mut body = cloud_elements_body();
+    let poller = &mut body["configuration"]["event.poller.configuration"];
+    poller["contacts"] = poller["incidents"].clone();
+    poller["contacts"]["url"] = json!("/hubs/crm/contacts?where=lastActivityDate>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'");
+    write(dir.path(), "off.json", &body.to_string());
+    body["configuration"]["event.push.enabled"] = json!(true);
+    body["configuration"]["event.push.refresh_interval"] = json!(60);
+    body["configuration"]["event.poller.configuration"]["contacts"]["push"] = json!(false);
+    body["name"] = json!("on");
+    write(dir.path(), "on.json", &body.to_string());
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[server]\nintegration_code = \"${file:code.txt}\"\npublic_url = \"https://events.example.com/\"\n\n\
+         [[instance]]\nfile = \"off.json\"\n\n[[instance]]\nfile = \"on.json\"\npush_refresh_interval_seconds = 90\n",
+    );
+    let config = load(&config).unwrap();
+    assert_eq!(config.server.public_url.as_deref(), Some("https://events.example.com"));
+    let push_of =
+        |index: usize| -> Vec<bool> { config.instances[index].instance.resources.iter().map(|r| r.push).collect() };
+    assert_eq!(push_of(0), [false, false], "off by default, as in Cloud Elements");
+    let names: Vec<&str> = config.instances[1].instance.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["incidents", "contacts"]);
+    assert_eq!(push_of(1), [true, false], "on for all, off where a resource says so");
+    let off = &config.instances[0].instance;
+    assert_eq!(
+        off.push_refresh_interval,
+        Duration::from_secs(15 * 60),
+        "never faster than the usual poll, 15 min at least"
+    );
+    assert_eq!(config.instances[1].instance.push_refresh_interval, Duration::from_secs(90), "the TOML override");
+}
+
+#[test]
+fn push_problems_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret.txt", "s3cret");
+    let mut body = cloud_elements_body();
+    let configuration = body["configuration"].as_object_mut().unwrap();
+    configuration.insert("event.push.enabled".into(), json!("sometimes"));
+    configuration.insert("event.push.refresh_interval".into(), json!("later"));
+    let poller = &mut configuration["event.poller.configuration"];
+    poller["projects"] = poller["incidents"].clone();
+    poller["projects"]["url"] = json!("/Projects?where=lastActivityDateTime>='${date:yyyy-MM-dd'T'HH:mm:ssZ}'");
+    poller["projects"]["push"] = json!(true);
+    write(dir.path(), "acme.json", &body.to_string());
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[server]\nintegration_code = \"X\"\npublic_url = \"ftp://example.com\"\n\n[[instance]]\nfile = \"acme.json\"\n",
+    );
+    let text = load(&config).unwrap_err().to_string();
+    for expected in [
+        "configuration.\"event.push.enabled\": \"sometimes\" is not true or false",
+        "configuration.\"event.push.refresh_interval\": \"later\" is not a positive number of minutes",
+        "configuration.\"event.poller.configuration\".projects.push: Projects has no Autotask webhooks",
+        "server.public_url: `ftp://example.com` must be an http or https URL",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+}

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::instances::Found;
 use super::views::{
-    DeliveryHealth, EventSummary, LastPollView, MessageStatus, MessageView, Polled, ResourcePlugin, ResourcePolled,
-    ResourceState, ResourceView, Resources, Retried,
+    DeliveryHealth, EventSummary, LastPollView, MessageStatus, MessageView, Polled, PushView, ResourcePlugin,
+    ResourcePolled, ResourceState, ResourceView, Resources, Retried,
 };
 use super::{Caller, ManageError, Management};
 use crate::service::plugins::{PluginStatus, Reload, Status, plugin_file_or_default, plugin_path, short_version};
@@ -179,6 +179,26 @@ impl Management {
                 watermark,
                 last_poll: status.as_ref().and_then(|s| s.last_poll.as_ref()).map(last_poll_view),
                 next_poll: status.as_ref().and_then(|s| s.next_poll),
+                push: handle.and_then(|handle| handle.push.as_ref()).map(|push| {
+                    let status = push.status();
+                    let config = &configured.instance;
+                    let interval = if status.active { config.push_refresh_interval } else { config.refresh_interval };
+                    PushView {
+                        active: status.active,
+                        webhook_url: push.url().map(str::to_owned),
+                        webhook_id: status.webhook_id,
+                        problem: status.problem,
+                        last_check: status.last_check,
+                        last_callout: status.last_callout,
+                        callouts_received: status.received,
+                        callouts_verified: status.verified,
+                        callouts_rejected: status.rejected,
+                        changes_pushed: status.pushed,
+                        push_gap: status.gap,
+                        reactivations: status.reactivations,
+                        poll_interval_seconds: interval.as_secs_f64(),
+                    }
+                }),
             });
         }
         Ok(Resources { instance_id: instance, resources: shown })

@@ -14,6 +14,7 @@ mod activity;
 pub mod body;
 mod error;
 mod instances;
+mod push;
 #[cfg(test)]
 mod tests;
 pub mod views;
@@ -28,6 +29,7 @@ use crate::service::{Service, Shared, Snapshot, Supervisor};
 use crate::store::StoredInstance;
 pub use error::{FieldProblem, ManageError, json_path};
 pub use instances::{OutboxPolicy, Page};
+pub use push::HookError;
 
 /// Who is asking. The API's secrets were checked before the call and named
 /// the user; an `Element` token, when one was presented, narrows it to that instance.

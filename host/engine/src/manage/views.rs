@@ -256,6 +256,37 @@ pub struct ResourceView {
     pub last_poll: Option<LastPollView>,
     #[serde(rename = "nextPollDate", serialize_with = "optional_date")]
     pub next_poll: Option<DateTime<Utc>>,
+    /// Autotask's push of this resource's changes, when it has push on.
+    pub push: Option<PushView>,
+}
+
+/// How a resource's push is doing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushView {
+    /// The webhook is registered and was active at the last check.
+    pub active: bool,
+    /// Where Autotask calls out to (`None` until `[server] public_url` is set).
+    pub webhook_url: Option<String>,
+    /// The webhook's id in Autotask, once registered.
+    pub webhook_id: Option<i64>,
+    /// Why push is not working, while it is not.
+    pub problem: Option<String>,
+    #[serde(rename = "lastCheckDate", serialize_with = "optional_date")]
+    pub last_check: Option<DateTime<Utc>>,
+    #[serde(rename = "lastCalloutDate", serialize_with = "optional_date")]
+    pub last_callout: Option<DateTime<Utc>>,
+    pub callouts_received: u64,
+    pub callouts_verified: u64,
+    pub callouts_rejected: u64,
+    /// Changes turned into events from callouts.
+    pub changes_pushed: u64,
+    /// Changes a poll found that push had not delivered.
+    pub push_gap: u64,
+    /// Times the service found the webhook deactivated and reactivated it.
+    pub reactivations: u64,
+    /// How often the resource is polled now: slower while push is active.
+    pub poll_interval_seconds: f64,
 }
 
 /// The plugin file a resource uses, and the version serving.

@@ -65,6 +65,19 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Push callout outcomes: every one `received`, then `verified` (signed by the
+/// resource's webhook and stored) or `rejected` (bad or missing signature, unreadable).
+pub const CALLOUT_RECEIVED: &str = "received";
+pub const CALLOUT_VERIFIED: &str = "verified";
+pub const CALLOUT_REJECTED: &str = "rejected";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CalloutLabels {
+    pub instance: String,
+    pub resource: String,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AutotaskLabels {
     pub entity: String,
@@ -90,6 +103,11 @@ pub struct Metrics {
     pub outbox_depth: Gauge,
     pub plugin_reloads: Family<ReloadLabels, Counter>,
     pub config_reloads: Family<OutcomeLabels, Counter>,
+    pub push_callouts: Family<CalloutLabels, Counter>,
+    /// Changes a poll turned into events that push had not delivered.
+    pub push_gap: Family<ResourceLabels, Counter>,
+    /// 1 while the resource's webhook is active in Autotask, 0 otherwise.
+    pub push_active: Family<ResourceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -153,6 +171,24 @@ impl Metrics {
         );
         let config_reloads = Family::default();
         registry.register("config_reloads", "Configuration file changes applied or rejected", config_reloads.clone());
+        let push_callouts = Family::default();
+        registry.register(
+            "push_callouts",
+            "Autotask webhook callouts received, and of those verified (stored) or rejected",
+            push_callouts.clone(),
+        );
+        let push_gap = Family::default();
+        registry.register(
+            "push_gap",
+            "Changes a poll found that push had not delivered (dropped or late callouts)",
+            push_gap.clone(),
+        );
+        let push_active = Family::default();
+        registry.register(
+            "push_active",
+            "Whether a resource's Autotask webhook is active (1) or not (0)",
+            push_active.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -169,6 +205,9 @@ impl Metrics {
             outbox_depth,
             plugin_reloads,
             config_reloads,
+            push_callouts,
+            push_gap,
+            push_active,
         }
     }
 
@@ -179,8 +218,12 @@ impl Metrics {
         let instance = || id.to_owned();
         for resource in resources {
             let labels = ResourceLabels::new(id, resource);
-            for family in [&self.records_read, &self.records_failed, &self.events_produced] {
+            for family in [&self.records_read, &self.records_failed, &self.events_produced, &self.push_gap] {
                 family.remove(&labels);
+            }
+            self.push_active.remove(&labels);
+            for outcome in [CALLOUT_RECEIVED, CALLOUT_VERIFIED, CALLOUT_REJECTED] {
+                self.push_callouts.remove(&CalloutLabels { instance: instance(), resource: resource.clone(), outcome });
             }
             for outcome in [POLL_OK, POLL_ERROR] {
                 self.polls.remove(&PollLabels { instance: instance(), resource: resource.clone(), outcome });

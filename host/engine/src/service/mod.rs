@@ -10,6 +10,7 @@ pub mod metrics;
 pub(crate) mod outbox_wakers;
 pub mod plugins;
 pub mod poll;
+pub mod push;
 mod reload;
 pub mod scheduler;
 mod supervisor;

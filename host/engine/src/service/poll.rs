@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 
 use super::metrics::{InstanceLabels, PluginLabels, ResourceLabels};
 use super::plugins::{PluginSlot, short_version};
+use super::push::PushState;
 use super::{InstanceHandle, Shared};
 use crate::config::{EventFormat, ResourceConfig};
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
@@ -45,7 +46,7 @@ use crate::delivery::{cloudevents, message};
 use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
-use crate::store::{FailedRecord, PollCommit, PollStart, StoreError};
+use crate::store::{FailedRecord, PollCommit, PollStart, StoreError, StoredCallout};
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
@@ -102,6 +103,8 @@ pub(crate) struct ResourcePoller {
     pub(crate) plugin: Arc<PluginSlot>,
     pub(crate) client: AutotaskClient,
     pub(crate) shared: Arc<Shared>,
+    /// The resource's push, when it has push on.
+    pub(crate) push: Option<Arc<PushState>>,
 }
 
 /// A poll's work so far: what the next commit writes, and the summary.
@@ -115,7 +118,18 @@ struct Collected {
     window_start: String,
     /// The commit being written, with how long it took.
     storing: Option<tokio::task::JoinHandle<Result<std::time::Duration, StoreError>>>,
+    /// The object ids already turned into events inside the window. A record
+    /// announced once is not CREATED again when its next change is read: not
+    /// when a poll read it while it was being created (its creation is after
+    /// that poll's start, so the next poll would call it new again), not when
+    /// push announced it.
+    announced: HashSet<String>,
+    /// Records mapped (not dropped as seen), all pages so far.
+    fresh: usize,
 }
+
+/// The most push callouts one pass maps: their records are one query (Autotask's page is 500).
+const CALLOUTS_PER_PASS: usize = 500;
 
 /// How the failure of a deletion log row starts, so a replay reads it as one again.
 const DELETION_LOG_FAILURE: &str = "a DeletedTicketLogs row";
@@ -175,7 +189,9 @@ impl ResourcePoller {
         let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
         query.body.max_records = resource.page_size.or(query.body.max_records);
 
-        let mut collected = Collected { window_start: format_instant(from), seen_now, ..Collected::default() };
+        let announced = seen_now.iter().map(|(id, _)| id.clone()).collect();
+        let mut collected =
+            Collected { window_start: format_instant(from), seen_now, announced, ..Collected::default() };
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
@@ -215,6 +231,8 @@ impl ResourcePoller {
             // crash between pages reads every page of the log again.
             collected.commit.deletions_watermark = Some(this_poll);
         }
+        // What this poll found to map, push (when on and registered) had not delivered.
+        let missed_by_push = collected.fresh;
         if start.replay_requested {
             self.replay_failures(&mapper, previous_poll, &mut collected).await?;
         }
@@ -222,7 +240,109 @@ impl ResourcePoller {
         collected.commit.watermark = Some(this_poll);
         self.commit(&mut collected).await?;
         self.finish(&mut collected).await?;
+        if let Some(push) = self.push.as_ref().filter(|push| push.is_registered()) {
+            push.count_gap(missed_by_push);
+        }
         Ok(collected.summary)
+    }
+
+    /// Turns the push callouts waiting for this resource into events: the
+    /// changed records are read in full (one query for up to
+    /// [`CALLOUTS_PER_PASS`] of them, with the resource's own filter, so a
+    /// record the poll would not read is not pushed either) and mapped as a
+    /// poll's are, with the same seen keys; a deletion comes from its callout.
+    /// Returns `None` when none was waiting.
+    pub async fn map_callouts(&self) -> Result<Option<PollSummary>, PollError> {
+        let Some(plugin) = self.plugin.current() else {
+            return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
+        };
+        let (store, instance_id, name) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
+        let (start, callouts) = blocking(move || {
+            Ok((
+                store.poll_start(&instance_id, &name)?,
+                store.pending_callouts(&instance_id, &name, CALLOUTS_PER_PASS)?,
+            ))
+        })
+        .await?;
+        if callouts.is_empty() {
+            return Ok(None);
+        }
+        let first_poll_from = self.instance.first_poll_from;
+        let previous_poll = start.watermark.unwrap_or(first_poll_from);
+        let this_poll = Utc::now();
+        let (changed, deleted): (Vec<_>, Vec<_>) =
+            callouts.iter().partition(|stored| stored.callout.action != "Delete");
+        let mut ids: Vec<i64> = changed.iter().filter_map(|stored| stored.callout.object_id.parse().ok()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+
+        let (client, sent) = self.client.counting();
+        let resource = self.config();
+        let page = if ids.is_empty() {
+            Vec::new()
+        } else {
+            // The resource's where clause as of where the instance starts, narrowed to the changed ids.
+            let url = resource.template.render(first_poll_from, &simple_date_format::Zone::Utc);
+            let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
+            query.body.filter.push(Filter::condition(Op::In, "id", serde_json::json!(ids)));
+            let read = client.query_all(&query.entity, &query.body).await;
+            self.shared
+                .metrics
+                .instance_requests
+                .get_or_create(&InstanceLabels { instance: self.instance.id.clone() })
+                .inc_by(sent.get());
+            read?.records
+        };
+        // Stored only once read as JSON; `null` keeps the indices should one not be.
+        let deletions: Vec<Box<RawValue>> = deleted
+            .iter()
+            .map(|stored| {
+                RawValue::from_string(stored.callout.body.clone())
+                    .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+            })
+            .collect();
+
+        let not_before = format_instant(first_poll_from);
+        let mut collected = Collected::default();
+        collected.summary.from = format_instant(previous_poll);
+        collected.summary.until = format_instant(this_poll);
+        collected.summary.pages = usize::from(!page.is_empty());
+        collected.summary.records = page.len();
+        collected.summary.deleted = deletions.len();
+        let records = self.read_records(&page, previous_poll, Some(&not_before), &mut collected);
+        let deletion_records = read_deleted_callouts(&deleted, &mut collected);
+        // Seen keys from the earliest change read (or the previous poll, whose
+        // later creations an announced record could be) are all these can match.
+        let since = records
+            .iter()
+            .chain(&deletion_records)
+            .filter_map(|(_, record)| record.updated.clone())
+            .chain([format_instant(previous_poll)])
+            .min()
+            .unwrap_or_default();
+        let (store, instance_id, name, from) =
+            (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone(), since.clone());
+        let seen_now = blocking(move || store.seen_since(&instance_id, &name, &from)).await?;
+        collected.announced = seen_now.iter().map(|(id, _)| id.clone()).collect();
+        collected.seen_now = seen_now;
+        collected.window_start = since;
+
+        let mapper = Mapper {
+            fallback: plugin,
+            ctx: self.context(previous_poll, this_poll),
+            session: std::sync::Mutex::new(None),
+        };
+        self.map(&mapper, &page, records, true, &mut collected).await?;
+        self.map(&mapper, &deletions, deletion_records, true, &mut collected).await?;
+        collected.commit.callouts_done = callouts.iter().map(|stored| stored.id).collect();
+        collected.summary.requests = sent.get();
+        self.commit(&mut collected).await?;
+        self.finish(&mut collected).await?;
+        if let Some(push) = &self.push {
+            push.count_pushed(collected.fresh);
+        }
+        Ok(Some(collected.summary))
     }
 
     /// Where this poll reads the deletion log from, if it is due: its own
@@ -379,8 +499,15 @@ impl ResourcePoller {
         collected: &mut Collected,
     ) -> Result<(), PollError> {
         let storing = Instant::now();
-        let records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
+        let mut records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
         add_elapsed(&mut collected.summary.storing_ms, storing);
+        collected.fresh += records.len();
+        for (_, record) in &mut records {
+            if !collected.announced.insert(record.object_id.clone()) && record.default_event_type == EventType::Created
+            {
+                record.default_event_type = EventType::Updated;
+            }
+        }
         let mapping = Instant::now();
         let labels = ResourceLabels::new(&self.instance.id, &self.config().name);
         let metrics = &self.shared.metrics;
@@ -642,6 +769,41 @@ fn read_deletions(page: &[Box<RawValue>], collected: &mut Collected) -> Vec<(usi
                 object_id: None,
                 record: raw.get().to_owned(),
                 error: format!("{DELETION_LOG_FAILURE}: {error}"),
+            }),
+        }
+    }
+    records
+}
+
+/// Delete callouts as records of the deleted records: the callout's `Id`, its
+/// `EventTime` as the updated date (the deletion log's `deletedDateTime` is
+/// the same instant, so both make the same seen key), DELETED as the
+/// suggested type, and the callout itself as the raw record (the record is gone).
+fn read_deleted_callouts(deleted: &[&StoredCallout], collected: &mut Collected) -> Vec<(usize, RawRecord)> {
+    let format = DateFormat::new(AUTOTASK_DATE_PATTERN, None).expect("the Autotask date pattern is valid");
+    let mut records = Vec::with_capacity(deleted.len());
+    for (index, stored) in deleted.iter().enumerate() {
+        let callout = &stored.callout;
+        let when = callout
+            .event_time
+            .as_deref()
+            .ok_or("the Delete callout has no EventTime".to_owned())
+            .and_then(|time| format.parse(time).map_err(|e| format!("the Delete callout's EventTime: {e}")));
+        match when {
+            Ok(deleted) => records.push((
+                index,
+                RawRecord {
+                    json: callout.body.clone(),
+                    object_id: callout.object_id.clone(),
+                    created: None,
+                    updated: Some(format_instant(deleted)),
+                    default_event_type: EventType::Deleted,
+                },
+            )),
+            Err(error) => collected.commit.failed.push(FailedRecord {
+                object_id: Some(callout.object_id.clone()),
+                record: callout.body.clone(),
+                error,
             }),
         }
     }

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{POLL_ERROR, POLL_OK, PollLabels};
 use super::plugins::PluginSlot;
 use super::poll::{PollError, PollSummary, ResourcePoller};
+use super::push::PushState;
 use crate::source::SourceError;
 
 /// What one poll came to: its summary, or why it stored nothing.
@@ -36,6 +37,8 @@ pub type PollResult = Result<PollSummary, String>;
 pub struct ResourceHandle {
     pub name: String,
     pub plugin: Arc<PluginSlot>,
+    /// The resource's push, when it has push on.
+    pub push: Option<Arc<PushState>>,
     status: Arc<Mutex<ResourceStatus>>,
     requests: Arc<PollRequests>,
 }
@@ -141,10 +144,11 @@ impl Control {
 }
 
 /// A connected control and handle for one resource's loop.
-pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>) -> (Control, ResourceHandle) {
+pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>, push: Option<Arc<PushState>>) -> (Control, ResourceHandle) {
     let status = Arc::new(Mutex::new(ResourceStatus::default()));
     let requests = Arc::new(PollRequests::open());
-    let handle = ResourceHandle { name: name.to_owned(), plugin, status: status.clone(), requests: requests.clone() };
+    let handle =
+        ResourceHandle { name: name.to_owned(), plugin, push, status: status.clone(), requests: requests.clone() };
     (Control { status, requests }, handle)
 }
 
@@ -212,6 +216,11 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
     // which also sets each loop's phase. A random delay on top would only make
     // a lone instance's first events late.
     let mut next = poller.shared.first_polls.due(Instant::now());
+    let push = poller.push.clone();
+    if let Some(push) = &push {
+        // Registered before the first poll, so that no change falls between the two.
+        push.ensure(&poller.client, &poller.shared.store).await;
+    }
     loop {
         let at = Utc::now()
             + chrono::TimeDelta::from_std(next.saturating_duration_since(Instant::now())).unwrap_or_default();
@@ -220,6 +229,17 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
         tokio::select! {
             () = tokio::time::sleep_until(next.into()) => {}
             reply = control.requests.next() => asked = Some(reply),
+            () = pushed(push.as_deref()) => {
+                let push = push.as_deref().expect("only woken with push on");
+                if push.take_recheck() {
+                    push.ensure(&poller.client, &poller.shared.store).await;
+                }
+                tokio::select! {
+                    () = map_callouts(poller) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return,
         }
         // Only a poll the schedule started has a due time to be late for.
@@ -255,6 +275,15 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             poller.shared.metrics.schedule_drift.observe(started.saturating_duration_since(due).as_secs_f64());
         }
         control.update(|status| status.next_poll = None);
+        if let Some(push) = &push {
+            // The webhook checked (and reactivated if Autotask turned it off), and
+            // the callouts waiting mapped first: the poll then finds only what push missed.
+            push.ensure(&poller.client, &poller.shared.store).await;
+            tokio::select! {
+                () = map_callouts(poller) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
         // Stopping mid-poll is safe: nothing is stored until the poll's one commit.
         let outcome = tokio::select! {
             // Boxed: a waiting loop's task then holds no room for a poll in
@@ -314,7 +343,53 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
                 tracing::error!("poll failed, the next one starts from the same point: {error}");
             }
         }
+        // With its webhook active, push delivers the changes and the poll is the safety net.
+        let interval = match &push {
+            Some(push) if push.is_active() => poller.instance.config.push_refresh_interval,
+            _ => interval,
+        };
         next = next_due(started, interval, Instant::now(), crate::random::unit());
+    }
+}
+
+/// Waits until `push` has callouts to map or a check to make; forever without push.
+async fn pushed(push: Option<&PushState>) {
+    match push {
+        Some(push) => push.wake.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How many passes of [`CALLOUTS_PER_PASS`](super::poll) callouts one wake maps
+/// at most before the loop looks at its schedule again.
+const PASSES_PER_WAKE: usize = 20;
+
+/// Maps the push callouts waiting for the resource, pass after pass until none
+/// is left. A failure leaves them stored: the next wake or poll tries again.
+async fn map_callouts(poller: &ResourcePoller) {
+    for _ in 0..PASSES_PER_WAKE {
+        let started = Instant::now();
+        match poller.map_callouts().await {
+            Ok(Some(summary)) => tracing::info!(
+                "pushed: {} changed record(s) and {} deletion(s): {} event(s) in {} message(s), {} already seen, {} failed; {:.0} ms",
+                summary.records,
+                summary.deleted,
+                summary.events,
+                summary.messages,
+                summary.already_seen,
+                summary.failed,
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+            Ok(None) => return,
+            Err(PollError::NoPlugin(reason)) => {
+                tracing::warn!("push callouts wait for the plugin: {reason}");
+                return;
+            }
+            Err(error) => {
+                tracing::error!("push callouts not mapped, kept for the next try: {error}");
+                return;
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use super::metrics::{AutotaskLabels, DEAD_LETTER, DELIVERED, DeliveryLabels, InstanceLabels, Metrics, RETRY};
 use super::plugins::{PluginRegistry, PluginSlot, plugin_path};
 use super::poll::{self, ResourcePoller};
+use super::push::{self, PushState};
 use super::scheduler::{self, ResourceHandle};
 use super::{InstanceHandle, Shared, StartError, absolute, join_or_abort};
 use crate::config::{ConfiguredInstance, InstanceRules};
@@ -229,20 +230,30 @@ impl Supervisor {
         let mut wanted: BTreeMap<String, ConfiguredInstance> =
             instances.into_iter().map(|configured| (configured.id.clone(), configured)).collect();
         let ids: Vec<String> = self.running.keys().cloned().collect();
+        let mut push_ended = Vec::new();
         for id in ids {
             match wanted.get(&id) {
                 Some(configured) if *configured == self.running[&id].configured => {
                     wanted.remove(&id);
                 }
-                Some(_) => {
+                Some(configured) => {
                     changes.changed.push(id.clone());
+                    push_ended.push((
+                        self.running[&id].configured.clone(),
+                        ended_push(&self.running[&id].configured, Some(configured)),
+                    ));
                     self.retire(&id, false);
                 }
                 None => {
                     changes.removed.push(id.clone());
+                    push_ended
+                        .push((self.running[&id].configured.clone(), ended_push(&self.running[&id].configured, None)));
                     self.retire(&id, true);
                 }
             }
+        }
+        for (old, resources) in push_ended.into_iter().filter(|(_, resources)| !resources.is_empty()) {
+            self.delete_webhooks(&old, resources);
         }
         for (id, configured) in wanted {
             if !changes.changed.contains(&id) {
@@ -253,6 +264,24 @@ impl Supervisor {
         }
         self.clients.retain(self.running.values().map(|running| &running.configured));
         Ok(changes)
+    }
+
+    /// Deletes the Autotask webhooks of `configured`'s `resources` in the
+    /// background, with the instance's own credentials (it may be gone by then).
+    fn delete_webhooks(&mut self, configured: &ConfiguredInstance, resources: Vec<String>) {
+        let client = match self.clients.get(configured) {
+            Ok(client) => client.for_instance(&configured.id),
+            Err(error) => {
+                tracing::warn!(instance = %configured.id, "cannot delete the push webhooks: {error}");
+                return;
+            }
+        };
+        let (store, id) = (self.shared.store.clone(), configured.id.clone());
+        tokio::spawn(async move {
+            for resource in resources {
+                push::unregister(&client, &store, &id, &resource).await;
+            }
+        });
     }
 
     /// Tells running instance `id` to stop, without waiting for it.
@@ -363,19 +392,33 @@ impl Supervisor {
         for (index, resource) in handle.config.resources.iter().enumerate() {
             let path = absolute(&plugin_path(&shared.settings.plugin_dir, configured, &resource.name));
             let slot = shared.plugins.slot(&path).await;
+            let push = resource
+                .push
+                .then(|| {
+                    PushState::new(
+                        &id,
+                        &resource.name,
+                        &resource.entity,
+                        shared.settings.public_url.as_deref(),
+                        shared.metrics.clone(),
+                    )
+                })
+                .flatten()
+                .map(Arc::new);
             let poller = ResourcePoller {
                 instance: handle.clone(),
                 resource: index,
                 plugin: slot.clone(),
                 client: client.for_instance(&id),
                 shared: shared.clone(),
+                push: push.clone(),
             };
             let user = format!("{id}/{}", resource.name);
             let sample = configured.sample_records.get(&resource.name).and_then(|json| poller.sample(json));
             slot.attach(&user, sample);
             running.users.push((slot.clone(), user));
             let span = tracing::info_span!("poll", instance = %id, resource = %resource.name, plugin = %slot.label());
-            let (control, handle) = scheduler::control(&resource.name, slot.clone());
+            let (control, handle) = scheduler::control(&resource.name, slot.clone(), push);
             running.resources.push(handle);
             let poll_loop = scheduler::run(poller, interval, control, stop.clone());
             running.tasks.spawn(after(predecessor.clone(), stop.clone(), poll_loop).instrument(span));
@@ -398,6 +441,22 @@ impl Supervisor {
         running.tasks.spawn(deliveries.instrument(tracing::info_span!("delivery", instance = %id)));
         Ok(running)
     }
+}
+
+/// The resources of `old` whose push ends when it becomes `new` (`None`:
+/// removed): gone, no longer polled, or with push turned off.
+fn ended_push(old: &ConfiguredInstance, new: Option<&ConfiguredInstance>) -> Vec<String> {
+    let runs = |configured: &ConfiguredInstance| configured.instance.events_enabled && !configured.disabled;
+    let pushed = |configured: &ConfiguredInstance, name: &str| {
+        runs(configured) && configured.instance.resources.iter().any(|resource| resource.name == name && resource.push)
+    };
+    old.instance
+        .resources
+        .iter()
+        .filter(|resource| resource.push && runs(old))
+        .filter(|resource| !new.is_some_and(|new| pushed(new, &resource.name)))
+        .map(|resource| resource.name.clone())
+        .collect()
 }
 
 /// One Autotask client per credential (server, user, secret and integration

@@ -376,6 +376,27 @@ impl AutotaskClient {
         }
     }
 
+    /// An authenticated call to `path` under the zone's `v1.0/` (a webhook
+    /// entity, say), with a JSON body; the answer's JSON (`null` when empty).
+    /// `entity` is what limits, retries and errors count it under.
+    pub async fn call_json(
+        &self,
+        entity: &str,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, SourceError> {
+        let zone_base = self.zone_base().await?;
+        let url = self.api_url(&zone_base, path)?;
+        let body = body.map(|body| Bytes::from(serde_json::to_vec(body).expect("a JSON value serializes")));
+        let bytes = self.call(entity, method, url, body.as_ref()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| SourceError::Malformed { entity: entity.into(), message: e.to_string() })
+    }
+
     /// How many records of `entity` match `body` (`/query/count`).
     pub async fn count(&self, entity: &str, body: &QueryBody) -> Result<u64, SourceError> {
         let zone_base = self.zone_base().await?;

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod hub;
 pub mod retry;
 pub mod template;
+pub mod webhooks;
 pub mod zone;
 
 pub use client::{

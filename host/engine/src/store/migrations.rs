@@ -92,6 +92,34 @@ pub(crate) const STEPS: &[&str] = &[
     // from before were created with the one user secret there was, the
     // organization admin `config::LEGACY_USER` (`admin`).
     "ALTER TABLE api_instances ADD COLUMN owner TEXT NOT NULL DEFAULT 'admin';",
+    // 6: push. The webhook the service registered in Autotask for a resource
+    // (its secret signs the callouts: the state file is readable by its owner
+    // only), and the callouts received and not yet turned into events. A
+    // callout is stored before it is answered 2xx; the poll-like pass that
+    // maps it deletes it in the same commit as its events.
+    "CREATE TABLE push_webhooks (
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         webhook_entity TEXT NOT NULL,
+         webhook_id INTEGER NOT NULL,
+         guid TEXT NOT NULL,
+         secret TEXT NOT NULL,
+         url TEXT NOT NULL,
+         registered_at TEXT NOT NULL,
+         PRIMARY KEY (instance_id, resource)
+     );
+     CREATE TABLE push_callouts (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance_id TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         callout_key TEXT NOT NULL,
+         action TEXT NOT NULL,
+         object_id TEXT NOT NULL,
+         event_time TEXT,
+         body TEXT NOT NULL,
+         received_at TEXT NOT NULL,
+         UNIQUE (instance_id, resource, callout_key)
+     );",
 ];
 
 /// The schema version this build writes.

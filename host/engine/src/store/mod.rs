@@ -12,6 +12,7 @@
 mod api_instances;
 mod checkpoint;
 mod migrations;
+mod push;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::dates::{format_instant, parse_instant};
 
 pub use api_instances::StoredInstance;
+pub use push::{NewCallout, StoredCallout, StoredWebhook};
 
 /// At most this many store calls hold a blocking thread at once. The store
 /// serves one writer and one reader at a time, so more threads would only
@@ -93,6 +95,9 @@ pub struct PollCommit {
     /// Where the next read of the resource's deletion log starts, when this
     /// poll read it (see [`deletions_watermark_key`]).
     pub deletions_watermark: Option<DateTime<Utc>>,
+    /// Push callouts whose changes this commit's events (or seen keys) hold:
+    /// removed with it, so each is turned into events once.
+    pub callouts_done: Vec<i64>,
 }
 
 /// Messages repeat their records (raw and mapped): LZ4 makes them 5-8 times
@@ -110,6 +115,7 @@ impl PollCommit {
             && self.failed.is_empty()
             && self.watermark.is_none()
             && self.deletions_watermark.is_none()
+            && self.callouts_done.is_empty()
     }
 }
 
@@ -415,6 +421,10 @@ impl Store {
             let mut replayed = transaction.prepare_cached("DELETE FROM failed_records WHERE id = ?1")?;
             for id in &commit.replayed {
                 replayed.execute([id])?;
+            }
+            let mut done = transaction.prepare_cached("DELETE FROM push_callouts WHERE id = ?1")?;
+            for id in &commit.callouts_done {
+                done.execute([id])?;
             }
         }
         let deletions = deletions_watermark_key(resource);

@@ -327,3 +327,66 @@ fn the_log_is_copied_into_the_database_file_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+fn callout(key: &str, object_id: &str) -> NewCallout {
+    NewCallout {
+        key: key.into(),
+        action: "Update".into(),
+        object_id: object_id.into(),
+        event_time: Some("2024-06-01T12:00:00Z".into()),
+        body: format!("{{\"Id\":{object_id}}}"),
+    }
+}
+
+#[test]
+fn a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events() {
+    let (dir, store) = open();
+    assert!(store.store_callout("acme", "incidents", &callout("guid:1", "7"), now()).unwrap());
+    assert!(
+        !store.store_callout("acme", "incidents", &callout("guid:1", "7"), now()).unwrap(),
+        "the same callout again"
+    );
+    assert!(store.store_callout("acme", "incidents", &callout("guid:2", "8"), now()).unwrap());
+    assert!(store.store_callout("acme", "contacts", &callout("guid:1", "9"), now()).unwrap(), "another resource's");
+    drop(store);
+
+    // Stored before it was answered: still there after a restart, oldest first.
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let pending = store.pending_callouts("acme", "incidents", 10).unwrap();
+    let ids: Vec<&str> = pending.iter().map(|stored| stored.callout.object_id.as_str()).collect();
+    assert_eq!(ids, ["7", "8"]);
+    assert_eq!(pending[0].callout, callout("guid:1", "7"));
+    let commit = PollCommit {
+        messages: vec![message("pushed")],
+        seen: vec![("7".into(), "2024-06-01T12:00:00.000Z".into())],
+        callouts_done: vec![pending[0].id],
+        ..PollCommit::default()
+    };
+    assert!(!commit.is_empty());
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    let left: Vec<String> =
+        store.pending_callouts("acme", "incidents", 10).unwrap().into_iter().map(|s| s.callout.object_id).collect();
+    assert_eq!(left, ["8"]);
+    assert_eq!(store.outbox_depth().unwrap(), 1);
+}
+
+#[test]
+fn a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts() {
+    let (_dir, store) = open();
+    assert_eq!(store.push_webhook("acme", "incidents").unwrap(), None);
+    let webhook = StoredWebhook {
+        webhook_entity: "TicketWebhooks".into(),
+        webhook_id: 3,
+        guid: "g-3".into(),
+        secret: "s".into(),
+        url: "https://events.example.com/hooks/autotask/acme/incidents".into(),
+    };
+    store.save_push_webhook("acme", "incidents", &webhook, now()).unwrap();
+    let replaced = StoredWebhook { webhook_id: 4, guid: "g-4".into(), ..webhook };
+    store.save_push_webhook("acme", "incidents", &replaced, now()).unwrap();
+    assert_eq!(store.push_webhook("acme", "incidents").unwrap(), Some(replaced));
+    store.store_callout("acme", "incidents", &callout("g-4:1", "7"), now()).unwrap();
+    store.forget_push_webhook("acme", "incidents").unwrap();
+    assert_eq!(store.push_webhook("acme", "incidents").unwrap(), None);
+    assert!(store.pending_callouts("acme", "incidents", 10).unwrap().is_empty());
+}

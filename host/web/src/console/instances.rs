@@ -12,7 +12,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use engine::manage::views::{
-    DeliveryHealth, InstanceView, LastPollView, MessageStatus, MessageView, ResourceState, ResourceView, Resources,
+    DeliveryHealth, InstanceView, LastPollView, MessageStatus, MessageView, PushView, ResourceState, ResourceView,
+    Resources,
 };
 use engine::manage::{Caller, ManageError, OutboxPolicy};
 
@@ -322,7 +323,7 @@ fn resources_table(resources: &[ResourceView]) -> Markup {
     html! {
         div .table-wrap {
             table #resources {
-                (table_head("Resources", &["Resource", "Entity", "Status", "Plugin version", "Watermark", "Last poll", "Next poll"]))
+                (table_head("Resources", &["Resource", "Entity", "Status", "Plugin version", "Watermark", "Last poll", "Next poll", "Push"]))
                 tbody {
                     @for resource in resources {
                         tr data-resource=(resource.name) {
@@ -335,11 +336,26 @@ fn resources_table(resources: &[ResourceView]) -> Markup {
                             td { (instant(resource.watermark)) }
                             td .last-poll { (last_poll(resource.last_poll.as_ref())) }
                             td { (instant(resource.next_poll)) }
+                            td .push { (push(resource.push.as_ref())) }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// A resource's push: off, or how its webhook is doing and what it received.
+fn push(push: Option<&PushView>) -> Markup {
+    let Some(push) = push else {
+        return html! { "off" };
+    };
+    html! {
+        @if push.active { "active" } @else { span .bad-text { "not active" } }
+        @if let Some(problem) = &push.problem { br; span .reason { (problem) } }
+        br; "last callout " (instant(push.last_callout))
+        br; (count(Some(push.callouts_verified), "callout")) " taken, " (push.callouts_rejected) " refused"
+        br; (push.push_gap) " found only by polling"
     }
 }
 
@@ -518,5 +534,39 @@ pub async fn delete(
             Redirect::to("/console/instances").into_response()
         }
         Err(error) => refused(&console, &session, &id, &error).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(active: bool, problem: Option<&str>) -> PushView {
+        PushView {
+            active,
+            webhook_url: Some("https://events.example.com/hooks/autotask/acme/incidents".into()),
+            webhook_id: Some(12),
+            problem: problem.map(str::to_owned),
+            last_check: None,
+            last_callout: None,
+            callouts_received: 4,
+            callouts_verified: 3,
+            callouts_rejected: 1,
+            changes_pushed: 3,
+            push_gap: 2,
+            reactivations: 0,
+            poll_interval_seconds: 900.0,
+        }
+    }
+
+    #[test]
+    fn the_push_column_says_whether_push_works_what_it_took_and_what_only_polling_found() {
+        assert_eq!(push(None).into_string(), "off");
+        let active = push(Some(&view(true, None))).into_string();
+        for expected in ["active", "3 callouts taken, 1 refused", "2 found only by polling"] {
+            assert!(active.contains(expected), "`{expected}` in {active}");
+        }
+        let broken = push(Some(&view(false, Some("`[server] public_url` is not set")))).into_string();
+        assert!(broken.contains("not active") && broken.contains("public_url"), "{broken}");
     }
 }
