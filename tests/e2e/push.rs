@@ -79,6 +79,27 @@ async fn wait_active(service: &autotask_events::app::RunningService, id: &str) -
     .await
 }
 
+/// One instance, `acme`, pushing its incidents through a proxy, with its webhook active.
+struct Acme {
+    sim: Simulator,
+    _proxy: HookProxy,
+    receiver: Receiver,
+    dir: tempfile::TempDir,
+    service: autotask_events::app::RunningService,
+}
+
+async fn acme(poll_seconds: f64, push_poll_seconds: f64) -> Acme {
+    let sim = simulator(SimConfig::default()).await;
+    let proxy = HookProxy::start().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = pushed_instance("acme", &sim, &receiver, poll_seconds, push_poll_seconds);
+    let service = start(&write_config(dir.path(), &settings(&proxy), &[instance])).await;
+    proxy.forward_to(service.addr());
+    wait_active(&service, "acme").await;
+    Acme { sim, _proxy: proxy, receiver, dir, service }
+}
+
 /// The simulator's webhooks of `entity` (e.g. `TicketWebhooks`), through its REST API.
 async fn sim_webhooks(sim: &Simulator, entity: &str) -> Vec<Value> {
     let config = sim.config();
@@ -226,14 +247,7 @@ fn signature(secret: &str, body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_unsigned_and_replayed_callouts_change_nothing() {
-    let sim = simulator(SimConfig::default()).await;
-    let proxy = HookProxy::start().await;
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let instance = pushed_instance("acme", &sim, &receiver, 3600.0, 3600.0);
-    let service = start(&write_config(dir.path(), &settings(&proxy), &[instance])).await;
-    proxy.forward_to(service.addr());
-    wait_active(&service, "acme").await;
+    let Acme { sim, _proxy, receiver, dir, service } = acme(3600.0, 3600.0).await;
     // The webhook's secret and GUID, as the service keeps them.
     let state = rusqlite::Connection::open(dir.path().join("data/state.sqlite")).unwrap();
     let (secret, guid): (String, String) =
@@ -380,15 +394,8 @@ async fn push_without_a_public_url_polls_as_usual_and_says_why() {
 /// the push-gap count is what the poll recovered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_while_callouts_fail_for_three_minutes_all_arrive_once() {
-    let sim = simulator(SimConfig::default()).await;
-    let proxy = HookProxy::start().await;
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     // Polled every 20 s while push is off, every 30 s while it is active.
-    let instance = pushed_instance("acme", &sim, &receiver, 20.0, 30.0);
-    let service = start(&write_config(dir.path(), &settings(&proxy), &[instance])).await;
-    proxy.forward_to(service.addr());
-    wait_active(&service, "acme").await;
+    let Acme { sim, _proxy: proxy, receiver, service, dir: _dir } = acme(20.0, 30.0).await;
     let control = SimControl::new(&sim);
 
     // One change every 2 s: before, during and after the outage.

@@ -1,30 +1,15 @@
 //! The simulator over real HTTP on loopback, as an Autotask client sees it.
 
+mod common;
+
+use common::{api, authed, client, json_of};
+
 use autotask_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 async fn simulator(tickets: usize) -> Simulator {
     let config = SimConfig { tickets, epoch: Some(autotask_sim::sample::sample_epoch()), ..SimConfig::default() };
     Simulator::start(config).await.expect("the simulator starts")
-}
-
-/// reqwest is built without a default TLS provider (see the workspace manifest).
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-fn api(sim: &Simulator, path: &str) -> String {
-    format!("{}/atservicesrest/v1.0/{path}", sim.url())
-}
-
-fn authed(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    request.header("UserName", "sim@example.com").header("Secret", "sim-secret").header("ApiIntegrationCode", "SIMCODE")
-}
-
-async fn json_of(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! Autotask client registers them, called out to a real receiver when the
 //! control API changes records.
 
+mod common;
+
+use common::{api, authed, client, json_of};
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,26 +35,8 @@ async fn simulator(webhooks: WebhookTiming) -> Simulator {
     Simulator::start(config).await.expect("the simulator starts")
 }
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-fn api(sim: &Simulator, path: &str) -> String {
-    format!("{}/atservicesrest/v1.0/{path}", sim.url())
-}
-
 fn control(sim: &Simulator, path: &str) -> String {
     format!("{}/sim/{path}", sim.url())
-}
-
-fn authed(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    request.header("UserName", "sim@example.com").header("Secret", "sim-secret").header("ApiIntegrationCode", "SIMCODE")
-}
-
-async fn json_of(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
