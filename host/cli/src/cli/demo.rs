@@ -65,6 +65,11 @@ pub struct DemoArgs {
     /// without a plugin file gets a copy of the built-in plugin.
     #[arg(long, value_delimiter = ',', default_value = "incidents,contacts")]
     pub resources: Vec<String>,
+    /// Turns push on: the simulator calls the service out on every change (its
+    /// webhooks), so events arrive within a second, and polls become the
+    /// safety net, every minute.
+    #[arg(long)]
+    pub push: bool,
 }
 
 /// The resources the demo knows by name: `(resource, entity, poll URL path,
@@ -230,7 +235,12 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let received = Arc::new(AtomicUsize::new(0));
     let receiver = start_receiver(received.clone()).await?;
 
-    let mut settings = ServerSettings { listen: loopback, ..ServerSettings::defaults(work.path()) };
+    // Push needs the listener's address before it starts: the webhooks' URLs are under it.
+    let listen = if args.push { free_loopback_port()? } else { loopback };
+    let mut settings = ServerSettings { listen, ..ServerSettings::defaults(work.path()) };
+    if args.push {
+        settings.public_url = Some(format!("http://{listen}"));
+    }
     let api_secrets = demo_api_secrets(work.path())?;
     settings.api.users = vec![ApiUser { name: LEGACY_USER.into(), secret: Secret::new(api_secrets.user), admin: true }];
     settings.api.organization_secret = Some(Secret::new(api_secrets.organization));
@@ -249,7 +259,8 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         }
     }
     let plugin_dir = settings.plugin_dir.clone();
-    let demo = Demo { simulator: &simulator, receiver, interval: args.interval, base: work.path(), settings };
+    let demo =
+        Demo { simulator: &simulator, receiver, interval: args.interval, push: args.push, base: work.path(), settings };
     let instance = demo.instance(&resources)?;
     let running =
         app::start(ServiceConfig { server: demo.settings.clone(), instances: vec![instance], files: Vec::new() })
@@ -285,7 +296,21 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         api_secrets.user_file.display(),
         api_secrets.organization_file.display()
     );
-    println!("  polling {} every {}s; events appear below. Ctrl-C stops.", following.describe(), args.interval);
+    if args.push {
+        println!(
+            "  push                the simulator calls out to http://{}/hooks/autotask/demo/<resource> on every change;",
+            running.addr()
+        );
+        println!("                      events arrive within a second, and polls are the safety net");
+        println!(
+            "  polling {} every {}s while push is active, every {}s otherwise; events appear below. Ctrl-C stops.",
+            following.describe(),
+            PUSH_DEMO_POLL.as_secs(),
+            args.interval
+        );
+    } else {
+        println!("  polling {} every {}s; events appear below. Ctrl-C stops.", following.describe(), args.interval);
+    }
     println!();
 
     let until = async {
@@ -348,6 +373,8 @@ struct Demo<'a> {
     simulator: &'a Simulator,
     receiver: SocketAddr,
     interval: f64,
+    /// Resources with webhooks get push (`--push`).
+    push: bool,
     base: &'a Path,
     settings: ServerSettings,
 }
@@ -371,6 +398,7 @@ impl Demo<'_> {
                 "event.notification.callback.url": format!("http://{}/events", self.receiver),
                 "event.notification.signature.key": DEMO_SIGNATURE_KEY,
                 "event.poller.configuration": polled,
+                "event.push.enabled": self.push,
             },
         });
         let mut found = Vec::new();
@@ -387,6 +415,7 @@ impl Demo<'_> {
             anyhow::bail!("the demo instance is invalid: {}", engine::config::Problems(found));
         };
         instance.refresh_interval = Duration::from_secs_f64(self.interval);
+        instance.push_refresh_interval = PUSH_DEMO_POLL;
         Ok(ConfiguredInstance {
             id: "demo".into(),
             since: None,
@@ -473,6 +502,15 @@ impl Following {
 }
 
 /// A callback endpoint that verifies signatures and prints each event.
+/// How often the demo polls while push is active: the safety net, not the source of events.
+const PUSH_DEMO_POLL: Duration = Duration::from_secs(60);
+
+/// A loopback address with a port free now, for a listener whose address must
+/// be known before it starts.
+fn free_loopback_port() -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?.local_addr()
+}
+
 async fn start_receiver(received: Arc<AtomicUsize>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;

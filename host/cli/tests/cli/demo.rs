@@ -41,10 +41,16 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>
 impl Demo {
     /// `demo` with a short interval and much churn, its plugins in `plugin_dir`.
     fn start(plugin_dir: &Path, more: &[&str]) -> Demo {
+        let plugin_dir = plugin_dir.to_str().expect("a UTF-8 temporary path");
+        let args = ["--for", "120s", "--interval", "0.5", "--churn", "1200", "--plugin-dir", plugin_dir];
+        Demo::spawn(&[&args[..], more].concat())
+    }
+
+    /// `demo` with exactly `args`.
+    fn spawn(args: &[&str]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
-            .args(["demo", "--for", "120s", "--interval", "0.5", "--churn", "1200", "--plugin-dir"])
-            .arg(plugin_dir)
-            .args(more)
+            .arg("demo")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -152,4 +158,23 @@ fn a_plugin_dropped_in_for_a_new_resource_makes_the_demo_poll_it() {
     let incidents = move || stdout.lock().unwrap().iter().filter(|line| is_event_of(line, "incidents")).count();
     let before = incidents();
     demo.wait_for("more incidents events", |_| incidents() > before);
+}
+
+#[test]
+fn with_push_events_arrive_long_before_the_next_poll() {
+    let plugins = tempfile::tempdir().unwrap();
+    let plugin_dir = plugins.path().to_str().unwrap();
+    // Polled once at the start, then a minute later: events before that came by push.
+    let args = ["--for", "120s", "--interval", "60", "--churn", "600", "--push", "--resources", "incidents"];
+    let mut demo = Demo::spawn(&[&args[..], &["--plugin-dir", plugin_dir]].concat());
+    demo.wait_for("the banner", |line| line.contains("the simulator calls out to http://"));
+    let started = Instant::now();
+    demo.wait_for("a pushed incidents event", |line| is_event_of(line, "incidents"));
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "pushed, not polled: {:?}\n{}",
+        started.elapsed(),
+        demo.output()
+    );
+    assert!(!demo.output().contains("!!"), "every signature valid:\n{}", demo.output());
 }
