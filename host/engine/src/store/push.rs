@@ -8,7 +8,7 @@ use super::{Store, StoreError};
 use crate::dates::format_instant;
 
 /// The webhook the service registered for a resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredWebhook {
     /// `TicketWebhooks`, `CompanyWebhooks`, ...
     pub webhook_entity: String,
@@ -18,6 +18,19 @@ pub struct StoredWebhook {
     pub secret: String,
     /// Where it calls out to.
     pub url: String,
+}
+
+/// Written without the secret, so that no log line or error can show it.
+impl std::fmt::Debug for StoredWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredWebhook")
+            .field("webhook_entity", &self.webhook_entity)
+            .field("webhook_id", &self.webhook_id)
+            .field("guid", &self.guid)
+            .field("secret", &"***")
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 /// A callout as received: enough to find the record it is about.

@@ -378,9 +378,10 @@ fn a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts() {
         webhook_entity: "TicketWebhooks".into(),
         webhook_id: 3,
         guid: "g-3".into(),
-        secret: "s".into(),
+        secret: "hush-hush".into(),
         url: "https://events.example.com/hooks/autotask/acme/incidents".into(),
     };
+    assert!(!format!("{webhook:?}").contains("hush-hush"), "never shown, even in a debug line");
     store.save_push_webhook("acme", "incidents", &webhook, now()).unwrap();
     let replaced = StoredWebhook { webhook_id: 4, guid: "g-4".into(), ..webhook };
     store.save_push_webhook("acme", "incidents", &replaced, now()).unwrap();
