@@ -3,6 +3,10 @@
 //! components, all over loopback HTTP. One binary, so a test run links once;
 //! what the modules share is in this crate's library (`support/`).
 //!
+//! The service on a PostgreSQL store is opted in too (it needs a server):
+//! `AUTOTASK_EVENTS_TEST_POSTGRES=postgres://... cargo test -p autotask-events-tests --test e2e -- --ignored postgres`
+//! (`tests/run` starts a throwaway one).
+//!
 //! Two tests are opted in: the console's browser test (it needs Chromium),
 //! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`, and the
 //! simulator's conformance test with an independent Autotask client (it needs Node.js and
@@ -17,6 +21,7 @@ mod console;
 mod hardening_runtime;
 mod plugin_runtime;
 mod poll_session;
+mod postgres_store;
 mod push;
 mod reload;
 mod script_equivalence;

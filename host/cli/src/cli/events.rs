@@ -142,12 +142,21 @@ fn with_store(config_path: &std::path::Path, work: impl FnOnce(&Store) -> Result
             return ExitCode::FAILURE;
         }
     };
-    let path = config.server.data_dir.join(STATE_FILE);
-    if !path.exists() {
-        eprintln!("error: no state database at {} (has the service run with this configuration?)", path.display());
-        return ExitCode::FAILURE;
-    }
-    match Store::open(&path).map_err(|e| e.to_string()).and_then(|store| work(&store)) {
+    let store = match &config.server.store_url {
+        Some(url) => Store::connect(url.expose()),
+        None => {
+            let path = config.server.data_dir.join(STATE_FILE);
+            if !path.exists() {
+                eprintln!(
+                    "error: no state database at {} (has the service run with this configuration?)",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Store::open(&path)
+        }
+    };
+    match store.map_err(|e| e.to_string()).and_then(|store| work(&store)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

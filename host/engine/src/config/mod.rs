@@ -62,6 +62,9 @@ pub struct ServerSettings {
     /// Where Autotask reaches this service (`[server] public_url`): the base of
     /// the webhook URLs registered for resources with push on.
     pub public_url: Option<String>,
+    /// `[store] url`: a PostgreSQL database for the state, password included;
+    /// `None` keeps it in the SQLite file in `data_dir`.
+    pub store_url: Option<Secret>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -140,6 +143,7 @@ impl ServerSettings {
             api: ApiSettings::default(),
             rules: InstanceRules::default(),
             public_url: None,
+            store_url: None,
         }
     }
 }
@@ -227,7 +231,19 @@ struct RawFile {
     #[serde(default)]
     egress: RawEgress,
     #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
     instance: Vec<RawInstance>,
+}
+
+/// `[store]`: where the state is kept, when not in the SQLite file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    /// `postgres://user@host:port/database`; may itself be a `${env:}`/`${file:}` reference.
+    url: Option<String>,
+    /// The database password, usually a `${env:}`/`${file:}` reference.
+    password: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -371,6 +387,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         rules,
         api: read_api(raw.api, base, &mut problems),
         public_url: read_public_url(raw.server.public_url.as_deref(), &mut problems),
+        store_url: read_store(&raw.store, base, &mut problems),
     };
 
     let mut instances = Vec::new();
@@ -395,6 +412,38 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         instances.push(configured);
     }
     if found.is_empty() { Ok(ServiceConfig { server, instances, files }) } else { Err(Problems(found)) }
+}
+
+/// `[store]`: the PostgreSQL URL with its password set in it. Problems name
+/// the key, never the value (it may hold the password).
+fn read_store(raw: &RawStore, base: &Path, problems: &mut Collector<'_>) -> Option<Secret> {
+    let resolve = |key: &str, text: &str, problems: &mut Collector<'_>| match secrets::resolve(text, base) {
+        Ok(Some(value)) => Some(value),
+        Ok(None) => Some(text.to_owned()),
+        Err(message) => {
+            problems.add(format!("store.{key}"), message);
+            None
+        }
+    };
+    let url = resolve("url", raw.url.as_deref()?, problems)?;
+    let password = match raw.password.as_deref() {
+        Some(text) => Some(resolve("password", text, problems)?),
+        None => None,
+    };
+    let mut parsed = match reqwest::Url::parse(url.trim()) {
+        Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") && parsed.has_host() => parsed,
+        _ => {
+            problems.add("store.url", "must be a PostgreSQL URL: postgres://user@host:port/database");
+            return None;
+        }
+    };
+    if let Some(password) = password
+        && parsed.set_password(Some(&password)).is_err()
+    {
+        problems.add("store.password", "cannot be set in `store.url` (does it name a user?)");
+        return None;
+    }
+    Some(Secret::new(parsed.to_string()))
 }
 
 /// `[server] public_url`: an http(s) URL without query, kept without a trailing `/`.

@@ -656,3 +656,31 @@ fn push_problems_name_the_key() {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
 }
+
+#[test]
+fn the_store_url_takes_its_password_from_a_reference_and_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "db-password.txt", "p@ss word\n");
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "[store]\nurl = \"postgres://events@db.internal:5432/events\"\npassword = \"${file:db-password.txt}\"\n",
+    );
+    let config = load(&config).unwrap();
+    let url = config.server.store_url.clone().expect("a PostgreSQL store");
+    assert_eq!(url.expose(), "postgres://events:p%40ss%20word@db.internal:5432/events");
+    assert!(!format!("{:?}", config.server).contains("p%40ss"), "the settings' debug form hides it");
+
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[store]\nurl = \"mysql://events@db/events\"\npassword = \"${env:NO_SUCH_DB_PASSWORD}\"\n",
+    );
+    let text = load(&bad).unwrap_err().to_string();
+    assert!(text.contains("store.password: environment variable `NO_SUCH_DB_PASSWORD` is not set"), "{text}");
+    let bad = write(dir.path(), "bad2.toml", "[store]\nurl = \"mysql://events:hunter2@db/events\"\n");
+    let text = load(&bad).unwrap_err().to_string();
+    assert!(text.contains("store.url: must be a PostgreSQL URL") && !text.contains("hunter2"), "{text}");
+    let default = load(&write(dir.path(), "none.toml", "")).unwrap();
+    assert!(default.server.store_url.is_none(), "SQLite unless asked");
+}

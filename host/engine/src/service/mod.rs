@@ -187,7 +187,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         .map_err(|source| StartError::DataDir { path: settings.data_dir.clone(), source })?;
     std::fs::create_dir_all(&settings.plugin_dir)
         .map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
-    let store = Arc::new(Store::open(&settings.data_dir.join(STATE_FILE))?);
+    let store = Arc::new(open_store(&settings).await?);
     let metrics = Arc::new(Metrics::new());
     let runtime = Arc::new(PluginRuntime::with_artifact_cache(settings.limits, compile_cache_dir(&settings))?);
     let shutdown = CancellationToken::new();
@@ -218,6 +218,19 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
     tasks.spawn(outbox_wakers::run(shared.clone(), shutdown.clone()));
     Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
+}
+
+/// The state store the settings name: the PostgreSQL database of `[store]
+/// url`, or the SQLite file in the data directory.
+pub async fn open_store(settings: &ServerSettings) -> Result<Store, crate::store::StoreError> {
+    match &settings.store_url {
+        Some(url) => {
+            let url = url.expose().to_owned();
+            // The PostgreSQL client blocks: it connects on a blocking thread, as every store call runs.
+            crate::store::off_thread(move || Store::connect(&url)).await
+        }
+        None => Store::open(&settings.data_dir.join(STATE_FILE)),
+    }
 }
 
 /// Starts the instances created through the management API in earlier runs.

@@ -1,24 +1,187 @@
+//! The store's behaviour, the same against both backends: each test is a
+//! function of a [`Fixture`], run by [`both_backends!`] once against SQLite
+//! (a file in a temporary directory) and once against PostgreSQL (a database
+//! of its own on the server `AUTOTASK_EVENTS_TEST_POSTGRES` names; ignored
+//! unless asked for with `--ignored`, and failing, not passing, without it).
+//! Tests of one backend's internals are in `sqlite::tests` and `postgres::tests`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use chrono::TimeDelta;
 
 use super::*;
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 6, 1, 12, 0, 0).single().expect("a valid date")
 }
 
-fn message(id: &str) -> NewMessage {
+pub(super) fn message(id: &str) -> NewMessage {
     NewMessage { message_id: id.into(), body: format!("{{\"id\":\"{id}\"}}"), event_count: 1, plugin_version: None }
 }
 
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
-    (dir, store)
+/// A backend to test against: a store that, opened again, is in the same state.
+pub(super) trait Fixture {
+    /// The store, opened (again).
+    fn open(&self) -> Store;
+
+    /// Makes the outbox refuse message `message_id`: a commit with it fails half-way through.
+    fn refuse_message(&self, message_id: &str);
 }
 
-#[test]
-fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening() {
-    let (dir, store) = open();
+/// A SQLite file in a temporary directory of its own.
+pub(super) struct SqliteFixture(tempfile::TempDir);
+
+impl SqliteFixture {
+    pub(super) fn new() -> SqliteFixture {
+        SqliteFixture(tempfile::tempdir().unwrap())
+    }
+
+    pub(super) fn path(&self) -> std::path::PathBuf {
+        self.0.path().join("state.db")
+    }
+}
+
+impl Fixture for SqliteFixture {
+    fn open(&self) -> Store {
+        Store::open(&self.path()).unwrap()
+    }
+
+    fn refuse_message(&self, message_id: &str) {
+        rusqlite::Connection::open(self.path())
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.message_id = '{message_id}'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;"
+            ))
+            .unwrap();
+    }
+}
+
+/// The PostgreSQL server the tests create their databases on.
+pub(super) const POSTGRES_VARIABLE: &str = "AUTOTASK_EVENTS_TEST_POSTGRES";
+
+/// A PostgreSQL database of its own, created on the server [`POSTGRES_VARIABLE`]
+/// names and dropped (its connections closed) with the fixture.
+pub(super) struct PgFixture {
+    server: String,
+    pub(super) database: String,
+    pub(super) url: String,
+}
+
+impl PgFixture {
+    pub(super) fn new() -> PgFixture {
+        let server = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
+            panic!(
+                "the PostgreSQL tests need a server: set {POSTGRES_VARIABLE} to the URL of one where they may \
+                 create databases (postgres://postgres@127.0.0.1:54329/postgres; tests/postgres/start starts one)"
+            )
+        });
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let database =
+            format!("autotask_events_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let fixture = PgFixture { url: with_database(&server, &database), server, database };
+        fixture.admin().batch_execute(&format!("CREATE DATABASE {}", fixture.database)).unwrap();
+        fixture
+    }
+
+    /// A connection to the server's own database (not the test's).
+    fn admin(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.server, ::postgres::NoTls)
+            .unwrap_or_else(|error| panic!("cannot connect to {POSTGRES_VARIABLE}: {error}"))
+    }
+
+    /// A connection to the test's database, around the store.
+    pub(super) fn client(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.url, ::postgres::NoTls).unwrap()
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
+    let authority = base.find("://").map_or(0, |scheme| scheme + 3);
+    let server = base[authority..].find('/').map_or(base, |path| &base[..authority + path]);
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+impl Fixture for PgFixture {
+    fn open(&self) -> Store {
+        Store::connect(&self.url).unwrap()
+    }
+
+    fn refuse_message(&self, message_id: &str) {
+        self.client()
+            .batch_execute(&format!(
+                "CREATE FUNCTION fail_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.message_id = '{message_id}' THEN RAISE EXCEPTION 'boom'; END IF;
+                     RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER fail_boom BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_boom();"
+            ))
+            .unwrap();
+    }
+}
+
+impl Drop for PgFixture {
+    fn drop(&mut self) {
+        let dropped = ::postgres::Client::connect(&self.server, ::postgres::NoTls).and_then(|mut admin| {
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
+        });
+        if let Err(error) = dropped {
+            eprintln!("cannot drop the test database {}: {error}", self.database);
+        }
+    }
+}
+
+/// For each `fn name(fixture: &dyn Fixture)`, a test `sqlite::name` and a
+/// test `postgres::name`, ignored unless asked for: it needs a server.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&super::SqliteFixture::new())
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+                fn $name() {
+                    super::$name(&super::PgFixture::new())
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    a_poll_commits_its_messages_and_watermark_together_and_survives_reopening,
+    a_failed_commit_leaves_neither_messages_nor_watermark,
+    the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_records,
+    delivery_works_the_outbox_in_order_with_retries_and_dead_letters,
+    instances_keep_their_first_creation_time,
+    old_seen_keys_are_pruned,
+    the_same_message_twice_is_kept_once,
+    delivered_messages_are_pruned_by_age_and_pending_ones_never,
+    failed_records_can_be_asked_for_again_and_go_when_replayed,
+    seen_since_loads_the_keys_a_window_can_read_again,
+    event_counts_split_a_day_of_messages_by_where_they_stand,
+    pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked,
+    a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events,
+    a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts,
+);
+
+fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening(fixture: &dyn Fixture) {
+    let store = fixture.open();
     assert_eq!(store.watermark("acme", "incidents").unwrap(), None);
     let commit = PollCommit {
         messages: vec![message("m1"), message("m2")],
@@ -30,7 +193,7 @@ fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening() {
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     drop(store);
 
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let store = fixture.open();
     assert_eq!(store.watermark("acme", "incidents").unwrap(), Some(now()));
     assert_eq!(store.outbox_depth().unwrap(), 2);
     assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m1");
@@ -40,20 +203,13 @@ fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening() {
     assert_eq!(store.seen("acme", "incidents", &keys).unwrap(), HashSet::from([0]), "a later change is new");
 }
 
-#[test]
-fn a_failed_commit_leaves_neither_messages_nor_watermark() {
-    let (dir, store) = open();
+fn a_failed_commit_leaves_neither_messages_nor_watermark(fixture: &dyn Fixture) {
+    let store = fixture.open();
     store
         .commit_poll("acme", "incidents", &PollCommit { messages: vec![message("m1")], ..Default::default() }, now())
         .unwrap();
     // A trigger makes the insert of `boom` fail half-way through the transaction.
-    rusqlite::Connection::open(dir.path().join("state.db"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.message_id = 'boom'
-             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-        )
-        .unwrap();
+    fixture.refuse_message("boom");
     let commit =
         PollCommit { messages: vec![message("m2"), message("boom")], watermark: Some(now()), ..Default::default() };
     assert!(store.commit_poll("acme", "incidents", &commit, now()).is_err());
@@ -61,22 +217,15 @@ fn a_failed_commit_leaves_neither_messages_nor_watermark() {
     assert_eq!(store.watermark("acme", "incidents").unwrap(), None, "the watermark did not move");
 }
 
-#[test]
-fn the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_records() {
-    let (dir, store) = open();
+fn the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_records(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let deletions = deletions_watermark_key("incidents");
     let commit = PollCommit { watermark: Some(now()), ..PollCommit::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     assert_eq!(store.watermark("acme", &deletions).unwrap(), None, "a poll that did not read the log leaves it");
 
     let later = now() + TimeDelta::minutes(5);
-    rusqlite::Connection::open(dir.path().join("state.db"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.message_id = 'boom'
-             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-        )
-        .unwrap();
+    fixture.refuse_message("boom");
     let failing = PollCommit {
         messages: vec![message("deleted"), message("boom")],
         watermark: Some(later),
@@ -93,9 +242,8 @@ fn the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_recor
     assert_eq!(store.watermark("acme", "incidents").unwrap(), Some(now()), "the records' watermark is its own");
 }
 
-#[test]
-fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters() {
-    let (_dir, store) = open();
+fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let commit = PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     store
@@ -119,41 +267,23 @@ fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters() {
     assert_eq!((replayed.message_id.as_str(), replayed.attempts), ("m1", 0));
 }
 
-#[test]
-fn instances_keep_their_first_creation_time() {
-    let (_dir, store) = open();
+fn instances_keep_their_first_creation_time(fixture: &dyn Fixture) {
+    let store = fixture.open();
     assert_eq!(store.instance_created_at("acme", "Acme", now()).unwrap(), now());
     let later = now() + TimeDelta::hours(1);
     assert_eq!(store.instance_created_at("acme", "Acme renamed", later).unwrap(), now());
 }
 
-#[test]
-fn old_seen_keys_are_pruned() {
-    let (_dir, store) = open();
+fn old_seen_keys_are_pruned(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let commit = PollCommit { seen: vec![("1".into(), "u".into())], ..Default::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     assert_eq!(store.prune_seen(now()).unwrap(), 0);
     assert_eq!(store.prune_seen(now() + TimeDelta::seconds(1)).unwrap(), 1);
 }
 
-#[test]
-fn reopening_does_not_rerun_migrations_and_a_newer_schema_is_refused() {
-    let (dir, store) = open();
-    drop(store);
-    let path = dir.path().join("state.db");
-    Store::open(&path).unwrap();
-    let connection = Connection::open(&path).unwrap();
-    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version as usize, migrations::VERSION);
-    connection.pragma_update(None, "user_version", 99).unwrap();
-    drop(connection);
-    let error = Store::open(&path).err().unwrap().to_string();
-    assert!(error.contains("newer than this build"), "{error}");
-}
-
-#[test]
-fn the_same_message_twice_is_kept_once() {
-    let (_dir, store) = open();
+fn the_same_message_twice_is_kept_once(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let commit = PollCommit { messages: vec![message("m1"), message("m1"), message("m2")], ..Default::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     let pending = store.pending("acme", 10).unwrap();
@@ -161,9 +291,8 @@ fn the_same_message_twice_is_kept_once() {
     assert_eq!(pending[0].body, "{\"id\":\"m1\"}");
 }
 
-#[test]
-fn delivered_messages_are_pruned_by_age_and_pending_ones_never() {
-    let (_dir, store) = open();
+fn delivered_messages_are_pruned_by_age_and_pending_ones_never(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let commit = PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
     let first = store.next_pending("acme").unwrap().unwrap();
@@ -174,9 +303,8 @@ fn delivered_messages_are_pruned_by_age_and_pending_ones_never() {
     assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m2");
 }
 
-#[test]
-fn failed_records_can_be_asked_for_again_and_go_when_replayed() {
-    let (_dir, store) = open();
+fn failed_records_can_be_asked_for_again_and_go_when_replayed(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let failed = FailedRecord { object_id: Some("9".into()), record: "{\"id\":9}".into(), error: "bad".into() };
     let commit = PollCommit { failed: vec![failed.clone()], ..Default::default() };
     store.commit_poll("acme", "incidents", &commit, now()).unwrap();
@@ -189,30 +317,8 @@ fn failed_records_can_be_asked_for_again_and_go_when_replayed() {
     assert!(store.failed_records("acme").unwrap().is_empty());
 }
 
-#[test]
-fn a_version_1_database_is_migrated_with_its_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    {
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection.execute_batch(migrations::STEPS[0]).unwrap();
-        connection
-            .execute_batch(
-                "INSERT INTO outbox (instance_id, resource, message_id, body, event_count, created_at, next_attempt_at)
-                 VALUES ('acme', 'incidents', 'old', '{\"old\":true}', 1,
-                         '2024-06-01T12:00:00.000Z', '2024-06-01T12:00:00.000Z');
-                 PRAGMA user_version = 1;",
-            )
-            .unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    let message = store.next_pending("acme").unwrap().unwrap();
-    assert_eq!((message.message_id.as_str(), message.body.as_str()), ("old", "{\"old\":true}"));
-}
-
-#[test]
-fn seen_since_loads_the_keys_a_window_can_read_again() {
-    let (_dir, store) = open();
+fn seen_since_loads_the_keys_a_window_can_read_again(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let seen = vec![
         ("1".into(), "2024-06-01T11:59:00.000Z".into()),
         ("2".into(), "2024-06-01T12:00:00.000Z".into()),
@@ -226,9 +332,8 @@ fn seen_since_loads_the_keys_a_window_can_read_again() {
     assert!(store.seen_since("acme", "contacts", "2000-01-01T00:00:00.000Z").unwrap().is_empty());
 }
 
-#[test]
-fn event_counts_split_a_day_of_messages_by_where_they_stand() {
-    let (_dir, store) = open();
+fn event_counts_split_a_day_of_messages_by_where_they_stand(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let three = |id: &str| NewMessage { event_count: 3, ..message(id) };
     let old = PollCommit { messages: vec![three("old")], ..Default::default() };
     store.commit_poll("acme", "incidents", &old, now() - TimeDelta::hours(25)).unwrap();
@@ -253,30 +358,8 @@ fn event_counts_split_a_day_of_messages_by_where_they_stand() {
     assert_eq!(store.event_counts_since("nobody", now()).unwrap(), EventCounts::default());
 }
 
-#[test]
-fn api_instances_from_before_users_belong_to_the_legacy_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    {
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection.execute_batch(&migrations::STEPS[..4].join("\n")).unwrap();
-        connection
-            .execute_batch(
-                "INSERT INTO api_instances (token, body, created_at, updated_at)
-                 VALUES ('t', '{}', '2024-06-01T12:00:00.000Z', '2024-06-01T12:00:00.000Z');
-                 PRAGMA user_version = 4;",
-            )
-            .unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.api_instances().unwrap()[0].owner, crate::config::LEGACY_USER);
-    let id = store.insert_api_instance("alice", "t2", "{}", false, now()).unwrap();
-    assert_eq!(store.api_instance(id).unwrap().unwrap().owner, "alice");
-}
-
-#[test]
-fn pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked() {
-    let (_dir, store) = open();
+fn pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked(fixture: &dyn Fixture) {
+    let store = fixture.open();
     let messages = (1..=5).map(|i| message(&format!("m{i}"))).collect();
     store.commit_poll("acme", "incidents", &PollCommit { messages, ..Default::default() }, now()).unwrap();
     let all = store.pending("acme", 10).unwrap();
@@ -291,43 +374,6 @@ fn pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked() {
     assert_eq!(ids(store.pending_except("acme", 10, &[]).unwrap()), ids(all));
 }
 
-/// The log is copied into the database file by the store's own thread, once a
-/// commit made it long: no commit copies it (SQLite's automatic checkpoint is
-/// off), yet the file fills.
-#[test]
-fn the_log_is_copied_into_the_database_file_in_the_background() {
-    let (dir, store) = open();
-    let file = dir.path().join("state.db");
-    let page_size: i64 = store.lock().pragma_query_value(None, "page_size", |row| row.get(0)).unwrap();
-    assert_eq!(page_size, 16384, "a new file has 16 KB pages");
-    let before = std::fs::metadata(&file).unwrap().len();
-    // Incompressible bodies, so the bytes written are the bytes sent.
-    let noise = |seed: u64| {
-        let mut state = seed + 1;
-        let mut next = move || {
-            // xorshift64: no run repeats, so LZ4 finds nothing to shorten.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(b'a' + (state % 26) as u8)
-        };
-        (0..20_000).map(|_| next()).collect::<String>()
-    };
-    // 20 KB each, past the log length that asks for a checkpoint (16 KB pages).
-    let count = checkpoint::PAGES as u64 * 16 / 20 + 50;
-    let messages = (0..count).map(|i| NewMessage { body: noise(i), ..message(&format!("m{i}")) }).collect();
-    store.commit_poll("acme", "incidents", &PollCommit { messages, ..Default::default() }, now()).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let grown = std::fs::metadata(&file).unwrap().len() - before;
-        if grown > 16_000_000 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the database file grew by only {grown} bytes in 10 s");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 fn callout(key: &str, object_id: &str) -> NewCallout {
     NewCallout {
         key: key.into(),
@@ -338,9 +384,8 @@ fn callout(key: &str, object_id: &str) -> NewCallout {
     }
 }
 
-#[test]
-fn a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events() {
-    let (dir, store) = open();
+fn a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events(fixture: &dyn Fixture) {
+    let store = fixture.open();
     assert!(store.store_callout("acme", "incidents", &callout("guid:1", "7"), now()).unwrap());
     assert!(
         !store.store_callout("acme", "incidents", &callout("guid:1", "7"), now()).unwrap(),
@@ -351,7 +396,7 @@ fn a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events() {
     drop(store);
 
     // Stored before it was answered: still there after a restart, oldest first.
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let store = fixture.open();
     let pending = store.pending_callouts("acme", "incidents", 10).unwrap();
     let ids: Vec<&str> = pending.iter().map(|stored| stored.callout.object_id.as_str()).collect();
     assert_eq!(ids, ["7", "8"]);
@@ -370,9 +415,8 @@ fn a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events() {
     assert_eq!(store.outbox_depth().unwrap(), 1);
 }
 
-#[test]
-fn a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts() {
-    let (_dir, store) = open();
+fn a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts(fixture: &dyn Fixture) {
+    let store = fixture.open();
     assert_eq!(store.push_webhook("acme", "incidents").unwrap(), None);
     let webhook = StoredWebhook {
         webhook_entity: "TicketWebhooks".into(),

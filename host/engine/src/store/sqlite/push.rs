@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::SqliteStore;
 use crate::dates::format_instant;
+use crate::store::{PushStore, StoreError};
 
 /// The webhook the service registered for a resource.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,9 +56,9 @@ pub struct StoredCallout {
     pub callout: NewCallout,
 }
 
-impl Store {
+impl PushStore for SqliteStore {
     /// The webhook registered for a resource, if one is.
-    pub fn push_webhook(&self, instance_id: &str, resource: &str) -> Result<Option<StoredWebhook>, StoreError> {
+    fn push_webhook(&self, instance_id: &str, resource: &str) -> Result<Option<StoredWebhook>, StoreError> {
         let connection = self.read();
         let webhook = connection
             .prepare_cached(
@@ -78,7 +79,7 @@ impl Store {
     }
 
     /// Records the webhook registered for a resource, replacing any earlier one.
-    pub fn save_push_webhook(
+    fn save_push_webhook(
         &self,
         instance_id: &str,
         resource: &str,
@@ -107,7 +108,7 @@ impl Store {
 
     /// Forgets a resource's webhook and the callouts it left unmapped (the
     /// webhook was deleted in Autotask: the resource is gone or push is off).
-    pub fn forget_push_webhook(&self, instance_id: &str, resource: &str) -> Result<(), StoreError> {
+    fn forget_push_webhook(&self, instance_id: &str, resource: &str) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         transaction
@@ -119,7 +120,7 @@ impl Store {
     }
 
     /// Stores a callout; `false` when the same callout (its key) is already waiting.
-    pub fn store_callout(
+    fn store_callout(
         &self,
         instance_id: &str,
         resource: &str,
@@ -144,7 +145,7 @@ impl Store {
     }
 
     /// The oldest `limit` callouts of a resource waiting to be mapped, oldest first.
-    pub fn pending_callouts(
+    fn pending_callouts(
         &self,
         instance_id: &str,
         resource: &str,

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 /// A log this long (in pages, 16 MB at 16 KB a page) is copied back after the
 /// commit that made it so. The automatic checkpoint's threshold was 64 MB; a
 /// shorter log is copied in smaller steps, now that no commit waits for it.
-pub(super) const PAGES: i32 = 1024;
+pub(crate) const PAGES: i32 = 1024;
 
 /// A shorter log is copied back this long after the last copy, so it does not
 /// linger; a quiet host's small commits then cost a checkpoint (two syncs)

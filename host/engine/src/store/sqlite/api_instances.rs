@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, instant};
+use super::SqliteStore;
 use crate::dates::format_instant;
+use crate::store::{ApiInstances, StoreError, instant};
 
 /// An instance as the API stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +24,9 @@ pub struct StoredInstance {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Store {
+impl ApiInstances for SqliteStore {
     /// Stores a new instance and returns its id.
-    pub fn insert_api_instance(
+    fn insert_api_instance(
         &self,
         owner: &str,
         token: &str,
@@ -42,13 +43,7 @@ impl Store {
     }
 
     /// Replaces an instance's body and disabled flag. Returns whether it exists.
-    pub fn update_api_instance(
-        &self,
-        id: i64,
-        body: &str,
-        disabled: bool,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    fn update_api_instance(&self, id: i64, body: &str, disabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let changed = self.lock().execute(
             "UPDATE api_instances SET body = ?2, disabled = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, body, disabled, format_instant(now)],
@@ -57,7 +52,7 @@ impl Store {
     }
 
     /// Every API instance, by id.
-    pub fn api_instances(&self) -> Result<Vec<StoredInstance>, StoreError> {
+    fn api_instances(&self) -> Result<Vec<StoredInstance>, StoreError> {
         let connection = self.read();
         let mut statement = connection.prepare_cached(
             "SELECT id, token, body, disabled, created_at, updated_at, owner FROM api_instances ORDER BY id",
@@ -67,7 +62,7 @@ impl Store {
     }
 
     /// One API instance.
-    pub fn api_instance(&self, id: i64) -> Result<Option<StoredInstance>, StoreError> {
+    fn api_instance(&self, id: i64) -> Result<Option<StoredInstance>, StoreError> {
         let connection = self.read();
         let row = connection
             .query_row(
@@ -81,7 +76,7 @@ impl Store {
 
     /// Removes an API instance and everything kept for it (watermarks, outbox,
     /// seen keys, failed records), in one transaction. Returns whether it existed.
-    pub fn delete_api_instance(&self, id: i64) -> Result<bool, StoreError> {
+    fn delete_api_instance(&self, id: i64) -> Result<bool, StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let existed = transaction.execute("DELETE FROM api_instances WHERE id = ?1", [id])? == 1;
