@@ -147,6 +147,39 @@ pub struct OutboxMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// An outbox row as both backends read it, before its body is decoded and its
+/// dates parsed ([`OutboxRow::into_message`]): the one place that does that.
+pub(crate) struct OutboxRow {
+    pub(crate) seq: i64,
+    pub(crate) instance_id: String,
+    pub(crate) resource: String,
+    pub(crate) message_id: String,
+    pub(crate) encoding: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) event_count: i64,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at: String,
+    pub(crate) created_at: String,
+}
+
+impl OutboxRow {
+    pub(crate) fn into_message(self) -> Result<OutboxMessage, StoreError> {
+        let body = body_text(&self.encoding, self.body)
+            .ok_or_else(|| StoreError::Corrupt { what: "message body", value: self.message_id.clone() })?;
+        Ok(OutboxMessage {
+            seq: self.seq,
+            instance_id: self.instance_id,
+            resource: self.resource,
+            message_id: self.message_id,
+            body,
+            event_count: self.event_count as usize,
+            attempts: self.attempts as u32,
+            next_attempt_at: instant("retry time", self.next_attempt_at)?,
+            created_at: instant("message creation time", self.created_at)?,
+        })
+    }
+}
+
 /// Where an outbox message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageState {

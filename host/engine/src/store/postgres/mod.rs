@@ -302,24 +302,23 @@ impl Outbox for PgStore {
              ORDER BY o.seq LIMIT $2",
             &[&instance_id, &(limit as i64), &except],
         )?;
-        let mut messages = Vec::new();
-        for row in rows {
-            let message_id: String = row.get(3);
-            let body = body_text(row.get(4), row.get(5))
-                .ok_or_else(|| StoreError::Corrupt { what: "message body", value: message_id.clone() })?;
-            messages.push(OutboxMessage {
-                seq: row.get(0),
-                instance_id: row.get(1),
-                resource: row.get(2),
-                message_id,
-                body,
-                event_count: row.get::<_, i64>(6) as usize,
-                attempts: row.get::<_, i64>(7) as u32,
-                next_attempt_at: instant("retry time", row.get(8))?,
-                created_at: instant("message creation time", row.get(9))?,
-            });
-        }
-        Ok(messages)
+        rows.iter()
+            .map(|row| {
+                OutboxRow {
+                    seq: row.get(0),
+                    instance_id: row.get(1),
+                    resource: row.get(2),
+                    message_id: row.get(3),
+                    encoding: row.get(4),
+                    body: row.get(5),
+                    event_count: row.get(6),
+                    attempts: row.get(7),
+                    next_attempt_at: row.get(8),
+                    created_at: row.get(9),
+                }
+                .into_message()
+            })
+            .collect()
     }
 
     fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {

@@ -92,7 +92,8 @@ fn a_closed_connection_is_opened_again() {
     let closed: i64 = fixture
         .client()
         .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            // With a timeout, termination is waited for: the calls below meet closed connections, not dying ones.
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
             &[],
         )

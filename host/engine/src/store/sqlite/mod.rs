@@ -283,36 +283,20 @@ impl Outbox for SqliteStore {
         )?;
         let except = serde_json::to_string(except).expect("a list of integers is JSON");
         let rows = statement.query_map(params![instance_id, limit as i64, except], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                body_text(&row.get::<_, String>(4)?, row.get::<_, Vec<u8>>(5)?),
-                row.get::<_, i64>(6)?,
-                row.get::<_, i64>(7)?,
-                row.get::<_, String>(8)?,
-                row.get::<_, String>(9)?,
-            ))
+            Ok(OutboxRow {
+                seq: row.get(0)?,
+                instance_id: row.get(1)?,
+                resource: row.get(2)?,
+                message_id: row.get(3)?,
+                encoding: row.get(4)?,
+                body: row.get(5)?,
+                event_count: row.get(6)?,
+                attempts: row.get(7)?,
+                next_attempt_at: row.get(8)?,
+                created_at: row.get(9)?,
+            })
         })?;
-        let mut messages = Vec::new();
-        for row in rows {
-            let (seq, instance_id, resource, message_id, body, event_count, attempts, next_attempt_at, created_at) =
-                row?;
-            let body = body.ok_or_else(|| StoreError::Corrupt { what: "message body", value: message_id.clone() })?;
-            messages.push(OutboxMessage {
-                seq,
-                instance_id,
-                resource,
-                message_id,
-                body,
-                event_count: event_count as usize,
-                attempts: attempts as u32,
-                next_attempt_at: instant("retry time", next_attempt_at)?,
-                created_at: instant("message creation time", created_at)?,
-            });
-        }
-        Ok(messages)
+        rows.map(|row| row?.into_message()).collect()
     }
 
     /// The callback accepted each `(seq, when)`: one transaction for all of
