@@ -16,9 +16,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use engine::dates::parse_instant;
 use engine::delivery::worker::MAX_UNWRITTEN_MARKS;
 use serde_json::{Value, json};
+
+use crate::changes::{Change, Lcg, change_of, seed, updated_ms};
 
 /// What the receiver got: every message (webhook id, body), in arrival order.
 #[derive(Default)]
@@ -122,31 +123,9 @@ fn serve(config: &Path, sim: &Simulator, log_format: &str) -> Child {
         .expect("the binary starts")
 }
 
-/// A small deterministic generator, seeded from the clock and printed, so a
-/// failing run can be repeated with `CRASH_TEST_SEED`.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
-/// One change made in the simulator, and the event it must produce.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Change {
-    event_type: &'static str,
-    object_id: String,
-    /// The record's updated instant (creates and updates), in milliseconds.
-    updated_ms: Option<i64>,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_with_sigkill_at_random_points_it_loses_nothing_and_repeats_only_unmarked_deliveries() {
-    let seed = std::env::var("CRASH_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed = seed("CRASH_TEST_SEED");
     println!("CRASH_TEST_SEED={seed}");
     let mut random = Lcg(seed);
 
@@ -252,29 +231,11 @@ async fn killed_with_sigkill_at_random_points_it_loses_nothing_and_repeats_only_
     println!("{} changes over {cycles} kills: all delivered, {repeated} message(s) repeated", changes.len());
 }
 
-fn updated_ms(record: &Value) -> Option<i64> {
-    record["lastActivityDate"].as_str().and_then(|d| parse_instant(d).ok()).map(|d| d.timestamp_millis())
-}
-
 fn delivered_changes(messages: &[(String, Value)]) -> HashSet<Change> {
     let mut delivered = HashSet::new();
     for (_, message) in messages {
         for event in message["message"]["events"].as_array().unwrap() {
-            let event_type = match event["eventType"].as_str().unwrap() {
-                "CREATED" => "CREATED",
-                "UPDATED" => "UPDATED",
-                _ => "DELETED",
-            };
-            let updated_ms = if event_type == "DELETED" {
-                None
-            } else {
-                parse_instant(event["eventDate"].as_str().unwrap()).ok().map(|d| d.timestamp_millis())
-            };
-            delivered.insert(Change {
-                event_type,
-                object_id: event["objectId"].as_str().unwrap().to_owned(),
-                updated_ms,
-            });
+            delivered.insert(change_of(event));
         }
     }
     delivered
