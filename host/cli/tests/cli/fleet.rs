@@ -233,6 +233,7 @@ impl Fleet {
         let child = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
             .args(["serve", "--config", host.config.to_str().unwrap()])
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -256,6 +257,15 @@ impl Fleet {
         let status = Command::new("sh").args(["-c", &format!("kill -{signal} {pid}")]).status().unwrap();
         assert!(status.success(), "kill -{signal} {pid}");
         host.paused = signal == "STOP";
+    }
+
+    fn kill_all(&mut self) {
+        for host in &mut self.hosts {
+            if let Some(mut child) = host.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 
     fn url(&self, i: usize) -> String {
@@ -298,12 +308,7 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        for host in &mut self.hosts {
-            if let Some(mut child) = host.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        self.kill_all();
         if std::thread::panicking() {
             // What each host said last, and its whole log kept for a look.
             for host in &self.hosts {
@@ -520,7 +525,8 @@ async fn fleet_on_postgres_survives_kills_and_pauses() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let (mut failover_ms, idle_takeovers) = failovers(&store).await;
-    drop(fleet);
+    // Stopped now; the guard stays, to show and keep the hosts' logs should an assertion fail.
+    fleet.kill_all();
 
     // ---- The figures.
     let deliveries = std::mem::take(&mut *receiver.deliveries.lock().unwrap());
@@ -596,44 +602,44 @@ async fn fleet_on_postgres_survives_kills_and_pauses() {
     println!();
     println!("fleet chaos, seed {seed}: {} hosts, {INSTANCES} instances, lease TTL {LEASE_TTL_SECONDS} s", HOSTS.len());
     println!(
-        "  {:<52} {:>12}",
+        "  {:<58} {:>12}",
         "changes made (creates / patches)",
         format!("{} ({creates} / {})", changes.len(), changes.len() - creates)
     );
-    println!("  {:<52} {:>12}", "interruptions (SIGKILL / SIGSTOP)", format!("{interruptions} ({kills} / {pauses})"));
-    println!("  {:<52} {:>12}", "expected events (changes × instances)", expected.len());
-    println!("  {:<52} {:>12}", "events delivered (distinct)", delivered.len());
-    println!("  {:<52} {:>12}", "missing", missing.len());
-    println!("  {:<52} {:>12}", "unexpected events (no such change)", unexpected);
+    println!("  {:<58} {:>12}", "interruptions (SIGKILL / SIGSTOP)", format!("{interruptions} ({kills} / {pauses})"));
+    println!("  {:<58} {:>12}", "expected events (changes × instances)", expected.len());
+    println!("  {:<58} {:>12}", "events delivered (distinct)", delivered.len());
+    println!("  {:<58} {:>12}", "missing", missing.len());
+    println!("  {:<58} {:>12}", "unexpected events (no such change)", unexpected);
     match delivered_all_after {
         Some(after) => println!(
-            "  {:<52} {:>12}",
+            "  {:<58} {:>12}",
             "all delivered after the changes ended (s)",
             format!("{:.1}", after.as_secs_f64())
         ),
-        None => println!("  {:<52} {:>12}", "all delivered after the changes ended", "never (90 s)"),
+        None => println!("  {:<58} {:>12}", "all delivered after the changes ended", "never (90 s)"),
     }
-    println!("  {:<52} {:>12}", "POSTs received", deliveries.len());
-    println!("  {:<52} {:>12}", "  by host", format!("{by_host:?}"));
+    println!("  {:<58} {:>12}", "POSTs received", deliveries.len());
+    println!("  {:<58} {:>12}", "  by host", format!("{by_host:?}"));
     if let (Some(first), Some(last)) = (first_delivery, last_delivery) {
-        println!("  {:<52} {:>12}", "  between first and last (s)", format!("{:.1}", (last - first).as_secs_f64()));
+        println!("  {:<58} {:>12}", "  between first and last (s)", format!("{:.1}", (last - first).as_secs_f64()));
     }
-    println!("  {:<52} {:>12}", "POSTs with an invalid or missing signature", unsigned);
-    println!("  {:<52} {:>12}", "POSTs without host or lease header", unmarked);
-    println!("  {:<52} {:>12}", "tickets whose events arrived out of order", out_of_order.len());
-    println!("  {:<52} {:>12}", "duplicates (an already received message id)", duplicates);
+    println!("  {:<58} {:>12}", "POSTs with an invalid or missing signature", unsigned);
+    println!("  {:<58} {:>12}", "POSTs without host or lease header", unmarked);
+    println!("  {:<58} {:>12}", "tickets whose events arrived out of order", out_of_order.len());
+    println!("  {:<58} {:>12}", "duplicates (an already received message id)", duplicates);
     println!(
-        "  {:<52} {:>12}",
+        "  {:<58} {:>12}",
         format!("  bound: {interruptions} × ({MAX_UNWRITTEN_MARKS} + 1) × {per_host_max}"),
         duplicate_bound
     );
-    println!("  {:<52} {:>12}", "a message twice under one (instance, lease token)", same_token_repeats.len());
-    println!("  {:<52} {:>12}", "(instance, lease token)s used by two hosts", shared_tokens.len());
-    println!("  {:<52} {:>12}", "poll failovers (taken from a holder that did not let go)", failover_ms.len());
-    println!("  {:<52} {:>12}", "  of which never polled", idle_takeovers);
-    println!("  {:<52} {:>12}", "  failover p50 / p99 / max (ms)", format!("{p50:.0} / {p99:.0} / {max:.0}"));
+    println!("  {:<58} {:>12}", "a message twice under one (instance, lease token)", same_token_repeats.len());
+    println!("  {:<58} {:>12}", "(instance, lease token)s used by two hosts", shared_tokens.len());
+    println!("  {:<58} {:>12}", "poll failovers (taken from a holder that did not let go)", failover_ms.len());
+    println!("  {:<58} {:>12}", "  of which never polled", idle_takeovers);
+    println!("  {:<58} {:>12}", "  failover p50 / p99 / max (ms)", format!("{p50:.0} / {p99:.0} / {max:.0}"));
     println!(
-        "  {:<52} {:>12}",
+        "  {:<58} {:>12}",
         format!("leases held at the end (of {total_leases}; even: {low}..={high})"),
         format!("{leases:?}")
     );
