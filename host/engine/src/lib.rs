@@ -4,7 +4,7 @@
 //! resource's configuration says about each one, the plugin runtime maps them
 //! into events, [`store`] keeps them in the outbox with the watermark, and
 //! [`delivery`] posts them, signed, to the callback; [`service`] runs it all
-//! for every instance, and [`manage`] is the typed service layer the
+//! for every instance (in a fleet, under the [`lease`]s it holds), and [`manage`] is the typed service layer the
 //! management API and the console call.
 
 pub mod capped;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod dates;
 pub mod delivery;
 pub mod egress;
+pub mod lease;
 pub mod manage;
 pub mod random;
 pub mod records;

@@ -46,12 +46,22 @@ pub async fn serve(
     }
 }
 
-/// 200 when the state store answers, 503 otherwise.
+/// 200 when the state store answers, 503 otherwise. In a fleet, also the
+/// leases this host holds (which work it does now).
 async fn health(State(management): State<Management>) -> impl IntoResponse {
-    match management.health().await {
-        Ok(depth) => (StatusCode::OK, axum::Json(json!({"status": "ok", "outboxDepth": depth}))),
-        Err(message) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "error", "message": message}))),
+    let (status, mut body) = match management.health().await {
+        Ok(depth) => (StatusCode::OK, json!({"status": "ok", "outboxDepth": depth})),
+        Err(message) => (StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "message": message})),
+    };
+    if let Some(fleet) = management.fleet_leases() {
+        let leases: Vec<_> = fleet
+            .leases
+            .iter()
+            .map(|lease| json!({"key": lease.key, "token": lease.token, "expiresInMs": lease.expires_in.as_millis() as u64}))
+            .collect();
+        body["fleet"] = json!({"host": fleet.host, "leaseTtlSeconds": fleet.lease_ttl.as_secs_f64(), "leases": leases});
     }
+    (status, axum::Json(body))
 }
 
 async fn metrics(State(management): State<Management>) -> impl IntoResponse {

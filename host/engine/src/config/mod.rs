@@ -65,6 +65,8 @@ pub struct ServerSettings {
     /// `[store] url`: a PostgreSQL database for the state, password included;
     /// `None` keeps it in the SQLite file in `data_dir`.
     pub store_url: Option<Secret>,
+    /// `[fleet]`: this host is one of several sharing the PostgreSQL store.
+    pub fleet: Option<crate::service::fleet::FleetSettings>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -144,6 +146,7 @@ impl ServerSettings {
             rules: InstanceRules::default(),
             public_url: None,
             store_url: None,
+            fleet: None,
         }
     }
 }
@@ -232,6 +235,7 @@ struct RawFile {
     egress: RawEgress,
     #[serde(default)]
     store: RawStore,
+    fleet: Option<RawFleet>,
     #[serde(default)]
     instance: Vec<RawInstance>,
 }
@@ -244,6 +248,14 @@ struct RawStore {
     url: Option<String>,
     /// The database password, usually a `${env:}`/`${file:}` reference.
     password: Option<String>,
+}
+
+/// `[fleet]`: this host's name and the leases' time to live.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    host: Option<String>,
+    lease_ttl_seconds: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +400,16 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         api: read_api(raw.api, base, &mut problems),
         public_url: read_public_url(raw.server.public_url.as_deref(), &mut problems),
         store_url: read_store(&raw.store, base, &mut problems),
+        fleet: None,
+    };
+    let server = ServerSettings {
+        fleet: read_fleet(
+            raw.fleet.as_ref(),
+            server.store_url.is_some() || raw.store.url.is_some(),
+            &server,
+            &mut problems,
+        ),
+        ..server
     };
 
     let mut instances = Vec::new();
@@ -444,6 +466,61 @@ fn read_store(raw: &RawStore, base: &Path, problems: &mut Collector<'_>) -> Opti
         return None;
     }
     Some(Secret::new(parsed.to_string()))
+}
+
+/// The leases' time to live unless `[fleet] lease_ttl_seconds` says: a dead
+/// host's work waits this long (and a round) before another host takes it.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// `[fleet]`: needs the PostgreSQL store (a SQLite file cannot be shared).
+/// The host's name defaults to the machine's name and the listener's port.
+fn read_fleet(
+    raw: Option<&RawFleet>,
+    has_store: bool,
+    server: &ServerSettings,
+    problems: &mut Collector<'_>,
+) -> Option<crate::service::fleet::FleetSettings> {
+    let raw = raw?;
+    if !has_store {
+        problems.add("fleet", "fleet mode shares the state in PostgreSQL: set `[store] url` too");
+        return None;
+    }
+    let host = match raw.host.as_deref().map(str::trim) {
+        Some(host) if !host.is_empty() && host.len() <= 100 && !host.chars().any(char::is_control) => host.to_owned(),
+        Some(_) => {
+            problems.add("fleet.host", "must be a name of 1 to 100 printable characters");
+            return None;
+        }
+        None if server.listen.port() == 0 => {
+            problems.add(
+                "fleet.host",
+                "name this host: with `listen` on port 0 the default name (machine:port) is not unique",
+            );
+            return None;
+        }
+        None => default_host_name(server.listen.port()),
+    };
+    let lease_ttl = match raw.lease_ttl_seconds {
+        None => DEFAULT_LEASE_TTL,
+        Some(seconds) if (1.0..=600.0).contains(&seconds) => Duration::from_secs_f64(seconds),
+        Some(seconds) => {
+            problems.add("fleet.lease_ttl_seconds", format!("{seconds} is out of range: 1 to 600 seconds"));
+            return None;
+        }
+    };
+    Some(crate::service::fleet::FleetSettings { host, lease_ttl })
+}
+
+/// `machine:port`: unique among hosts on different machines, and among those
+/// sharing one machine on different ports.
+fn default_host_name(port: u16) -> String {
+    let machine = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    format!("{machine}:{port}")
 }
 
 /// `[server] public_url`: an http(s) URL without query, kept without a trailing `/`.

@@ -32,11 +32,18 @@ use tokio_util::sync::CancellationToken;
 use super::cloudevents::BATCH_CONTENT_TYPE;
 use super::signature::{SIGNATURE_HEADER, sign};
 use crate::config::DeliverySettings;
+use crate::lease::Lease;
 use crate::source::Secret;
-use crate::store::{OutboxMessage, Store, StoreError, off_thread};
+use crate::store::{Fence, OutboxMessage, Store, StoreError, off_thread};
 
 /// The header carrying a message's id, unique per message and the same on every attempt.
 pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
+
+/// In a fleet, the host that sent a message, and the epoch (token) of the
+/// instance's delivery lease it was sent under: a receiver sees which host
+/// sent what, and that a repeat after a takeover comes with a newer epoch.
+pub const HOST_HEADER: &str = "Autotask-Events-Host";
+pub const LEASE_HEADER: &str = "Autotask-Events-Lease";
 
 /// How long a delivery already on the wire may finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -129,6 +136,9 @@ struct Marks {
     /// The write under way (one at a time, so marks land in order), and the
     /// messages it marks.
     writing: Option<(Vec<i64>, MarkWrite)>,
+    /// In a fleet, the delivery lease the waiting messages were sent under:
+    /// their marks are written under it, and refused if it has moved on.
+    fence: Option<Fence>,
 }
 
 /// A write of "delivered" marks under way.
@@ -155,6 +165,8 @@ pub struct Worker {
     pub outbox_ready: Arc<Notify>,
     pub observer: Arc<dyn DeliveryObserver>,
     pub shutdown: CancellationToken,
+    /// The instance's delivery lease: a worker delivers only while it is held.
+    pub lease: Lease,
 }
 
 impl Worker {
@@ -166,6 +178,25 @@ impl Worker {
             if self.shutdown.is_cancelled() {
                 self.write_marks_logged(&mut marks).await;
                 return;
+            }
+            let fence = match self.lease.fence() {
+                Ok(fence) => fence,
+                Err(not_held) => {
+                    // Another host delivers: what this one sent is marked (or
+                    // refused, and sent again by the new holder), and it waits.
+                    self.write_marks_logged(&mut marks).await;
+                    queue.clear();
+                    tracing::debug!(instance = %instance, "not delivering: {not_held}");
+                    tokio::select! {
+                        () = self.lease.held() => {}
+                        () = self.shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
+            if marks.fence != fence {
+                self.write_marks_logged(&mut marks).await;
+                marks.fence = fence;
             }
             if let Err(error) = self.refill(&mut queue, &marks).await {
                 tracing::error!(instance = %instance, "cannot read the outbox: {error}");
@@ -204,8 +235,9 @@ impl Worker {
     /// or those and why the next one was not.
     pub async fn flush(&self) -> Result<usize, FlushStopped> {
         let mut delivered = 0;
-        let mut marks = Marks::default();
         let stopped = |delivered, error: String| FlushStopped { delivered, error };
+        let fence = self.lease.fence().map_err(|not_held| stopped(0, not_held.to_string()))?;
+        let mut marks = Marks { fence, ..Marks::default() };
         loop {
             let batch = self.read_outbox(&marks).await.map_err(|error| stopped(delivered, error.to_string()))?;
             if batch.is_empty() {
@@ -272,8 +304,8 @@ impl Worker {
         let waiting = std::mem::take(&mut marks.waiting);
         marks.first_posted = None;
         let seqs = waiting.iter().map(|(seq, _)| *seq).collect();
-        let store = self.store.clone();
-        let write = tokio::spawn(off_thread(move || store.mark_all_delivered(&waiting)));
+        let (store, fence) = (self.store.clone(), marks.fence.clone());
+        let write = tokio::spawn(off_thread(move || store.mark_all_delivered(&waiting, fence.as_ref())));
         marks.writing = Some((seqs, write));
     }
 
@@ -320,8 +352,10 @@ impl Worker {
     ) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
         let shutdown = self.shutdown.clone();
+        let fence = marks.fence.clone();
+        self.lease.worked(fence.as_ref(), Utc::now());
         let posted = tokio::select! {
-            result = self.post(&message) => result,
+            result = self.post(&message, fence.as_ref()) => result,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
             () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok((Outcome::Retry, None)),
@@ -337,7 +371,7 @@ impl Worker {
             Err(error) if retry > self.settings.retries => {
                 self.write_marks(marks).await?;
                 let text = error.clone();
-                off_thread(move || store.dead_letter(seq, &text)).await?;
+                off_thread(move || store.dead_letter(seq, &text, fence.as_ref())).await?;
                 tracing::error!(
                     instance = %self.destination.instance_id, message = %message.message_id,
                     "delivery failed {retry} times, dead-lettered: {error}"
@@ -349,7 +383,7 @@ impl Worker {
                 let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * crate::random::unit());
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
                 let text = error.clone();
-                off_thread(move || store.schedule_retry(seq, &text, at)).await?;
+                off_thread(move || store.schedule_retry(seq, &text, at, fence.as_ref())).await?;
                 tracing::warn!(
                     instance = %self.destination.instance_id, message = %message.message_id, attempt = retry,
                     "delivery failed, retrying in {:.1}s: {error}", wait.as_secs_f64()
@@ -362,7 +396,7 @@ impl Worker {
     }
 
     /// Posts the message; `Err` carries why it was not accepted.
-    async fn post(&self, message: &OutboxMessage) -> Result<(), String> {
+    async fn post(&self, message: &OutboxMessage, fence: Option<&Fence>) -> Result<(), String> {
         let content_type = if message.body.starts_with('[') { BATCH_CONTENT_TYPE } else { "application/json" };
         let mut request = self
             .http
@@ -370,6 +404,9 @@ impl Worker {
             .timeout(self.settings.timeout)
             .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
             .header(WEBHOOK_ID_HEADER, &message.message_id);
+        if let (Some(host), Some(fence)) = (self.lease.host(), fence) {
+            request = request.header(HOST_HEADER, host).header(LEASE_HEADER, fence.token.to_string());
+        }
         if let Some(key) = &self.destination.signature_key {
             request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
         }

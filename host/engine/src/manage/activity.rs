@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::instances::Found;
 use super::views::{
-    DeliveryHealth, EventSummary, LastPollView, MessageStatus, MessageView, Polled, PushView, ResourcePlugin,
-    ResourcePolled, ResourceState, ResourceView, Resources, Retried,
+    DeliveryHealth, EventSummary, FleetLeases, LastPollView, MessageStatus, MessageView, Polled, PushView,
+    ResourcePlugin, ResourcePolled, ResourceState, ResourceView, Resources, Retried,
 };
 use super::{Caller, ManageError, Management};
 use crate::service::plugins::{PluginStatus, Reload, Status, plugin_file_or_default, plugin_path, short_version};
@@ -265,6 +265,12 @@ impl Management {
             return Err(dead.join("; "));
         }
         self.outbox_depth().await
+    }
+
+    /// In a fleet: this host's name, the leases' time to live, and the leases it holds now.
+    pub fn fleet_leases(&self) -> Option<FleetLeases> {
+        let fleet = self.shared().fleet.as_ref()?;
+        Some(FleetLeases { host: fleet.host.clone(), lease_ttl: fleet.ttl, leases: fleet.held() })
     }
 
     /// Pending messages over every instance.

@@ -449,3 +449,11 @@ mod tests {
         assert_eq!(shown["summary"]["requests"], 0, "what the poll cost in Autotask requests is shown");
     }
 }
+
+/// A fleet host's leases, as `/health` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetLeases {
+    pub host: String,
+    pub lease_ttl: std::time::Duration,
+    pub leases: Vec<crate::service::fleet::HeldLease>,
+}

@@ -65,6 +65,23 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// A fleet host's leases, by kind (`poll` or `delivery`); the host is a label
+/// so that series from several hosts can be summed where they are collected.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    pub host: String,
+    pub kind: &'static str,
+}
+
+/// What happened to a lease in a round: `taken` (from a dead, paused or
+/// leaving host, or a free one), `lost` (another host took it), `handed_over`
+/// (a host joined or came back and the lease went to it).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseChangeLabels {
+    pub host: String,
+    pub change: &'static str,
+}
+
 /// Push callout outcomes: every one `received`, then `verified` (signed by the
 /// resource's webhook and stored) or `rejected` (bad or missing signature, unreadable).
 pub const CALLOUT_RECEIVED: &str = "received";
@@ -108,6 +125,9 @@ pub struct Metrics {
     pub push_gap: Family<ResourceLabels, Counter>,
     /// 1 while the resource's webhook is active in Autotask, 0 otherwise.
     pub push_active: Family<ResourceLabels, Gauge>,
+    /// In a fleet: the leases this host holds, and how they changed hands.
+    pub leases_held: Family<LeaseLabels, Gauge>,
+    pub lease_changes: Family<LeaseChangeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -189,8 +209,18 @@ impl Metrics {
             "Whether a resource's Autotask webhook is active (1) or not (0)",
             push_active.clone(),
         );
+        let leases_held = Family::default();
+        registry.register("fleet_leases_held", "Leases this fleet host holds, by kind", leases_held.clone());
+        let lease_changes = Family::default();
+        registry.register(
+            "fleet_lease_changes",
+            "Leases this fleet host took, lost to another host, or handed over",
+            lease_changes.clone(),
+        );
         Metrics {
             registry,
+            leases_held,
+            lease_changes,
             polls,
             records_read,
             records_failed,

@@ -5,8 +5,10 @@
 //! through the typed service layer, `crate::manage`, which is built on it.
 
 mod first_polls;
+pub mod fleet;
 mod gates;
 pub mod metrics;
+mod notifications;
 pub(crate) mod outbox_wakers;
 pub mod plugins;
 pub mod poll;
@@ -64,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) outbox_wakers: outbox_wakers::OutboxWakers,
     /// Spreads the first polls of resources that start together.
     pub(crate) first_polls: first_polls::FirstPolls,
+    /// This host's side of the fleet, in fleet mode.
+    pub(crate) fleet: Option<Arc<fleet::Fleet>>,
 }
 
 impl Shared {
@@ -72,6 +76,14 @@ impl Shared {
     pub(crate) fn configured(&self, id: &str, body: &Value, disabled: bool) -> Result<ConfiguredInstance, Problems> {
         let code = self.settings.integration_code.as_ref().map(|code| code.expose());
         read_api_instance(id.to_owned(), body, disabled, code, &self.settings.rules)
+    }
+
+    /// The lease `key` of `instance`'s work: always held on a single host.
+    pub(crate) fn lease(&self, key: String, instance: &str) -> crate::lease::Lease {
+        match &self.fleet {
+            Some(fleet) => fleet.lease(key, instance),
+            None => crate::lease::Lease::solo(),
+        }
     }
 
     /// A stored API instance read as the service runs it.
@@ -175,6 +187,10 @@ impl Service {
         if !(join_or_abort(&mut self.tasks).await && instances_in_time) {
             tracing::warn!("some tasks did not stop in time; abandoning them (their work is still in the outbox)");
         }
+        if let Some(fleet) = &self.shared.fleet {
+            // Its work stopped: the other hosts may take it over at once.
+            fleet.leave().await;
+        }
     }
 }
 
@@ -194,6 +210,10 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
     plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
     let api = ArcSwap::from_pointee(settings.api.clone());
+    let fleet = settings
+        .fleet
+        .as_ref()
+        .map(|fleet| fleet::Fleet::new(fleet, settings.listen.to_string(), store.clone(), metrics.clone()));
     let shared = Arc::new(Shared {
         store,
         metrics,
@@ -203,8 +223,13 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         api,
         outbox_wakers: outbox_wakers::OutboxWakers::default(),
         first_polls: first_polls::FirstPolls::default(),
+        fleet,
     });
     let mut tasks = JoinSet::new();
+    if let Some(fleet) = &shared.fleet {
+        // Running before the instances start: their leases are taken as they ask.
+        tasks.spawn(fleet.clone().run(shutdown.clone()));
+    }
 
     let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
     let snapshot = supervisor.snapshot();
@@ -217,6 +242,10 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
     tasks.spawn(outbox_wakers::run(shared.clone(), shutdown.clone()));
+    if shared.fleet.is_some() {
+        let notifications = notifications::listen(&shared)?;
+        tasks.spawn(notifications::run(shared.clone(), supervisor.clone(), notifications, shutdown.clone()));
+    }
     Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
 }
 

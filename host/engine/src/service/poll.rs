@@ -43,10 +43,11 @@ use crate::config::{EventFormat, ResourceConfig};
 use crate::dates::{AUTOTASK_DATE_PATTERN, DateFormat, format_instant};
 use crate::delivery::message::{InstanceInfo, SourcedEvent};
 use crate::delivery::{cloudevents, message};
+use crate::lease::Lease;
 use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
-use crate::store::{FailedRecord, PollCommit, PollStart, StoreError, StoredCallout};
+use crate::store::{FailedRecord, Fence, PollCommit, PollStart, StoreError, StoredCallout};
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
@@ -93,6 +94,9 @@ pub enum PollError {
     Stopped,
     #[error("{0}")]
     NoPlugin(String),
+    /// In a fleet, another host does this resource's polls now.
+    #[error(transparent)]
+    NotHeld(#[from] crate::lease::NotHeld),
 }
 
 /// Everything needed to poll one resource of one instance.
@@ -105,6 +109,8 @@ pub(crate) struct ResourcePoller {
     pub(crate) shared: Arc<Shared>,
     /// The resource's push, when it has push on.
     pub(crate) push: Option<Arc<PushState>>,
+    /// The resource's poll lease: polls commit under it.
+    pub(crate) lease: Lease,
 }
 
 /// A poll's work so far: what the next commit writes, and the summary.
@@ -126,6 +132,8 @@ struct Collected {
     announced: HashSet<String>,
     /// Records mapped (not dropped as seen), all pages so far.
     fresh: usize,
+    /// The lease the poll started under: each of its commits is made under it.
+    fence: Option<Fence>,
 }
 
 /// The most push callouts one pass maps: their records are one query (Autotask's page is 500).
@@ -168,8 +176,10 @@ impl ResourcePoller {
         let Some(plugin) = self.plugin.current() else {
             return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
         };
+        let fence = self.lease.fence()?;
         let resource = self.config();
         let this_poll = Utc::now();
+        self.lease.worked(fence.as_ref(), this_poll);
         let first_poll_from = self.instance.first_poll_from;
         let (overlap, poll_delay) = (self.shared.settings.overlap, resource.poll_delay);
         // One store call for where the poll starts and the seen keys its window may read again.
@@ -191,7 +201,7 @@ impl ResourcePoller {
 
         let announced = seen_now.iter().map(|(id, _)| id.clone()).collect();
         let mut collected =
-            Collected { window_start: format_instant(from), seen_now, announced, ..Collected::default() };
+            Collected { window_start: format_instant(from), seen_now, announced, fence, ..Collected::default() };
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
@@ -256,6 +266,7 @@ impl ResourcePoller {
         let Some(plugin) = self.plugin.current() else {
             return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
         };
+        let fence = self.lease.fence()?;
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
         let (start, callouts) = blocking(move || {
@@ -304,7 +315,7 @@ impl ResourcePoller {
             .collect();
 
         let not_before = format_instant(first_poll_from);
-        let mut collected = Collected::default();
+        let mut collected = Collected { fence, ..Collected::default() };
         collected.summary.from = format_instant(previous_poll);
         collected.summary.until = format_instant(this_poll);
         collected.summary.pages = usize::from(!page.is_empty());
@@ -376,7 +387,7 @@ impl ResourcePoller {
             return Ok(());
         }
         self.finish(collected).await?;
-        let commit = std::mem::take(&mut collected.commit);
+        let commit = PollCommit { fence: collected.fence.clone(), ..std::mem::take(&mut collected.commit) };
         collected.summary.messages += commit.messages.len();
         collected.summary.failed += commit.failed.len();
         let (store, instance_id, name) =

@@ -68,6 +68,8 @@ pub struct ResourceStatus {
     pub died: Option<String>,
     /// How many times the loop died and was started again.
     pub restarts: u32,
+    /// Set while another host of the fleet does this resource's polls: why.
+    pub polled_elsewhere: Option<String>,
 }
 
 /// The last poll that ran.
@@ -217,7 +219,9 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
     // a lone instance's first events late.
     let mut next = poller.shared.first_polls.due(Instant::now());
     let push = poller.push.clone();
-    if let Some(push) = &push {
+    if let Some(push) = &push
+        && poller.lease.fence().is_ok()
+    {
         // Registered before the first poll, so that no change falls between the two.
         push.ensure(&poller.client, &poller.shared.store).await;
     }
@@ -230,6 +234,10 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             () = tokio::time::sleep_until(next.into()) => {}
             reply = control.requests.next() => asked = Some(reply),
             () = pushed(push.as_deref()) => {
+                if poller.lease.fence().is_err() {
+                    // The host holding the poll lease maps the callouts (it is told of them too).
+                    continue;
+                }
                 let push = push.as_deref().expect("only woken with push on");
                 if push.take_recheck() {
                     push.ensure(&poller.client, &poller.shared.store).await;
@@ -268,6 +276,17 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             }
             tracing::info!("the plugin is loaded; polling again");
             control.update(|status| status.waiting_for_plugin = None);
+        }
+        if let Err(not_held) = poller.lease.fence() {
+            if let Some(reply) = asked {
+                let _ = reply.send(Err(format!("not polled here: {not_held}")));
+                continue;
+            }
+            if !wait_for_lease(poller, control, shutdown, not_held).await {
+                return;
+            }
+            // Taken over: polled at once, since its previous holder may have missed polls.
+            due = None;
         }
         let started = Instant::now();
         let started_at = Utc::now();
@@ -350,6 +369,33 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
         };
         next = next_due(started, interval, Instant::now(), crate::random::unit());
     }
+}
+
+/// Waits until this host holds the resource's poll lease (another host polls
+/// it meanwhile; "poll now" asked here is answered with which). Returns
+/// `false` at shutdown.
+async fn wait_for_lease(
+    poller: &ResourcePoller,
+    control: &Control,
+    shutdown: &CancellationToken,
+    not_held: crate::lease::NotHeld,
+) -> bool {
+    control.update(|status| {
+        status.next_poll = None;
+        status.polled_elsewhere = Some(not_held.to_string());
+    });
+    loop {
+        tokio::select! {
+            () = poller.lease.held() => break,
+            reply = control.requests.next() => {
+                let why = poller.lease.fence().err().map_or_else(|| "the lease was just taken".into(), |e| e.to_string());
+                let _ = reply.send(Err(format!("not polled here: {why}")));
+            }
+            () = shutdown.cancelled() => return false,
+        }
+    }
+    control.update(|status| status.polled_elsewhere = None);
+    true
 }
 
 /// Waits until `push` has callouts to map or a check to make; forever without push.

@@ -34,6 +34,7 @@ use crate::egress::Egress;
 use crate::source::credentials::CredentialKey;
 use crate::source::{AutotaskClient, ClientOptions, ResponseObserver, ZoneCache};
 use crate::store::OutboxMessage;
+use crate::store::leases::{delivery_lease_key, poll_lease_key};
 
 /// What applying a configuration changed, by instance id.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -333,6 +334,8 @@ impl Supervisor {
             outbox_ready: Arc::new(Notify::new()),
             observer: Arc::new(MetricsObserver(self.shared.metrics.clone())),
             shutdown: self.shutdown.child_token(),
+            // In a fleet, only the host delivering the instance may flush it.
+            lease: self.shared.lease(delivery_lease_key(&configured.id), &configured.id),
         })
     }
 
@@ -412,6 +415,7 @@ impl Supervisor {
                 client: client.for_instance(&id),
                 shared: shared.clone(),
                 push: push.clone(),
+                lease: shared.lease(poll_lease_key(&id, &resource.name), &id),
             };
             let user = format!("{id}/{}", resource.name);
             let sample = configured.sample_records.get(&resource.name).and_then(|json| poller.sample(json));
@@ -436,6 +440,7 @@ impl Supervisor {
             outbox_ready,
             observer: Arc::new(MetricsObserver(shared.metrics.clone())),
             shutdown: stop,
+            lease: shared.lease(delivery_lease_key(&id), &id),
         };
         let deliveries = after(predecessor, worker.shutdown.clone(), worker.run());
         running.tasks.spawn(deliveries.instrument(tracing::info_span!("delivery", instance = %id)));

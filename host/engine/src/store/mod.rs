@@ -9,6 +9,7 @@
 //! any point re-sends at most the messages that were in flight or accepted
 //! and not yet marked (see `delivery::worker` for the bound).
 
+pub mod leases;
 mod postgres;
 mod sqlite;
 
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::dates::parse_instant;
 
+pub use leases::{Fence, FleetStatus, Leases, Notifications};
 pub use sqlite::{NewCallout, StoredCallout, StoredInstance, StoredWebhook};
 
 /// At most this many store calls hold a blocking thread at once. The store
@@ -46,6 +48,12 @@ pub enum StoreError {
     Postgres(#[from] ::postgres::Error),
     #[error("the state database holds an unreadable {what}: `{value}`")]
     Corrupt { what: &'static str, value: String },
+    /// A fleet write made under a lease another host has taken since: refused,
+    /// nothing of it stored (see [`Fence`]).
+    #[error(
+        "lease `{key}` has moved on from epoch {token}: another host took it over, so this host's write was refused"
+    )]
+    Fenced { key: String, token: i64 },
 }
 
 /// A PostgreSQL error with its cause: the client's own text is often just "db
@@ -105,6 +113,9 @@ pub struct PollCommit {
     /// Push callouts whose changes this commit's events (or seen keys) hold:
     /// removed with it, so each is turned into events once.
     pub callouts_done: Vec<i64>,
+    /// In a fleet, the poll lease this commit is made under: refused when
+    /// another host has taken the lease since (`None` on a single host).
+    pub fence: Option<Fence>,
 }
 
 /// Messages repeat their records (raw and mapped): LZ4 makes them 5-8 times
@@ -299,18 +310,27 @@ pub trait Outbox: Send + Sync {
 
     /// The callback accepted message `seq`.
     fn mark_delivered(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark_all_delivered(&[(seq, now)])
+        self.mark_all_delivered(&[(seq, now)], None)
     }
 
     /// The callback accepted each `(seq, when)`: one transaction for all of
-    /// them, which is what lets delivery keep up with a large poll.
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;
+    /// them, which is what lets delivery keep up with a large poll. In a
+    /// fleet, `fence` is the delivery lease they were sent under: the marks
+    /// are refused when another host has taken it since.
+    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], fence: Option<&Fence>) -> Result<(), StoreError>;
 
-    /// Message `seq` failed; try again at `retry_at`.
-    fn schedule_retry(&self, seq: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Message `seq` failed; try again at `retry_at` (refused under a stale `fence`).
+    fn schedule_retry(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError>;
 
-    /// Message `seq` used up its retries: kept as a dead letter, listed and replayable.
-    fn dead_letter(&self, seq: i64, error: &str) -> Result<(), StoreError>;
+    /// Message `seq` used up its retries: kept as a dead letter, listed and
+    /// replayable (refused under a stale `fence`).
+    fn dead_letter(&self, seq: i64, error: &str, fence: Option<&Fence>) -> Result<(), StoreError>;
 
     /// Puts an instance's dead letters back in the outbox, due now, in their
     /// original order. Returns how many.
@@ -436,9 +456,13 @@ pub trait PushStore: Send + Sync {
 }
 
 /// Everything the service keeps: one backend holds all of it.
-pub trait Backend: Outbox + ApiInstances + PushStore {}
-
-impl<T: Outbox + ApiInstances + PushStore> Backend for T {}
+pub trait Backend: Outbox + ApiInstances + PushStore {
+    /// The leases and notifications of a fleet, when this backend can hold
+    /// one (PostgreSQL); a SQLite file serves one host.
+    fn fleet(&self) -> Option<&dyn Leases> {
+        None
+    }
+}
 
 /// The state database, whichever backend holds it: its calls are the
 /// [`Backend`]'s (through `Deref`).

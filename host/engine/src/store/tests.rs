@@ -251,12 +251,12 @@ fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters(fixture: &dy
         .unwrap();
 
     let first = store.next_pending("acme").unwrap().unwrap();
-    store.schedule_retry(first.seq, "HTTP 500", now() + TimeDelta::seconds(4)).unwrap();
+    store.schedule_retry(first.seq, "HTTP 500", now() + TimeDelta::seconds(4), None).unwrap();
     let again = store.next_pending("acme").unwrap().unwrap();
     assert_eq!((again.message_id.as_str(), again.attempts), ("m1", 1), "a failing message holds its place");
     assert_eq!(again.next_attempt_at, now() + TimeDelta::seconds(4));
 
-    store.dead_letter(first.seq, "gave up").unwrap();
+    store.dead_letter(first.seq, "gave up", None).unwrap();
     assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m2");
     store.mark_delivered(store.next_pending("acme").unwrap().unwrap().seq, now()).unwrap();
     assert_eq!(store.next_pending("acme").unwrap(), None);
@@ -350,8 +350,8 @@ fn event_counts_split_a_day_of_messages_by_where_they_stand(fixture: &dyn Fixtur
     };
     store.mark_delivered(seq("old"), now()).unwrap();
     store.mark_delivered(seq("delivered"), now()).unwrap();
-    store.schedule_retry(seq("retrying"), "503", now()).unwrap();
-    store.dead_letter(seq("dead"), "503").unwrap();
+    store.schedule_retry(seq("retrying"), "503", now(), None).unwrap();
+    store.dead_letter(seq("dead"), "503", None).unwrap();
 
     let counts = store.event_counts_since("acme", now() - TimeDelta::hours(24)).unwrap();
     assert_eq!(counts, EventCounts { delivered: 3, pending: 3, failed: 6 }, "the 25-hour-old message is not counted");

@@ -4,7 +4,9 @@ use ::postgres::Row;
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
+use super::leases::notify;
 use crate::dates::format_instant;
+use crate::store::leases::INSTANCES_CHANGED;
 use crate::store::{ApiInstances, StoreError, StoredInstance, instant};
 
 const COLUMNS: &str = "id, token, body, disabled, created_at, updated_at, owner";
@@ -19,19 +21,28 @@ impl ApiInstances for PgStore {
         disabled: bool,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let row = self.lock()?.query_one(
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        let row = transaction.query_one(
             "INSERT INTO api_instances (token, body, disabled, created_at, updated_at, owner)
              VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
             &[&token, &body, &disabled, &format_instant(now), &owner],
         )?;
+        // The other hosts of a fleet start it too (and contend for its leases).
+        notify(&mut transaction, INSTANCES_CHANGED)?;
+        transaction.commit()?;
         Ok(row.get(0))
     }
 
     fn update_api_instance(&self, id: i64, body: &str, disabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let changed = self.lock()?.execute(
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        let changed = transaction.execute(
             "UPDATE api_instances SET body = $2, disabled = $3, updated_at = $4 WHERE id = $1",
             &[&id, &body, &disabled, &format_instant(now)],
         )?;
+        notify(&mut transaction, INSTANCES_CHANGED)?;
+        transaction.commit()?;
         Ok(changed == 1)
     }
 
@@ -58,6 +69,11 @@ impl ApiInstances for PgStore {
             let key = if table == "instances" { "id" } else { "instance_id" };
             transaction.execute(&format!("DELETE FROM {table} WHERE {key} = $1"), &[&instance_id])?;
         }
+        transaction.execute(
+            "DELETE FROM leases WHERE key = $1 OR key LIKE $2",
+            &[&crate::store::leases::delivery_lease_key(&instance_id), &format!("poll:{instance_id}/%")],
+        )?;
+        notify(&mut transaction, INSTANCES_CHANGED)?;
         transaction.commit()?;
         Ok(existed)
     }

@@ -106,6 +106,32 @@ pub(crate) const STEPS: &[&str] = &[
          received_at TEXT COLLATE "C" NOT NULL,
          UNIQUE (instance_id, resource, callout_key)
      );"#,
+    // 2: a fleet's hosts and leases (PostgreSQL only: a SQLite file serves one
+    // host). Times are `TIMESTAMPTZ` on the database's clock, the one clock
+    // every host compares expiries with.
+    r#"CREATE TABLE fleet_hosts (
+         host TEXT PRIMARY KEY,
+         address TEXT NOT NULL,
+         started_at TIMESTAMPTZ NOT NULL,
+         seen_at TIMESTAMPTZ NOT NULL
+     );
+     CREATE TABLE leases (
+         key TEXT PRIMARY KEY,
+         holder TEXT,
+         token BIGINT NOT NULL DEFAULT 0,
+         expires_at TIMESTAMPTZ NOT NULL DEFAULT 'epoch'
+     );
+     CREATE TABLE fleet_takeovers (
+         key TEXT NOT NULL,
+         token BIGINT NOT NULL,
+         host TEXT NOT NULL,
+         previous_holder TEXT,
+         previous_expiry TIMESTAMPTZ NOT NULL,
+         taken_at TIMESTAMPTZ NOT NULL,
+         first_work_at TIMESTAMPTZ,
+         PRIMARY KEY (key, token)
+     );
+     CREATE INDEX fleet_takeovers_by_time ON fleet_takeovers (taken_at);"#,
 ];
 
 /// The schema version this build writes.

@@ -7,6 +7,7 @@
 //! (see `migrations`).
 
 mod api_instances;
+mod leases;
 pub(super) mod migrations;
 mod push;
 
@@ -18,6 +19,13 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::dates::format_instant;
+use leases::{check_fence, notify};
+
+impl Backend for PgStore {
+    fn fleet(&self) -> Option<&dyn Leases> {
+        Some(self)
+    }
+}
 
 /// The state in PostgreSQL. Calls are short and synchronous; async callers run
 /// them on a blocking thread ([`off_thread`]).
@@ -224,6 +232,7 @@ impl Outbox for PgStore {
         let bodies: Vec<Vec<u8>> = commit.messages.iter().map(|message| compress(&message.body)).collect();
         let mut connection = self.lock()?;
         let mut transaction = connection.transaction()?;
+        check_fence(&mut transaction, commit.fence.as_ref())?;
         let now_text = format_instant(now);
         // A message with the same content id is the same events again: keep the
         // first. `RETURNING seq` answers only for a row inserted, where SQLite
@@ -249,6 +258,10 @@ impl Outbox for PgStore {
             if let Some(added) = added {
                 transaction.execute(&body, &[&added.get::<_, i64>(0), &compressed])?;
             }
+        }
+        if !commit.messages.is_empty() {
+            // The host delivering this instance may not be this one: it is woken on commit.
+            notify(&mut transaction, &format!("outbox:{instance_id}"))?;
         }
         let seen = transaction.prepare(
             "INSERT INTO seen_records (instance_id, resource, object_id, updated, seen_at)
@@ -321,9 +334,10 @@ impl Outbox for PgStore {
             .collect()
     }
 
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], fence: Option<&Fence>) -> Result<(), StoreError> {
         let mut connection = self.lock()?;
         let mut transaction = connection.transaction()?;
+        check_fence(&mut transaction, fence)?;
         let mark = transaction.prepare(
             "UPDATE outbox SET state = 'delivered', delivered_at = $2, attempts = attempts + 1, last_error = NULL
              WHERE seq = $1",
@@ -335,28 +349,48 @@ impl Outbox for PgStore {
         Ok(())
     }
 
-    fn schedule_retry(&self, seq: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.lock()?.execute(
+    fn schedule_retry(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        check_fence(&mut transaction, fence)?;
+        transaction.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE seq = $1",
             &[&seq, &error, &format_instant(retry_at)],
         )?;
+        transaction.commit()?;
         Ok(())
     }
 
-    fn dead_letter(&self, seq: i64, error: &str) -> Result<(), StoreError> {
-        self.lock()?.execute(
+    fn dead_letter(&self, seq: i64, error: &str, fence: Option<&Fence>) -> Result<(), StoreError> {
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        check_fence(&mut transaction, fence)?;
+        transaction.execute(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE seq = $1",
             &[&seq, &error],
         )?;
+        transaction.commit()?;
         Ok(())
     }
 
     fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let changed = self.lock()?.execute(
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        let changed = transaction.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2
              WHERE instance_id = $1 AND state = 'dead'",
             &[&instance_id, &format_instant(now)],
         )?;
+        if changed > 0 {
+            notify(&mut transaction, &format!("outbox:{instance_id}"))?;
+        }
+        transaction.commit()?;
         Ok(changed as usize)
     }
 
@@ -391,11 +425,17 @@ impl Outbox for PgStore {
     }
 
     fn retry_now(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let changed = self.lock()?.execute(
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        let changed = transaction.execute(
             "UPDATE outbox SET next_attempt_at = $2
              WHERE instance_id = $1 AND state = 'pending' AND last_error IS NOT NULL AND next_attempt_at > $2",
             &[&instance_id, &format_instant(now)],
         )?;
+        if changed > 0 {
+            notify(&mut transaction, &format!("outbox:{instance_id}"))?;
+        }
+        transaction.commit()?;
         Ok(changed as usize)
     }
 

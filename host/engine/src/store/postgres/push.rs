@@ -72,7 +72,9 @@ impl PushStore for PgStore {
         callout: &NewCallout,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let added = self.lock()?.execute(
+        let mut connection = self.lock()?;
+        let mut transaction = connection.transaction()?;
+        let added = transaction.execute(
             "INSERT INTO push_callouts (instance_id, resource, callout_key, action, object_id, event_time, body, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             &[
@@ -86,6 +88,11 @@ impl PushStore for PgStore {
                 &format_instant(now),
             ],
         )?;
+        if added == 1 {
+            // The host polling this resource may not be the one Autotask called.
+            super::leases::notify(&mut transaction, &format!("callouts:{instance_id}/{resource}"))?;
+        }
+        transaction.commit()?;
         Ok(added == 1)
     }
 

@@ -86,6 +86,9 @@ impl SqliteStore {
     }
 }
 
+/// A SQLite file serves one host: no fleet.
+impl Backend for SqliteStore {}
+
 impl Outbox for SqliteStore {
     /// When the service first saw instance `id`: recorded now if it is new.
     /// The first poll reads from here, so a new instance gets no backfill.
@@ -301,7 +304,8 @@ impl Outbox for SqliteStore {
 
     /// The callback accepted each `(seq, when)`: one transaction for all of
     /// them, which is what lets delivery keep up with a large poll.
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+    /// A SQLite file serves one host: there is no lease to fence.
+    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], _: Option<&Fence>) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         {
@@ -318,7 +322,13 @@ impl Outbox for SqliteStore {
     }
 
     /// Message `seq` failed; try again at `retry_at`.
-    fn schedule_retry(&self, seq: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn schedule_retry(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        _: Option<&Fence>,
+    ) -> Result<(), StoreError> {
         self.lock().execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE seq = ?1",
             params![seq, error, format_instant(retry_at)],
@@ -327,7 +337,7 @@ impl Outbox for SqliteStore {
     }
 
     /// Message `seq` used up its retries: kept as a dead letter, listed and replayable.
-    fn dead_letter(&self, seq: i64, error: &str) -> Result<(), StoreError> {
+    fn dead_letter(&self, seq: i64, error: &str, _: Option<&Fence>) -> Result<(), StoreError> {
         self.lock().execute(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 WHERE seq = ?1",
             params![seq, error],

@@ -1,0 +1,133 @@
+//! What the other hosts of a fleet tell this one, through the database
+//! (PostgreSQL's `LISTEN/NOTIFY`), acted on at once rather than at the next
+//! poll: an instance created, changed or deleted through the API on another
+//! host starts, restarts or stops here too; messages written by another
+//! host's poll wake this host's delivery worker; a push callout taken by
+//! another host wakes this host's poll loop; a released lease wakes the
+//! coordinator. After the listening connection was lost, everything is
+//! looked at again, since anything may have been missed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, StartError, Supervisor, poll};
+use crate::store::leases::{INSTANCES_CHANGED, RESYNC};
+
+/// Starts listening: the database's first answer is waited for, so a host
+/// that cannot listen does not start.
+pub(super) fn listen(shared: &Shared) -> Result<UnboundedReceiver<String>, StartError> {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let leases = shared.store.fleet().expect("fleet mode runs on a store with leases");
+    // Connecting blocks briefly, once, at start.
+    tokio::task::block_in_place(|| leases.listen(sender))?;
+    Ok(receiver)
+}
+
+/// Acts on each notification until `shutdown`.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+    mut notifications: UnboundedReceiver<String>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let payload = tokio::select! {
+            payload = notifications.recv() => match payload {
+                Some(payload) => payload,
+                None => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        match payload.as_str() {
+            "fleet" => wake_coordinator(&shared),
+            INSTANCES_CHANGED => sync_api_instances(&shared, &supervisor).await,
+            RESYNC => {
+                tracing::info!("listening to the fleet again: looking at everything that may have changed");
+                wake_coordinator(&shared);
+                sync_api_instances(&shared, &supervisor).await;
+                let running: Vec<String> =
+                    supervisor.lock().await.snapshot().load().resources.keys().cloned().collect();
+                shared.outbox_wakers.wake(&running);
+            }
+            other => {
+                if let Some(instance) = other.strip_prefix("outbox:") {
+                    shared.outbox_wakers.wake(&[instance.to_owned()]);
+                } else if let Some(resource) = other.strip_prefix("callouts:") {
+                    wake_push(&supervisor, resource).await;
+                } else {
+                    tracing::debug!("ignoring a fleet notification this version does not know: {other}");
+                }
+            }
+        }
+    }
+}
+
+fn wake_coordinator(shared: &Shared) {
+    if let Some(fleet) = &shared.fleet {
+        fleet.wake();
+    }
+}
+
+/// Wakes the poll loop of `instance/resource`, which maps the stored callouts if it holds the lease.
+async fn wake_push(supervisor: &tokio::sync::Mutex<Supervisor>, instance_resource: &str) {
+    let Some((instance, resource)) = instance_resource.split_once('/') else { return };
+    let snapshot = supervisor.lock().await.snapshot().load_full();
+    let push = snapshot.resources(instance).iter().find(|handle| handle.name == resource).and_then(|h| h.push.clone());
+    if let Some(push) = push {
+        push.wake.notify_one();
+    }
+}
+
+/// Makes the running API instances those the store holds now: another host
+/// created, changed or deleted some. Those unchanged are left alone; each
+/// change is read again under the instance's gate, so a change made on this
+/// host meanwhile is never undone by an older read.
+async fn sync_api_instances(shared: &Shared, supervisor: &tokio::sync::Mutex<Supervisor>) {
+    let store = shared.store.clone();
+    let stored = match poll::blocking(move || store.api_instances()).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            tracing::warn!("cannot read the instances another host changed: {error}");
+            return;
+        }
+    };
+    let published = supervisor.lock().await.snapshot();
+    let running = published.load_full();
+    let stored_ids: BTreeSet<String> = stored.iter().map(|instance| instance.id.to_string()).collect();
+    let differs = |instance: &crate::store::StoredInstance| {
+        let configured = shared.configured_stored(instance).ok();
+        running.api_instances.get(&instance.id.to_string()) != configured.as_ref()
+    };
+    let changed: Vec<i64> = stored.iter().filter(|instance| differs(instance)).map(|instance| instance.id).collect();
+    let gone = running.api_instances.keys().filter(|id| !stored_ids.contains(*id)).filter_map(|id| id.parse().ok());
+    for id in changed.into_iter().chain(gone) {
+        let key = id.to_string();
+        let _gate = shared.changing.enter(&key).await;
+        let store = shared.store.clone();
+        let now = match poll::blocking(move || store.api_instance(id)).await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(instance = %key, "cannot read an instance another host changed: {error}");
+                continue;
+            }
+        };
+        let configured = match now.as_ref().map(|stored| shared.configured_stored(stored)).transpose() {
+            Ok(configured) => configured,
+            Err(problems) => {
+                tracing::error!(instance = %key, "an instance changed on another host does not read here: {problems}");
+                continue;
+            }
+        };
+        if published.load().api_instances.get(&key) == configured.as_ref() {
+            continue;
+        }
+        let what = if configured.is_some() { "created or changed" } else { "deleted" };
+        tracing::info!(instance = %key, "an instance {what} on another host: applying it here");
+        if let Err(error) = supervisor.lock().await.apply_api(&key, configured).await {
+            tracing::error!(instance = %key, "an instance {what} on another host cannot be applied here: {error}");
+        }
+    }
+}
