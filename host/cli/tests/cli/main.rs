@@ -6,5 +6,6 @@
 
 mod commands;
 mod demo;
+mod fleet_status;
 mod languages;
 mod service_process;
