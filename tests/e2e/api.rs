@@ -162,7 +162,7 @@ impl Setup {
 }
 
 /// The first JSON block under the management API page's `POST /instances` heading.
-fn readme_instance_body() -> Value {
+pub(crate) fn readme_instance_body() -> Value {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/management-api.md")).unwrap();
     let section =

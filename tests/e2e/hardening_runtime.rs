@@ -135,6 +135,7 @@ fn worker_on(store: Arc<Store>, url: &str) -> Worker {
         outbox_ready: Arc::new(Notify::new()),
         observer: Arc::new(Attempts::default()),
         shutdown: CancellationToken::new(),
+        lease: engine::lease::Lease::solo(),
     }
 }
 

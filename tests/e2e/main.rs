@@ -18,6 +18,7 @@ mod api_budget;
 mod autotask_client;
 mod conformance;
 mod console;
+mod fleet;
 mod hardening_runtime;
 mod plugin_runtime;
 mod poll_session;

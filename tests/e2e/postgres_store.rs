@@ -15,7 +15,7 @@ use crate::start;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A new, empty database on the test server; its URL.
-async fn fresh_database(name: &str) -> String {
+pub(crate) async fn fresh_database(name: &str) -> String {
     let server = std::env::var("AUTOTASK_EVENTS_TEST_POSTGRES")
         .expect("AUTOTASK_EVENTS_TEST_POSTGRES names the PostgreSQL server for this test (tests/run starts one)");
     let database = format!("autotask_events_{name}_{}", std::process::id());

@@ -134,7 +134,7 @@ pub fn failed(args: &EventsFailedArgs) -> ExitCode {
     })
 }
 
-fn with_store(config_path: &std::path::Path, work: impl FnOnce(&Store) -> Result<(), String>) -> ExitCode {
+pub(super) fn with_store(config_path: &std::path::Path, work: impl FnOnce(&Store) -> Result<(), String>) -> ExitCode {
     let config = match config::load(config_path) {
         Ok(config) => config,
         Err(problems) => {

@@ -3,6 +3,7 @@
 mod config_check;
 mod demo;
 mod events;
+mod fleet;
 mod plugin_check;
 mod plugin_init;
 mod plugin_list;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Look at and replay an instance's delivered, pending and dead-lettered messages.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Look at a fleet of hosts sharing one PostgreSQL database.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Run the Autotask REST API simulator (for tests, demos and trying things out).
     Sim(Box<SimArgs>),
 }
@@ -72,6 +76,12 @@ pub enum EventsCommand {
     Replay(EventsReplayArgs),
     /// List the records the instance's plugins could not map, with the reason.
     Failed(EventsFailedArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// List the hosts, the leases each holds, their delivery lag, and the latest takeovers.
+    Status(fleet::FleetStatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::List(args)) => plugin_list::run(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
+        Command::Fleet(FleetCommand::Status(args)) => fleet::status(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),
     }

@@ -10,5 +10,6 @@ mod changes;
 mod commands;
 mod demo;
 mod fleet;
+mod fleet_status;
 mod languages;
 mod service_process;

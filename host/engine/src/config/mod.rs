@@ -407,6 +407,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
             raw.fleet.as_ref(),
             server.store_url.is_some() || raw.store.url.is_some(),
             &server,
+            base,
             &mut problems,
         ),
         ..server
@@ -478,6 +479,7 @@ fn read_fleet(
     raw: Option<&RawFleet>,
     has_store: bool,
     server: &ServerSettings,
+    base: &Path,
     problems: &mut Collector<'_>,
 ) -> Option<crate::service::fleet::FleetSettings> {
     let raw = raw?;
@@ -485,7 +487,17 @@ fn read_fleet(
         problems.add("fleet", "fleet mode shares the state in PostgreSQL: set `[store] url` too");
         return None;
     }
-    let host = match raw.host.as_deref().map(str::trim) {
+    // One file for every host: the name may come from the environment (`${env:FLEET_HOST}`).
+    let host = match raw.host.as_deref().map(|text| secrets::resolve(text, base)) {
+        Some(Ok(Some(value))) => Some(value),
+        Some(Ok(None)) => raw.host.clone(),
+        Some(Err(message)) => {
+            problems.add("fleet.host", message);
+            return None;
+        }
+        None => None,
+    };
+    let host = match host.as_deref().map(str::trim) {
         Some(host) if !host.is_empty() && host.len() <= 100 && !host.chars().any(char::is_control) => host.to_owned(),
         Some(_) => {
             problems.add("fleet.host", "must be a name of 1 to 100 printable characters");

@@ -684,3 +684,46 @@ fn the_store_url_takes_its_password_from_a_reference_and_never_shows_it() {
     let default = load(&write(dir.path(), "none.toml", "")).unwrap();
     assert!(default.server.store_url.is_none(), "SQLite unless asked");
 }
+
+#[test]
+fn fleet_mode_needs_the_postgresql_store_a_unique_name_and_a_sane_lease_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = "[store]\nurl = \"postgres://events@db.internal:5432/events\"\n";
+    write(dir.path(), "host.txt", "events-2\n");
+    let config = write(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:8090\"\n{store}[fleet]\nhost = \"${{file:host.txt}}\"\nlease_ttl_seconds = 4.5\n"
+        ),
+    );
+    let fleet = load(&config).unwrap().server.fleet.expect("fleet mode");
+    assert_eq!(fleet.host, "events-2", "the name may come from a reference");
+    assert_eq!(fleet.lease_ttl, Duration::from_millis(4500));
+
+    let defaults =
+        load(&write(dir.path(), "d.toml", &format!("[server]\nlisten = \"127.0.0.1:8090\"\n{store}[fleet]\n")))
+            .unwrap()
+            .server
+            .fleet
+            .unwrap();
+    assert!(defaults.host.ends_with(":8090"), "machine:port by default, got {}", defaults.host);
+    assert_eq!(defaults.lease_ttl, DEFAULT_LEASE_TTL);
+
+    for (text, problem) in [
+        (
+            "[fleet]\nhost = \"a\"\n".to_owned(),
+            "fleet: fleet mode shares the state in PostgreSQL: set `[store] url` too",
+        ),
+        (
+            format!("{store}[fleet]\nhost = \"a\"\nlease_ttl_seconds = 0.5\n"),
+            "fleet.lease_ttl_seconds: 0.5 is out of range",
+        ),
+        (format!("[server]\nlisten = \"127.0.0.1:0\"\n{store}[fleet]\n"), "fleet.host: name this host"),
+        (format!("{store}[fleet]\nhost = \"   \"\n"), "fleet.host: must be a name of 1 to 100 printable characters"),
+    ] {
+        let error = load(&write(dir.path(), "bad.toml", &text)).unwrap_err().to_string();
+        assert!(error.contains(problem), "expected `{problem}` in: {error}");
+    }
+    assert!(load(&write(dir.path(), "none.toml", store)).unwrap().server.fleet.is_none(), "one host unless asked");
+}

@@ -41,6 +41,7 @@ pub(super) async fn run(
             },
             () = shutdown.cancelled() => return,
         };
+        tracing::debug!("told by the fleet: {payload}");
         match payload.as_str() {
             "fleet" => wake_coordinator(&shared),
             INSTANCES_CHANGED => sync_api_instances(&shared, &supervisor).await,

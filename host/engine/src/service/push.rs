@@ -64,6 +64,8 @@ pub struct PushState {
     recheck: AtomicBool,
     /// When the last deactivation notice was acted on.
     last_notice: Mutex<Option<std::time::Instant>>,
+    /// When the registration was last read from the state database for a refused callout.
+    last_load: Mutex<Option<std::time::Instant>>,
     metrics: Arc<Metrics>,
 }
 
@@ -142,6 +144,7 @@ impl PushState {
             wake: Notify::new(),
             recheck: AtomicBool::new(false),
             last_notice: Mutex::new(None),
+            last_load: Mutex::new(None),
             metrics,
         })
     }
@@ -400,7 +403,15 @@ impl PushState {
         body: &[u8],
     ) -> Result<(), CalloutRefusal> {
         self.count(CALLOUT_RECEIVED, &self.counts.received);
-        let callout = match self.verify(signature, body) {
+        let mut checked = self.verify(signature, body);
+        if matches!(checked, Err(CalloutRefusal::NotReady(_) | CalloutRefusal::Unauthenticated(_)))
+            && self.load_registration(store).await
+        {
+            // In a fleet, another host registered the webhook (or gave it a new
+            // secret): what it stored is what Autotask signs with.
+            checked = self.verify(signature, body);
+        }
+        let callout = match checked {
             Ok(callout) => callout,
             Err(refusal) => {
                 self.count(CALLOUT_REJECTED, &self.counts.rejected);
@@ -416,6 +427,32 @@ impl PushState {
         self.update(|status| status.last_callout = Some(Utc::now()));
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Reads the webhook registered for the resource from the state database
+    /// (the host that registered it may be another); whether it changed what
+    /// callouts are checked against.
+    async fn load_registration(&self, store: &Arc<Store>) -> bool {
+        {
+            // Refused callouts may be anyone's: they cost at most a read a second.
+            let mut last = self.last_load.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let (store, instance, resource) = (store.clone(), self.instance.clone(), self.resource.clone());
+        let Ok(Some(webhook)) = blocking(move || store.push_webhook(&instance, &resource)).await else {
+            return false;
+        };
+        let mut registration = self.registration.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let same = registration
+            .as_ref()
+            .is_some_and(|known| known.guid == webhook.guid && known.secret.expose() == webhook.secret);
+        if !same {
+            *registration = Some(Registration { guid: webhook.guid, secret: Secret::new(webhook.secret) });
+        }
+        !same
     }
 
     /// Autotask says the webhook was deactivated (or deleted): the loop

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::dates::parse_instant;
 
-pub use leases::{Fence, FleetStatus, Leases, Notifications};
+pub use leases::{Fence, FleetStatus, HostRow, LeaseRow, Leases, Notifications, Takeover};
 pub use sqlite::{NewCallout, StoredCallout, StoredInstance, StoredWebhook};
 
 /// At most this many store calls hold a blocking thread at once. The store

@@ -223,13 +223,28 @@ impl Leases for PgStore {
 
     fn listen(&self, to: Notifications) -> Result<(), StoreError> {
         let config = self.config.clone();
-        // The first connection is made here, so a database that cannot be
-        // listened to is an error at start, not a log line later.
-        let mut client = config.connect(NoTls)?;
-        client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        let connect = move || -> Result<Client, ::postgres::Error> {
+            let mut client = config.connect(NoTls)?;
+            client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+            Ok(client)
+        };
+        // The connection lives on its own thread, away from any async runtime;
+        // the first is waited for, so a database that cannot be listened to is
+        // an error at start, not a log line later.
+        let (first, connected) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("fleet-listen".into())
             .spawn(move || {
+                let mut client = match connect() {
+                    Ok(client) => {
+                        let _ = first.send(Ok(()));
+                        client
+                    }
+                    Err(error) => {
+                        let _ = first.send(Err(error));
+                        return;
+                    }
+                };
                 loop {
                     forward(&mut client, &to);
                     drop(client);
@@ -239,10 +254,7 @@ impl Leases for PgStore {
                             return;
                         }
                         std::thread::sleep(Duration::from_secs(1));
-                        match config.connect(NoTls).and_then(|mut client| {
-                            client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-                            Ok(client)
-                        }) {
+                        match connect() {
                             Ok(again) => {
                                 client = again;
                                 break;
@@ -256,17 +268,21 @@ impl Leases for PgStore {
                 }
             })
             .map_err(|error| StoreError::Corrupt { what: "listener thread", value: error.to_string() })?;
-        Ok(())
+        match connected.recv() {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Corrupt { what: "listener thread", value: "it ended at start".into() }),
+        }
     }
 }
 
 /// Sends every notification `client` gets to `to`, until the connection is
 /// lost or `to` is closed.
 fn forward(client: &mut Client, to: &Notifications) {
-    let mut notifications = client.notifications();
-    let mut waiting = notifications.timeout_iter(Duration::from_secs(1));
     loop {
-        match waiting.next() {
+        // A new iterator each time: one waits at most its timeout once, and
+        // then answers at once without waiting (or reading) again.
+        let next = client.notifications().timeout_iter(Duration::from_secs(1)).next();
+        match next {
             Ok(Some(notification)) => {
                 if to.send(notification.payload().to_owned()).is_err() {
                     return;

@@ -116,3 +116,109 @@ fn a_store_can_be_dropped_on_an_async_thread() {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async move { drop(store) });
 }
+
+/// A fleet: host `a` takes a lease; `b` cannot while it lives, takes it with
+/// the next token once it has expired, and `a`'s renewal then finds it gone.
+#[test]
+#[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+fn postgres_a_lease_goes_to_one_host_at_a_time_with_a_new_token_each_time() {
+    let fixture = PgFixture::new();
+    let store = Store::connect(&fixture.url).unwrap();
+    let leases = store.fleet().expect("PostgreSQL holds a fleet");
+    let ttl = std::time::Duration::from_millis(300);
+    let key = vec!["poll:acme/incidents".to_owned()];
+    assert_eq!(leases.heartbeat("a", "127.0.0.1:1", ttl).unwrap(), ["a"]);
+    assert_eq!(leases.heartbeat("b", "127.0.0.1:2", ttl).unwrap(), ["a", "b"]);
+    leases.ensure_leases(&key).unwrap();
+    leases.ensure_leases(&key).unwrap();
+    assert_eq!(leases.acquire("a", &key, ttl).unwrap(), [(key[0].clone(), 1)]);
+    assert!(leases.acquire("b", &key, ttl).unwrap().is_empty(), "held and not expired");
+    assert_eq!(leases.holders(&key).unwrap(), [(key[0].clone(), "a".to_owned())]);
+    assert_eq!(leases.renew("a", &[(key[0].clone(), 1)], ttl).unwrap(), [(key[0].clone(), 1)]);
+    std::thread::sleep(ttl + std::time::Duration::from_millis(100));
+    assert_eq!(leases.acquire("b", &key, ttl).unwrap(), [(key[0].clone(), 2)]);
+    assert!(leases.renew("a", &[(key[0].clone(), 1)], ttl).unwrap().is_empty(), "a's lease was taken over");
+    // b releases it: a takes it at once, and the takeover says it was released, not expired.
+    leases.release("b", &[(key[0].clone(), 2)]).unwrap();
+    assert_eq!(leases.acquire("a", &key, ttl).unwrap(), [(key[0].clone(), 3)]);
+    leases.first_work(&key[0], 3, now()).unwrap();
+    let status = leases.fleet_status(10).unwrap();
+    let takeovers: Vec<(i64, &str, Option<&str>, bool)> = status
+        .takeovers
+        .iter()
+        .map(|t| (t.token, t.host.as_str(), t.previous_holder.as_deref(), t.first_work_at.is_some()))
+        .collect();
+    assert_eq!(takeovers, [(3, "a", None, true), (2, "b", Some("a"), false), (1, "a", None, false)]);
+    assert_eq!(status.hosts.iter().map(|h| h.host.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    leases.leave("a").unwrap();
+    let status = leases.fleet_status(10).unwrap();
+    assert_eq!(status.hosts.iter().map(|h| h.host.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(status.leases[0].holder, None, "leaving releases what the host held");
+}
+
+/// A host paused past its lease wakes up and tries to commit its poll and
+/// mark its deliveries under the old token: the database refuses all of it.
+#[test]
+#[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+fn postgres_writes_under_a_lease_taken_over_since_are_refused_and_store_nothing() {
+    let fixture = PgFixture::new();
+    let store = Store::connect(&fixture.url).unwrap();
+    let leases = store.fleet().unwrap();
+    let ttl = std::time::Duration::from_millis(200);
+    let (poll, delivery) = ("poll:acme/incidents".to_owned(), "delivery:acme".to_owned());
+    leases.ensure_leases(&[poll.clone(), delivery.clone()]).unwrap();
+    leases.acquire("a", &[poll.clone(), delivery.clone()], ttl).unwrap();
+    let fence = |key: &str, token| Some(Fence { key: key.to_owned(), token });
+    let first = PollCommit { messages: vec![message("m1")], fence: fence(&poll, 1), ..PollCommit::default() };
+    store.commit_poll("acme", "incidents", &first, now()).unwrap();
+    let seq = store.next_pending("acme").unwrap().unwrap().seq;
+
+    std::thread::sleep(ttl + std::time::Duration::from_millis(100));
+    leases.acquire("b", &[poll.clone(), delivery.clone()], ttl).unwrap();
+    let stale = PollCommit {
+        messages: vec![message("m2")],
+        watermark: Some(now()),
+        fence: fence(&poll, 1),
+        ..PollCommit::default()
+    };
+    let refused = store.commit_poll("acme", "incidents", &stale, now()).unwrap_err();
+    assert!(matches!(&refused, StoreError::Fenced { key, token: 1 } if *key == poll), "{refused}");
+    assert!(refused.to_string().contains("another host took it over"), "{refused}");
+    assert_eq!(store.pending("acme", 10).unwrap().len(), 1, "the stale poll's message was not stored");
+    assert_eq!(store.watermark("acme", "incidents").unwrap(), None, "nor its watermark");
+    let marks = store.mark_all_delivered(&[(seq, now())], fence(&delivery, 1).as_ref());
+    assert!(matches!(marks, Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        store.schedule_retry(seq, "503", now(), fence(&delivery, 1).as_ref()),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert!(matches!(store.dead_letter(seq, "503", fence(&delivery, 1).as_ref()), Err(StoreError::Fenced { .. })));
+    assert_eq!(store.next_pending("acme").unwrap().unwrap().attempts, 0, "nothing marked");
+    // The new holder's writes go through.
+    store.mark_all_delivered(&[(seq, now())], fence(&delivery, 2).as_ref()).unwrap();
+    assert!(store.next_pending("acme").unwrap().is_none());
+}
+
+/// Every host hears what another changed: an instance through the API,
+/// messages to deliver, a push callout.
+#[test]
+#[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+fn postgres_changes_are_told_to_every_listening_host() {
+    let fixture = PgFixture::new();
+    let store = Store::connect(&fixture.url).unwrap();
+    let (sender, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    store.fleet().unwrap().listen(sender).unwrap();
+    let other = Store::connect(&fixture.url).unwrap();
+    other.insert_api_instance("alice", "token-1", "{}", false, now()).unwrap();
+    let commit = PollCommit { messages: vec![message("m1")], ..PollCommit::default() };
+    other.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    let mut payloads = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while payloads.len() < 2 && std::time::Instant::now() < deadline {
+        match heard.try_recv() {
+            Ok(payload) => payloads.push(payload),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    assert_eq!(payloads, ["instances", "outbox:acme"]);
+}
