@@ -222,6 +222,8 @@ pub enum ResourceState {
     WaitingForPlugin,
     Polling,
     Scheduled,
+    /// In a fleet, another host holds the resource's poll lease.
+    PolledElsewhere,
 }
 
 impl ResourceState {
@@ -232,6 +234,7 @@ impl ResourceState {
             ResourceState::WaitingForPlugin => "waiting for its plugin",
             ResourceState::Polling => "polling",
             ResourceState::Scheduled => "scheduled",
+            ResourceState::PolledElsewhere => "polled by another host",
         }
     }
 }
@@ -258,6 +261,9 @@ pub struct ResourceView {
     pub next_poll: Option<DateTime<Utc>>,
     /// Autotask's push of this resource's changes, when it has push on.
     pub push: Option<PushView>,
+    /// In a fleet, while another host polls it: which (its last poll is that host's to show).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub polled_elsewhere: Option<String>,
 }
 
 /// How a resource's push is doing.
