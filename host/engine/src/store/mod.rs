@@ -9,6 +9,7 @@
 //! any point re-sends at most the messages that were in flight or accepted
 //! and not yet marked (see `delivery::worker` for the bound).
 
+mod plugin_versions;
 mod postgres;
 mod sqlite;
 
@@ -19,6 +20,8 @@ use chrono::{DateTime, Utc};
 
 use crate::dates::parse_instant;
 
+pub(crate) use plugin_versions::plugin_resource;
+pub use plugin_versions::{ActivePlugin, PluginVersion, PluginVersions};
 pub use sqlite::{NewCallout, StoredCallout, StoredInstance, StoredWebhook};
 
 /// At most this many store calls hold a blocking thread at once. The store
@@ -436,9 +439,9 @@ pub trait PushStore: Send + Sync {
 }
 
 /// Everything the service keeps: one backend holds all of it.
-pub trait Backend: Outbox + ApiInstances + PushStore {}
+pub trait Backend: Outbox + ApiInstances + PushStore + PluginVersions {}
 
-impl<T: Outbox + ApiInstances + PushStore> Backend for T {}
+impl<T: Outbox + ApiInstances + PushStore + PluginVersions> Backend for T {}
 
 /// The state database, whichever backend holds it: its calls are the
 /// [`Backend`]'s (through `Deref`).

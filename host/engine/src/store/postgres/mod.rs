@@ -8,6 +8,7 @@
 
 mod api_instances;
 pub(super) mod migrations;
+mod plugin_versions;
 mod push;
 
 use std::collections::HashSet;
