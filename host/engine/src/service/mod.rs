@@ -14,6 +14,7 @@ pub mod push;
 mod reload;
 pub mod scheduler;
 mod supervisor;
+pub(crate) mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -192,7 +193,6 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let runtime = Arc::new(PluginRuntime::with_artifact_cache(settings.limits, compile_cache_dir(&settings))?);
     let shutdown = CancellationToken::new();
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
-    plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
     let api = ArcSwap::from_pointee(settings.api.clone());
     let shared = Arc::new(Shared {
         store,
@@ -204,6 +204,11 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         outbox_wakers: outbox_wakers::OutboxWakers::default(),
         first_polls: first_polls::FirstPolls::default(),
     });
+    // The active versions of uploaded plugins first: a new host of a fleet
+    // starts with them, not with whatever its plugin directory held.
+    uploads::sync_uploaded_plugins(&shared).await?;
+    let plugin_dir = &shared.settings.plugin_dir;
+    shared.plugins.scan().await.map_err(|source| StartError::PluginDir { path: plugin_dir.clone(), source })?;
     let mut tasks = JoinSet::new();
 
     let supervisor = Supervisor::new(shared.clone(), shutdown.clone());
@@ -217,6 +222,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
     tasks.spawn(outbox_wakers::run(shared.clone(), shutdown.clone()));
+    tasks.spawn(uploads::run(shared.clone(), shutdown.clone()));
     Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
 }
 
