@@ -171,6 +171,9 @@ async fn an_uploaded_plugin_maps_the_next_poll_and_versions_roll_back() {
     let (status, refused) = put_plugin(&setup, &authorization(), "incidents", one.clone()).await;
     assert_eq!((status, refused["field"].clone()), (StatusCode::BAD_REQUEST, json!("name")), "{refused}");
     assert!(refused["message"].as_str().unwrap().contains("incidents.js"), "it says what to name it: {refused}");
+    let (status, refused) = put_plugin(&setup, &authorization(), "incidents.js", vec![b' '; (64 << 20) + 1]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("64 MiB"), "{refused}");
     let mut files: Vec<String> = std::fs::read_dir(&plugin_dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
