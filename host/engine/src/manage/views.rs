@@ -463,3 +463,33 @@ pub struct FleetLeases {
     pub lease_ttl: std::time::Duration,
     pub leases: Vec<crate::service::fleet::HeldLease>,
 }
+
+/// A stored version of an uploaded plugin, without its bytes: what an upload,
+/// an activation and `GET /plugins/{name}/versions` answer with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginVersionView {
+    /// The plugin file name: `incidents.js`.
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: u64,
+    pub uploaded_at: String,
+    pub uploaded_by: String,
+    /// Whether its resource is mapped with this version.
+    pub active: bool,
+}
+
+impl From<crate::store::PluginVersion> for PluginVersionView {
+    fn from(stored: crate::store::PluginVersion) -> Self {
+        PluginVersionView {
+            name: stored.name,
+            version: stored.version,
+            sha256: stored.sha256,
+            size: stored.size,
+            uploaded_at: format_date(stored.uploaded_at),
+            uploaded_by: stored.uploaded_by,
+            active: stored.active,
+        }
+    }
+}
