@@ -19,6 +19,7 @@ use support::service::{LOOPBACK_RULES, SimControl, incidents_resource, instance_
 use support::wait_until;
 
 mod hardening;
+mod plugins;
 
 const USER_SECRET: &str = "user-secret-0123456789abcdef";
 const ORGANIZATION_SECRET: &str = "organization-secret-0123456789";

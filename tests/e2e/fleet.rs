@@ -107,6 +107,19 @@ async fn postgres_fleet_shares_instances_runs_api_changes_everywhere_and_survive
         assert_eq!(instances.len(), 2, "an instance's leases are on one host: {keys:?}");
     }
 
+    // Either host answers for any instance: the one not polling it says which host does.
+    let on_b = held[1][0].split(':').nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let resources: Value = api(&a, reqwest::Method::GET, &format!("/instances/{on_b}/resources"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resource = &resources["resources"][0];
+    assert_eq!(resource["status"], "polled by another host", "{resources}");
+    assert!(resource["polledElsewhere"].as_str().unwrap().contains("host `b` holds it"), "{resources}");
+
     let first = control.create("Tickets", json!({"title": "Seen by the fleet"})).await.to_string();
     for receiver in &receivers {
         assert_eq!(events_for(receiver, &first).await, 1, "each instance's event once, by whichever host polls it");

@@ -85,3 +85,40 @@ async fn postgres_store_delivers_and_a_restart_goes_on_from_its_watermark() {
     assert_eq!(ids, [first, second], "each change once, in order");
     service.stop().await;
 }
+
+/// A fleet: hosts on one database. A plugin uploaded to one host is what a
+/// host that starts later loads, written from the database into its own
+/// plugin directory before it scans it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+async fn postgres_a_plugin_uploaded_to_one_host_is_loaded_by_the_next_host_of_the_fleet() {
+    const USER: &str = "fleet-user-secret-0123456789abcdef";
+    const ORGANIZATION: &str = "fleet-organization-secret-0123456";
+    let url = fresh_database("fleet").await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = format!(
+        "[store]\nurl = \"{url}\"\n\n[api]\nuser_secret = \"{USER}\"\norganization_secret = \"{ORGANIZATION}\"\n"
+    );
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = start(&write_config(one.path(), &settings, &[])).await;
+    let script =
+        b"exports.mapRecord = (ticket, meta) => ({ payload: { id: ticket.id, host: 'uploaded' } });\n".to_vec();
+    let uploaded = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{}/elements/api-v2/plugins/contacts.js", first.addr().port()))
+        .header("Authorization", format!("User {USER}, Organization {ORGANIZATION}"))
+        .body(script.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), reqwest::StatusCode::CREATED, "{}", uploaded.text().await.unwrap());
+    assert_eq!(std::fs::read(one.path().join("plugins/contacts.js")).unwrap(), script);
+
+    let second = start(&write_config(two.path(), &settings, &[])).await;
+    assert_eq!(std::fs::read(two.path().join("plugins/contacts.js")).unwrap(), script, "written before the scan");
+    let listed: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:{}/plugins", second.addr().port())).await.unwrap().json().await.unwrap();
+    let contacts = listed.as_array().unwrap().iter().find(|plugin| plugin["name"] == "contacts.js");
+    assert_eq!(contacts.map(|plugin| plugin["status"].clone()), Some(json!("active")), "{listed}");
+    first.stop().await;
+    second.stop().await;
+}

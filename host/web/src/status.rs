@@ -9,7 +9,7 @@ pub(crate) fn status_of(error: &ManageError) -> StatusCode {
     match error {
         ManageError::NotFound(_) => StatusCode::NOT_FOUND,
         ManageError::WrongToken(_) => StatusCode::UNAUTHORIZED,
-        ManageError::ReadOnly(_) => StatusCode::FORBIDDEN,
+        ManageError::ReadOnly(_) | ManageError::Forbidden(_) => StatusCode::FORBIDDEN,
         ManageError::Invalid(_) | ManageError::NotStarted(_) => StatusCode::BAD_REQUEST,
         ManageError::Conflict(_) => StatusCode::CONFLICT,
         ManageError::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -158,8 +158,10 @@ impl Management {
             let path = handle.map(|handle| handle.plugin.path()).unwrap_or_else(|| plugin_file_or_default(&key));
             let status = handle.map(|handle| handle.status());
             let version = handle.and_then(|handle| handle.plugin.current()).map(|plugin| plugin.version().to_owned());
+            let elsewhere = handle.and_then(|handle| handle.lease.fence().err()).map(|not_held| not_held.to_string());
             let state = match &status {
                 None => ResourceState::NotPolled,
+                Some(_) if elsewhere.is_some() => ResourceState::PolledElsewhere,
                 Some(status) if status.waiting_for_plugin.is_some() || version.is_none() => {
                     ResourceState::WaitingForPlugin
                 }
@@ -179,6 +181,7 @@ impl Management {
                 watermark,
                 last_poll: status.as_ref().and_then(|s| s.last_poll.as_ref()).map(last_poll_view),
                 next_poll: status.as_ref().and_then(|s| s.next_poll),
+                polled_elsewhere: elsewhere,
                 push: handle.and_then(|handle| handle.push.as_ref()).map(|push| {
                     let status = push.status();
                     let config = &configured.instance;

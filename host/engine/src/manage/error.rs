@@ -25,6 +25,9 @@ pub enum ManageError {
     /// The instance comes from the configuration file.
     #[error("{0}")]
     ReadOnly(String),
+    /// The caller is known but may not do this (only organization admins may).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is wrong, field by field (at least one).
     #[error("{}", .0.first().map_or("invalid request", |problem| problem.message.as_str()))]
     Invalid(Vec<FieldProblem>),

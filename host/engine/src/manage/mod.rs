@@ -14,6 +14,7 @@ mod activity;
 pub mod body;
 mod error;
 mod instances;
+mod plugins;
 mod push;
 #[cfg(test)]
 mod tests;

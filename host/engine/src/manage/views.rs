@@ -222,6 +222,8 @@ pub enum ResourceState {
     WaitingForPlugin,
     Polling,
     Scheduled,
+    /// In a fleet, another host holds the resource's poll lease.
+    PolledElsewhere,
 }
 
 impl ResourceState {
@@ -232,6 +234,7 @@ impl ResourceState {
             ResourceState::WaitingForPlugin => "waiting for its plugin",
             ResourceState::Polling => "polling",
             ResourceState::Scheduled => "scheduled",
+            ResourceState::PolledElsewhere => "polled by another host",
         }
     }
 }
@@ -258,6 +261,9 @@ pub struct ResourceView {
     pub next_poll: Option<DateTime<Utc>>,
     /// Autotask's push of this resource's changes, when it has push on.
     pub push: Option<PushView>,
+    /// In a fleet, while another host polls it: which (its last poll is that host's to show).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub polled_elsewhere: Option<String>,
 }
 
 /// How a resource's push is doing.
@@ -456,4 +462,34 @@ pub struct FleetLeases {
     pub host: String,
     pub lease_ttl: std::time::Duration,
     pub leases: Vec<crate::service::fleet::HeldLease>,
+}
+
+/// A stored version of an uploaded plugin, without its bytes: what an upload,
+/// an activation and `GET /plugins/{name}/versions` answer with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginVersionView {
+    /// The plugin file name: `incidents.js`.
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: u64,
+    pub uploaded_at: String,
+    pub uploaded_by: String,
+    /// Whether its resource is mapped with this version.
+    pub active: bool,
+}
+
+impl From<crate::store::PluginVersion> for PluginVersionView {
+    fn from(stored: crate::store::PluginVersion) -> Self {
+        PluginVersionView {
+            name: stored.name,
+            version: stored.version,
+            sha256: stored.sha256,
+            size: stored.size,
+            uploaded_at: format_date(stored.uploaded_at),
+            uploaded_by: stored.uploaded_by,
+            active: stored.active,
+        }
+    }
 }

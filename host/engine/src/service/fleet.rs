@@ -251,7 +251,9 @@ impl Fleet {
                 cell.set(Holding::Held { token, until: deadline(sent) });
             }
         }
-        let holders: HashMap<String, String> = holders.into_iter().collect();
+        // Read before the takes: a lease this host just took, or is handing
+        // over, is not "held elsewhere".
+        let holders: HashMap<String, String> = holders.into_iter().filter(|(_, holder)| *holder != self.host).collect();
         for cell in &cells {
             *cell.elsewhere.lock().unwrap_or_else(|p| p.into_inner()) = holders.get(&cell.key).cloned();
         }

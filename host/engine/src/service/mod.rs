@@ -16,6 +16,7 @@ pub mod push;
 mod reload;
 pub mod scheduler;
 mod supervisor;
+pub(crate) mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -208,7 +209,6 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     let runtime = Arc::new(PluginRuntime::with_artifact_cache(settings.limits, compile_cache_dir(&settings))?);
     let shutdown = CancellationToken::new();
     let plugins = PluginRegistry::new(runtime, settings.plugin_dir.clone(), metrics.clone(), shutdown.clone());
-    plugins.scan().await.map_err(|source| StartError::PluginDir { path: settings.plugin_dir.clone(), source })?;
     let api = ArcSwap::from_pointee(settings.api.clone());
     let fleet = settings
         .fleet
@@ -225,6 +225,11 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         first_polls: first_polls::FirstPolls::default(),
         fleet,
     });
+    // The active versions of uploaded plugins first: a new host of a fleet
+    // starts with them, not with whatever its plugin directory held.
+    uploads::sync_uploaded_plugins(&shared).await?;
+    let plugin_dir = &shared.settings.plugin_dir;
+    shared.plugins.scan().await.map_err(|source| StartError::PluginDir { path: plugin_dir.clone(), source })?;
     let mut tasks = JoinSet::new();
     if let Some(fleet) = &shared.fleet {
         // Running before the instances start: their leases are taken as they ask.
@@ -242,6 +247,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     tasks.spawn(watcher.run(shutdown.clone()));
     tasks.spawn(housekeeping(shared.clone(), shutdown.clone()));
     tasks.spawn(outbox_wakers::run(shared.clone(), shutdown.clone()));
+    tasks.spawn(uploads::run(shared.clone(), shutdown.clone()));
     if shared.fleet.is_some() {
         let notifications = notifications::listen(&shared)?;
         tasks.spawn(notifications::run(shared.clone(), supervisor.clone(), notifications, shutdown.clone()));

@@ -45,10 +45,12 @@ pub(super) async fn run(
         match payload.as_str() {
             "fleet" => wake_coordinator(&shared),
             INSTANCES_CHANGED => sync_api_instances(&shared, &supervisor).await,
+            "plugins" => sync_plugins(&shared).await,
             RESYNC => {
                 tracing::info!("listening to the fleet again: looking at everything that may have changed");
                 wake_coordinator(&shared);
                 sync_api_instances(&shared, &supervisor).await;
+                sync_plugins(&shared).await;
                 let running: Vec<String> =
                     supervisor.lock().await.snapshot().load().resources.keys().cloned().collect();
                 shared.outbox_wakers.wake(&running);
@@ -63,6 +65,16 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+/// Writes a plugin version uploaded or activated on another host into this
+/// host's plugin directory: the watcher swaps it in as it does a dropped file.
+async fn sync_plugins(shared: &Shared) {
+    match super::uploads::sync_uploaded_plugins(shared).await {
+        Ok(0) => {}
+        Ok(written) => tracing::info!("{written} plugin version(s) uploaded or activated on another host written here"),
+        Err(error) => tracing::warn!("cannot read the plugin versions another host changed: {error}"),
     }
 }
 

@@ -66,7 +66,7 @@ pub fn expected_plugin_files(key: &Path) -> String {
 
 /// The files a slot keyed by `key` may load: the key itself when it names a
 /// plugin file, else each plugin extension added to it.
-fn candidate_files(key: &Path) -> Vec<PathBuf> {
+pub(crate) fn candidate_files(key: &Path) -> Vec<PathBuf> {
     if has_plugin_extension(key) {
         return vec![key.to_path_buf()];
     }
@@ -285,16 +285,8 @@ impl PluginRegistry {
             if slot.is_rejected(&version) {
                 return;
             }
-            let (runtime, samples) = (self.runtime.clone(), slot.samples());
             let started = Instant::now();
-            let load = move || runtime.load_source(&path, &bytes, &samples);
-            let loaded = if slot.current().is_some() {
-                // The version in use keeps mapping meanwhile: polling comes first.
-                in_background(load).await
-            } else {
-                // Its resources wait for this one.
-                tokio::task::spawn_blocking(load).await.expect("no panic")
-            };
+            let loaded = self.check(path, bytes, slot.samples(), slot.current().is_some()).await;
             match loaded {
                 Ok(plugin) => return self.activate(slot, plugin, started.elapsed()),
                 // A file still being written does not parse yet: give the writer a
@@ -306,6 +298,37 @@ impl PluginRegistry {
                 Err(error) => return self.rejected(slot, Some(version), error.to_string()),
             }
         }
+    }
+
+    /// The check every new version passes before it serves: compiled (or its
+    /// script read), then tried on an empty batch and on `samples`. While a
+    /// version is `serving`, it keeps mapping meanwhile: polling comes first.
+    async fn check(
+        &self,
+        path: PathBuf,
+        bytes: Vec<u8>,
+        samples: Vec<Sample>,
+        serving: bool,
+    ) -> Result<Plugin, PluginError> {
+        let runtime = self.runtime.clone();
+        let load = move || runtime.load_source(&path, &bytes, &samples);
+        if serving {
+            in_background(load).await
+        } else {
+            // Its resources wait for this one.
+            tokio::task::spawn_blocking(load).await.expect("no panic")
+        }
+    }
+
+    /// Checks `bytes` as the file `file_name` of the plugin directory, as
+    /// a file dropped there would be (the same compile, the same tries, on the
+    /// samples of the resources that use that plugin now), without writing it:
+    /// an upload is stored only if it passes. The error is the text a
+    /// rejected file's would be.
+    pub async fn check_upload(&self, file_name: &str, bytes: Vec<u8>) -> Result<(), String> {
+        let path = self.plugin_dir.join(file_name);
+        let samples = lock(&self.slots).get(&path.with_extension("")).map(|slot| slot.samples()).unwrap_or_default();
+        self.check(path, bytes, samples, true).await.map(drop).map_err(|error| error.to_string())
     }
 
     fn activate(&self, slot: &PluginSlot, plugin: Plugin, took: Duration) {

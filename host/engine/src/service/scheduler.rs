@@ -39,6 +39,8 @@ pub struct ResourceHandle {
     pub plugin: Arc<PluginSlot>,
     /// The resource's push, when it has push on.
     pub push: Option<Arc<PushState>>,
+    /// Its poll lease: in a fleet, whether this host polls it now.
+    pub lease: crate::lease::Lease,
     status: Arc<Mutex<ResourceStatus>>,
     requests: Arc<PollRequests>,
 }
@@ -68,8 +70,6 @@ pub struct ResourceStatus {
     pub died: Option<String>,
     /// How many times the loop died and was started again.
     pub restarts: u32,
-    /// Set while another host of the fleet does this resource's polls: why.
-    pub polled_elsewhere: Option<String>,
 }
 
 /// The last poll that ran.
@@ -146,11 +146,22 @@ impl Control {
 }
 
 /// A connected control and handle for one resource's loop.
-pub(crate) fn control(name: &str, plugin: Arc<PluginSlot>, push: Option<Arc<PushState>>) -> (Control, ResourceHandle) {
+pub(crate) fn control(
+    name: &str,
+    plugin: Arc<PluginSlot>,
+    push: Option<Arc<PushState>>,
+    lease: crate::lease::Lease,
+) -> (Control, ResourceHandle) {
     let status = Arc::new(Mutex::new(ResourceStatus::default()));
     let requests = Arc::new(PollRequests::open());
-    let handle =
-        ResourceHandle { name: name.to_owned(), plugin, push, status: status.clone(), requests: requests.clone() };
+    let handle = ResourceHandle {
+        name: name.to_owned(),
+        plugin,
+        push,
+        lease,
+        status: status.clone(),
+        requests: requests.clone(),
+    };
     (Control { status, requests }, handle)
 }
 
@@ -282,7 +293,7 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
                 let _ = reply.send(Err(format!("not polled here: {not_held}")));
                 continue;
             }
-            if !wait_for_lease(poller, control, shutdown, not_held).await {
+            if !wait_for_lease(poller, control, shutdown).await {
                 return;
             }
             // Taken over: polled at once, since its previous holder may have missed polls.
@@ -374,16 +385,8 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
 /// Waits until this host holds the resource's poll lease (another host polls
 /// it meanwhile; "poll now" asked here is answered with which). Returns
 /// `false` at shutdown.
-async fn wait_for_lease(
-    poller: &ResourcePoller,
-    control: &Control,
-    shutdown: &CancellationToken,
-    not_held: crate::lease::NotHeld,
-) -> bool {
-    control.update(|status| {
-        status.next_poll = None;
-        status.polled_elsewhere = Some(not_held.to_string());
-    });
+async fn wait_for_lease(poller: &ResourcePoller, control: &Control, shutdown: &CancellationToken) -> bool {
+    control.update(|status| status.next_poll = None);
     loop {
         tokio::select! {
             () = poller.lease.held() => break,
@@ -394,7 +397,6 @@ async fn wait_for_lease(
             () = shutdown.cancelled() => return false,
         }
     }
-    control.update(|status| status.polled_elsewhere = None);
     true
 }
 

@@ -10,6 +10,7 @@
 //! and not yet marked (see `delivery::worker` for the bound).
 
 pub mod leases;
+mod plugin_versions;
 mod postgres;
 mod sqlite;
 
@@ -21,6 +22,8 @@ use chrono::{DateTime, Utc};
 use crate::dates::parse_instant;
 
 pub use leases::{Fence, FleetStatus, HostRow, LeaseRow, Leases, Notifications, Takeover};
+pub(crate) use plugin_versions::plugin_resource;
+pub use plugin_versions::{ActivePlugin, PluginVersion, PluginVersions};
 pub use sqlite::{NewCallout, StoredCallout, StoredInstance, StoredWebhook};
 
 /// At most this many store calls hold a blocking thread at once. The store
@@ -456,7 +459,7 @@ pub trait PushStore: Send + Sync {
 }
 
 /// Everything the service keeps: one backend holds all of it.
-pub trait Backend: Outbox + ApiInstances + PushStore {
+pub trait Backend: Outbox + ApiInstances + PushStore + PluginVersions {
     /// The leases and notifications of a fleet, when this backend can hold
     /// one (PostgreSQL); a SQLite file serves one host.
     fn fleet(&self) -> Option<&dyn Leases> {

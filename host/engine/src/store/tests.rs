@@ -178,6 +178,8 @@ both_backends!(
     pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked,
     a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events,
     a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts,
+    uploaded_plugins_are_numbered_versions_and_the_same_bytes_are_one_version,
+    activating_a_version_switches_its_resources_plugin_and_survives_reopening,
 );
 
 fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening(fixture: &dyn Fixture) {
@@ -434,4 +436,82 @@ fn a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts(fixture:
     store.forget_push_webhook("acme", "incidents").unwrap();
     assert_eq!(store.push_webhook("acme", "incidents").unwrap(), None);
     assert!(store.pending_callouts("acme", "incidents", 10).unwrap().is_empty());
+}
+
+fn sha(bytes: &[u8]) -> String {
+    plugin_runtime::version_of(bytes)
+}
+
+/// `(version, active)` of each version of `name`, newest first.
+fn versions(store: &Store, name: &str) -> Vec<(i64, bool)> {
+    store.plugin_versions(name).unwrap().iter().map(|version| (version.version, version.active)).collect()
+}
+
+fn uploaded_plugins_are_numbered_versions_and_the_same_bytes_are_one_version(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    assert!(store.plugin_versions("incidents.js").unwrap().is_empty());
+    assert!(store.active_plugins().unwrap().is_empty());
+    let (one, two) = (b"exports.mapRecord = () => 1;".as_slice(), b"exports.mapRecord = () => 2;".as_slice());
+
+    let (first, created) = store.save_plugin_version("incidents.js", one, &sha(one), "ops", now()).unwrap();
+    assert!(created);
+    assert_eq!((first.version, first.size, first.active), (1, one.len() as u64, true));
+    assert_eq!(
+        (first.sha256.as_str(), first.uploaded_by.as_str(), first.uploaded_at),
+        (sha(one).as_str(), "ops", now())
+    );
+    let later = now() + TimeDelta::minutes(5);
+    let (second, created) = store.save_plugin_version("incidents.js", two, &sha(two), "admin", later).unwrap();
+    assert!(created);
+    assert_eq!((second.version, second.uploaded_by.as_str(), second.uploaded_at), (2, "admin", later));
+    assert_eq!(versions(&store, "incidents.js"), [(2, true), (1, false)], "newest first, one active");
+
+    // The first bytes again: version 1 serves again, and no row is added.
+    let (again, created) = store.save_plugin_version("incidents.js", one, &sha(one), "someone", later).unwrap();
+    assert!(!created);
+    assert_eq!(again, PluginVersion { active: true, ..first });
+    assert_eq!(versions(&store, "incidents.js"), [(2, false), (1, true)]);
+
+    // Another name counts from 1; the bytes read back are the bytes stored.
+    let (other, _) = store.save_plugin_version("contacts.py", two, &sha(two), "ops", now()).unwrap();
+    assert_eq!(other.version, 1);
+    assert_eq!(store.plugin_bytes("incidents.js", 1).unwrap().as_deref(), Some(one));
+    assert_eq!(store.plugin_bytes("incidents.js", 2).unwrap().as_deref(), Some(two));
+    assert_eq!(store.plugin_bytes("incidents.js", 3).unwrap(), None);
+    let active = store.active_plugins().unwrap();
+    assert_eq!(
+        active,
+        [
+            ActivePlugin { name: "contacts.py".into(), version: 1, sha256: sha(two) },
+            ActivePlugin { name: "incidents.js".into(), version: 1, sha256: sha(one) },
+        ]
+    );
+}
+
+fn activating_a_version_switches_its_resources_plugin_and_survives_reopening(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    let (one, two) = (b"\0asm one".as_slice(), b"\0asm two".as_slice());
+    store.save_plugin_version("incidents.wasm", one, &sha(one), "ops", now()).unwrap();
+    store.save_plugin_version("incidents.wasm", two, &sha(two), "ops", now()).unwrap();
+    assert_eq!(store.activate_plugin_version("incidents.wasm", 7, now()).unwrap(), None, "no such version");
+    assert_eq!(versions(&store, "incidents.wasm"), [(2, true), (1, false)], "an unknown version changes nothing");
+
+    let rolled_back = store.activate_plugin_version("incidents.wasm", 1, now()).unwrap().unwrap();
+    assert_eq!((rolled_back.version, rolled_back.active, rolled_back.sha256), (1, true, sha(one)));
+    assert_eq!(versions(&store, "incidents.wasm"), [(2, false), (1, true)]);
+
+    // One plugin per resource: a script for incidents ends the component's activity.
+    let script = b"exports.mapRecord = () => 1;".as_slice();
+    store.save_plugin_version("incidents.js", script, &sha(script), "ops", now()).unwrap();
+    assert_eq!(versions(&store, "incidents.wasm"), [(2, false), (1, false)]);
+    let active = store.active_plugins().unwrap();
+    assert_eq!(active, [ActivePlugin { name: "incidents.js".into(), version: 1, sha256: sha(script) }]);
+
+    store.activate_plugin_version("incidents.wasm", 2, now()).unwrap().unwrap();
+    drop(store);
+    let store = fixture.open();
+    let active = store.active_plugins().unwrap();
+    assert_eq!(active, [ActivePlugin { name: "incidents.wasm".into(), version: 2, sha256: sha(two) }]);
+    assert_eq!(versions(&store, "incidents.js"), [(1, false)]);
+    assert_eq!(store.plugin_bytes("incidents.wasm", 2).unwrap().as_deref(), Some(two));
 }

@@ -11,10 +11,11 @@ mod activity;
 pub mod auth;
 pub mod error;
 mod instances;
+mod plugins;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use engine::config::ApiSettings;
 use engine::manage::Management;
 
@@ -40,6 +41,10 @@ pub fn router(management: Management, settings: &ApiSettings) -> Router {
         .route("/instances/{id}/resources", get(activity::resources))
         .route("/plugins", get(activity::plugins))
         .route("/plugins/reloads", get(activity::reloads))
+        // A plugin is larger than any JSON body: its own limit.
+        .route("/plugins/{name}", put(plugins::upload).layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES)))
+        .route("/plugins/{name}/versions", get(plugins::versions))
+        .route("/plugins/{name}/versions/{version}/activate", post(plugins::activate))
         .fallback(|| async { ApiError::not_found("such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(api.clone(), auth::require))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

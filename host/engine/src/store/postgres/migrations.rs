@@ -132,6 +132,26 @@ pub(crate) const STEPS: &[&str] = &[
          PRIMARY KEY (key, token)
      );
      CREATE INDEX fleet_takeovers_by_time ON fleet_takeovers (taken_at);"#,
+    // 3: SQLite's step 7: plugins uploaded through the management API, every
+    // version kept, and the version each resource is mapped with.
+    r#"CREATE TABLE plugin_versions (
+         name TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         sha256 TEXT NOT NULL,
+         size BIGINT NOT NULL,
+         bytes BYTEA NOT NULL,
+         uploaded_at TEXT COLLATE "C" NOT NULL,
+         uploaded_by TEXT NOT NULL,
+         PRIMARY KEY (name, version),
+         UNIQUE (name, sha256)
+     );
+     CREATE TABLE active_plugins (
+         resource TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         activated_at TEXT COLLATE "C" NOT NULL,
+         FOREIGN KEY (name, version) REFERENCES plugin_versions (name, version)
+     );"#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@
 mod api_instances;
 mod leases;
 pub(super) mod migrations;
+mod plugin_versions;
 mod push;
 
 use std::collections::HashSet;

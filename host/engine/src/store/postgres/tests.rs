@@ -222,3 +222,31 @@ fn postgres_changes_are_told_to_every_listening_host() {
     }
     assert_eq!(payloads, ["instances", "outbox:acme"]);
 }
+
+/// Saving or activating a plugin version tells every host listening, when it
+/// commits; a refused activation (no such version) tells nobody.
+#[test]
+#[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
+fn postgres_plugin_version_changes_notify_the_fleet() {
+    let fixture = PgFixture::new();
+    let store = Store::connect(&fixture.url).unwrap();
+    let mut listener = fixture.client();
+    listener.batch_execute("LISTEN autotask_events").unwrap();
+    let heard = |listener: &mut ::postgres::Client| -> Vec<String> {
+        use ::postgres::fallible_iterator::FallibleIterator;
+        let mut notifications = listener.notifications();
+        let mut heard = notifications.timeout_iter(std::time::Duration::from_millis(500));
+        let mut payloads = Vec::new();
+        while let Some(notification) = heard.next().unwrap() {
+            payloads.push(notification.payload().to_owned());
+        }
+        payloads
+    };
+    let bytes = b"exports.mapRecord = () => 1;".as_slice();
+    store.save_plugin_version("incidents.js", bytes, &plugin_runtime::version_of(bytes), "ops", now()).unwrap();
+    assert_eq!(heard(&mut listener), ["plugins"]);
+    assert!(store.activate_plugin_version("incidents.js", 9, now()).unwrap().is_none());
+    assert!(heard(&mut listener).is_empty());
+    store.activate_plugin_version("incidents.js", 1, now()).unwrap().unwrap();
+    assert_eq!(heard(&mut listener), ["plugins"]);
+}

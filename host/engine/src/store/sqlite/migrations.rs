@@ -120,6 +120,27 @@ pub(crate) const STEPS: &[&str] = &[
          received_at TEXT NOT NULL,
          UNIQUE (instance_id, resource, callout_key)
      );",
+    // 7: plugins uploaded through the management API, every version kept (a
+    // rollback is one update), and the version each resource (the file name
+    // without its extension) is mapped with. The same bytes are one version.
+    "CREATE TABLE plugin_versions (
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         sha256 TEXT NOT NULL,
+         size INTEGER NOT NULL,
+         bytes BLOB NOT NULL,
+         uploaded_at TEXT NOT NULL,
+         uploaded_by TEXT NOT NULL,
+         PRIMARY KEY (name, version),
+         UNIQUE (name, sha256)
+     );
+     CREATE TABLE active_plugins (
+         resource TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         activated_at TEXT NOT NULL,
+         FOREIGN KEY (name, version) REFERENCES plugin_versions (name, version)
+     );",
 ];
 
 /// The schema version this build writes.

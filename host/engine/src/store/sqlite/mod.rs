@@ -4,6 +4,7 @@
 mod api_instances;
 pub(super) mod checkpoint;
 pub(super) mod migrations;
+mod plugin_versions;
 mod push;
 
 use std::collections::HashSet;

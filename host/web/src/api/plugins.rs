@@ -1,0 +1,66 @@
+//! `PUT /plugins/{name}`, `GET /plugins/{name}/versions` and
+//! `POST /plugins/{name}/versions/{version}/activate`: plugins uploaded
+//! through the API, with their versions. The body of a `PUT` is the plugin's
+//! bytes, as they would be written into the plugin directory.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use engine::manage::Caller;
+use engine::manage::views::PluginVersionView;
+
+use super::Api;
+use super::error::ApiError;
+
+/// Uploaded plugins larger than this are refused with 413: far above any
+/// mapping plugin (a JavaScript component is ~12 MiB), and a bound on what one
+/// call makes the service hold, check and store.
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// A plugin's bytes: too large is 413.
+pub(super) struct PluginBody(Vec<u8>);
+
+impl<S: Send + Sync> FromRequest<S> for PluginBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the plugin is larger than {} MiB", MAX_PLUGIN_BYTES >> 20),
+                )
+            } else {
+                ApiError::new(rejection.status(), rejection.body_text())
+            }
+        })?;
+        Ok(PluginBody(bytes.to_vec()))
+    }
+}
+
+/// 201 with the new version, or 200 when the bytes were a version already (now active again).
+pub(super) async fn upload(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
+    PluginBody(bytes): PluginBody,
+) -> Result<(StatusCode, Json<PluginVersionView>), ApiError> {
+    let (version, created) = api.management.upload_plugin(&caller, &name, bytes).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(version)))
+}
+
+pub(super) async fn versions(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<PluginVersionView>>, ApiError> {
+    Ok(Json(api.management.plugin_versions(&name).await?))
+}
+
+pub(super) async fn activate(
+    State(api): State<Api>,
+    Path((name, version)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<PluginVersionView>, ApiError> {
+    Ok(Json(api.management.activate_plugin_version(&caller, &name, &version).await?))
+}
