@@ -708,8 +708,8 @@ exports.mapRecord = (ticket, meta) => ({{ payload: {{ id: meta.objectId, title: 
     )
 }
 
-/// The version of `plugin` each host serves, from its `/plugins`.
-async fn served_versions(fleet: &Fleet, http: &reqwest::Client, plugin: &str) -> Vec<Option<String>> {
+/// The version of `plugin` each host serves, from its `/plugins`, and when it answered.
+async fn served_versions(fleet: &Fleet, http: &reqwest::Client, plugin: &str) -> Vec<(Option<String>, Instant)> {
     let mut versions = Vec::new();
     for i in 0..fleet.hosts.len() {
         let listed = match http.get(format!("{}/plugins", fleet.url(i))).send().await {
@@ -722,7 +722,7 @@ async fn served_versions(fleet: &Fleet, http: &reqwest::Client, plugin: &str) ->
                 .find(|p| p["name"] == plugin && p["status"] == "active")
                 .and_then(|p| p["version"].as_str().map(str::to_owned))
         });
-        versions.push(version);
+        versions.push((version, Instant::now()));
     }
     versions
 }
@@ -764,7 +764,8 @@ async fn fleet_on_postgres_upload_on_one_host_maps_on_all() {
     for (instance, (event, _, _)) in wait_on_every_instance(&receiver, INSTANCES, before).await {
         assert_eq!(event["payload"]["mark"], "v1", "{instance}: {event}");
     }
-    let first_versions = served_versions(&fleet, &http, "incidents.js").await;
+    let first_versions: Vec<_> =
+        served_versions(&fleet, &http, "incidents.js").await.into_iter().map(|(v, _)| v).collect();
     assert!(first_versions.iter().all(|v| v.is_some() && *v == first_versions[0]), "{first_versions:?}");
 
     // A new version uploaded on host a.
@@ -791,17 +792,23 @@ async fn fleet_on_postgres_upload_on_one_host_maps_on_all() {
     let mut reloaded: Vec<Option<Duration>> = vec![None; HOSTS.len()];
     let mut after_upload = Vec::new();
     let deadline = uploaded + WAIT;
+    let mut last_change: Option<Instant> = None;
     while reloaded.iter().any(Option::is_none) {
         assert!(Instant::now() < deadline, "not every host serves {version} within {WAIT:?}: {reloaded:?}");
-        for (i, served) in served_versions(&fleet, &http, "incidents.js").await.into_iter().enumerate() {
+        for (i, (served, answered)) in served_versions(&fleet, &http, "incidents.js").await.into_iter().enumerate() {
             if reloaded[i].is_none() && served.is_some() && served != first_versions[0] {
-                reloaded[i] = Some(uploaded.elapsed());
+                reloaded[i] = Some(answered - uploaded);
             }
         }
-        after_upload.push(create(format!("after the upload {}", after_upload.len())).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A change every 200 ms; the hosts asked every 20 ms.
+        if last_change.is_none_or(|at| at.elapsed() >= Duration::from_millis(200)) {
+            after_upload.push(create(format!("after the upload {}", after_upload.len())).await);
+            last_change = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let new_versions = served_versions(&fleet, &http, "incidents.js").await;
+    let new_versions: Vec<_> =
+        served_versions(&fleet, &http, "incidents.js").await.into_iter().map(|(v, _)| v).collect();
     assert!(new_versions.iter().all(|v| *v == new_versions[0]), "one new version on every host: {new_versions:?}");
     let last = create("every host serves the new version".into()).await;
     let last_arrivals = wait_on_every_instance(&receiver, INSTANCES, last.clone()).await;
