@@ -564,6 +564,19 @@ async fn fleet_on_postgres_survives_kills_and_pauses() {
         }
     }
     let same_token_repeats: Vec<_> = per_token.iter().filter(|(_, n)| **n > 1).collect();
+    // For information (a callback cannot be fenced): deliveries under an older
+    // token arriving after one under a newer token, for the same instance.
+    let mut newest: HashMap<&str, i64> = HashMap::new();
+    let mut stale_sends = 0;
+    for d in &deliveries {
+        if let Some(lease) = d.lease {
+            let newest = newest.entry(&d.instance).or_insert(lease);
+            if lease < *newest {
+                stale_sends += 1;
+            }
+            *newest = (*newest).max(lease);
+        }
+    }
     let shared_tokens: Vec<_> = token_hosts.iter().filter(|(_, hosts)| hosts.len() > 1).collect();
 
     // Order: each ticket's events, by first arrival, in increasing updated order, CREATED first.
@@ -643,6 +656,7 @@ async fn fleet_on_postgres_survives_kills_and_pauses() {
     );
     println!("  {:<58} {:>12}", "a message twice under one (instance, lease token)", same_token_repeats.len());
     println!("  {:<58} {:>12}", "(instance, lease token)s used by two hosts", shared_tokens.len());
+    println!("  {:<58} {:>12}", "sent under an older token after a newer one (info)", stale_sends);
     println!("  {:<58} {:>12}", "poll failovers (taken from a holder that did not let go)", failover_ms.len());
     println!("  {:<58} {:>12}", "  of which never polled", idle_takeovers);
     println!("  {:<58} {:>12}", "  failover p50 / p99 / max (ms)", format!("{p50:.0} / {p99:.0} / {max:.0}"));
