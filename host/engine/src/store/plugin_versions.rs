@@ -79,3 +79,11 @@ pub trait PluginVersions: Send + Sync {
 pub(crate) fn plugin_resource(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }
+
+/// The columns both backends read a version's summary from, `v` being
+/// `plugin_versions` and `a` its `active_plugins` row, if any ([`FROM`]).
+pub(super) const SUMMARY: &str =
+    "v.name, v.version, v.sha256, v.size, v.uploaded_at, v.uploaded_by, a.name IS NOT NULL";
+
+pub(super) const FROM: &str =
+    "FROM plugin_versions v LEFT JOIN active_plugins a ON a.name = v.name AND a.version = v.version";

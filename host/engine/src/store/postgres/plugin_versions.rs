@@ -8,15 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::PgStore;
 use crate::dates::format_instant;
+use crate::store::plugin_versions::{FROM, SUMMARY};
 use crate::store::{ActivePlugin, PluginVersion, PluginVersions, StoreError, instant, plugin_resource};
-
-/// The columns [`summary`] reads, `v` being `plugin_versions` and `a` its `active_plugins` row, if any.
-const SUMMARY: &str = "v.name, v.version, v.sha256, v.size, v.uploaded_at, v.uploaded_by, a.name IS NOT NULL";
-
-const FROM: &str = "FROM plugin_versions v LEFT JOIN active_plugins a ON a.name = v.name AND a.version = v.version";
-
-/// Told on commit to every host listening (see the module's comment).
-const NOTIFY: &str = "SELECT pg_notify('autotask_events', 'plugins')";
 
 impl PluginVersions for PgStore {
     /// Takes the table's lock first: two hosts saving a version of one name at
@@ -105,7 +98,7 @@ fn activate(transaction: &mut Transaction<'_>, name: &str, version: i64, now: Da
                                                activated_at = excluded.activated_at",
         &[&plugin_resource(name), &name, &version, &format_instant(now)],
     )?;
-    transaction.batch_execute(NOTIFY)?;
+    super::leases::notify(transaction, "plugins")?;
     Ok(())
 }
 

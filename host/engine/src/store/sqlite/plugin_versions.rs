@@ -5,12 +5,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use crate::dates::format_instant;
+use crate::store::plugin_versions::{FROM, SUMMARY};
 use crate::store::{ActivePlugin, PluginVersion, PluginVersions, StoreError, instant, plugin_resource};
-
-/// The columns [`summary`] reads, `v` being `plugin_versions` and `a` its `active_plugins` row, if any.
-const SUMMARY: &str = "v.name, v.version, v.sha256, v.size, v.uploaded_at, v.uploaded_by, a.name IS NOT NULL";
-
-const FROM: &str = "FROM plugin_versions v LEFT JOIN active_plugins a ON a.name = v.name AND a.version = v.version";
 
 impl PluginVersions for SqliteStore {
     fn save_plugin_version(
