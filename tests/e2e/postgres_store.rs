@@ -14,7 +14,8 @@ use crate::start;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A new, empty database on the test server; its URL.
+/// A new, empty database on the test server; its URL. `name` must be unique
+/// among the tests of this binary: they run at once, in one process.
 pub(crate) async fn fresh_database(name: &str) -> String {
     let server = std::env::var("AUTOTASK_EVENTS_TEST_POSTGRES")
         .expect("AUTOTASK_EVENTS_TEST_POSTGRES names the PostgreSQL server for this test (tests/run starts one)");
@@ -94,7 +95,7 @@ async fn postgres_store_delivers_and_a_restart_goes_on_from_its_watermark() {
 async fn postgres_a_plugin_uploaded_to_one_host_is_loaded_by_the_next_host_of_the_fleet() {
     const USER: &str = "fleet-user-secret-0123456789abcdef";
     const ORGANIZATION: &str = "fleet-organization-secret-0123456";
-    let url = fresh_database("fleet").await;
+    let url = fresh_database("uploads").await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = format!(
         "[store]\nurl = \"{url}\"\n\n[api]\nuser_secret = \"{USER}\"\norganization_secret = \"{ORGANIZATION}\"\n"

@@ -52,8 +52,9 @@ fn postgres_server() -> String {
     })
 }
 
-/// A new, empty database on the test server; its URL.
-async fn fresh_database(name: &str) -> String {
+/// A new, empty database on the test server; its URL. `name` must be unique
+/// among this binary's tests: they run at once, in one process.
+pub(super) async fn fresh_database(name: &str) -> String {
     let server = postgres_server();
     let database = format!("autotask_events_fleet_{name}_{}", std::process::id());
     let (admin, create) = (server.clone(), database.clone());

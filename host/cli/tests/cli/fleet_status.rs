@@ -9,19 +9,6 @@ use autotask_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 use support::service::{incidents_resource, instance_toml, write_config};
 
-/// A new, empty database on the test server; its URL.
-fn fresh_database(name: &str) -> String {
-    let server = std::env::var("AUTOTASK_EVENTS_TEST_POSTGRES")
-        .expect("AUTOTASK_EVENTS_TEST_POSTGRES names the PostgreSQL server for this test (tests/run starts one)");
-    let database = format!("autotask_events_{name}_{}", std::process::id());
-    let mut client = postgres::Client::connect(&server, postgres::NoTls).expect("the test server answers");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {database}")).unwrap();
-    let mut url = reqwest::Url::parse(&server).unwrap();
-    url.set_path(&database);
-    url.to_string()
-}
-
 fn fleet_status(config: &std::path::Path, json: bool) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_autotask-events"));
     command.args(["fleet", "status", "--config", config.to_str().unwrap()]);
@@ -38,7 +25,7 @@ fn fleet_status(config: &std::path::Path, json: bool) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
 async fn postgres_fleet_status_lists_the_hosts_their_leases_and_takeovers() {
-    let url = tokio::task::spawn_blocking(|| fresh_database("fleet_status")).await.unwrap();
+    let url = super::fleet::fresh_database("status").await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();
