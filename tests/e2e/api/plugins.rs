@@ -269,6 +269,20 @@ async fn two_versions_are_tried_on_records_without_changing_what_serves() {
     let change = &tried["changed"][0]["changed"][0];
     assert_eq!(changed_lines(&change["diff"]), ["-    \"mapping\": \"v2\"", "+    \"mapping\": \"v3\""], "{change}");
 
+    // A component, in base64: the built-in incidents mapping against version 2.
+    use base64::Engine as _;
+    let component = base64::engine::general_purpose::STANDARD.encode(support::INCIDENTS_WASM);
+    let upload = json!({"records": try_records(), "upload": {"name": "incidents.wasm", "contentBase64": component}});
+    let (status, tried) = try_call(upload).await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!(
+        (tried["new"]["name"].clone(), tried["new"]["source"].clone()),
+        (json!("incidents.wasm"), json!("upload"))
+    );
+    assert_eq!(tried["new"]["sha256"], plugin_runtime::version_of(support::INCIDENTS_WASM).as_str(), "{tried}");
+    assert_eq!((tried["records"].clone(), tried["identical"].clone()), (json!(2), json!(0)), "{tried}");
+    assert!(tried["results"][0]["old"]["events"][0]["payload"]["mapping"] == "v2", "{tried}");
+
     // Without versions or upload: the active version against the file serving, the same here.
     let (status, tried) = try_call(json!({"records": try_records()})).await;
     assert_eq!(status, StatusCode::OK, "{tried}");

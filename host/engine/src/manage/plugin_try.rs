@@ -30,8 +30,8 @@ pub const MAX_TRY_RECORDS: usize = 500;
 enum Compare {
     /// Two stored versions: old, new.
     Versions(i64, i64),
-    /// Bytes not stored yet (as the file `name`) against the active version.
-    Upload { name: String, bytes: Vec<u8> },
+    /// Bytes not stored yet (as the file `name`, sent in `field`) against the active version.
+    Upload { name: String, bytes: Vec<u8>, field: &'static str },
     /// The active stored version against the file serving the resource.
     ActiveAndServing,
 }
@@ -82,12 +82,12 @@ impl Management {
         let request = parse(&name, body)?;
         let (old, new) = match request.compare {
             Compare::Versions(old, new) => (self.stored(&name, old).await?, self.stored(&name, new).await?),
-            Compare::Upload { name: file, bytes } => {
+            Compare::Upload { name: file, bytes, field } => {
                 let old = match self.active(&name).await? {
                     Some(version) => self.stored(&name, version).await?,
                     None => self.serving(&name)?,
                 };
-                (old, self.uploaded(&file, bytes).await?)
+                (old, self.uploaded(&file, bytes, field).await?)
             }
             Compare::ActiveAndServing => {
                 let active = self.active(&name).await?.ok_or_else(|| {
@@ -112,10 +112,12 @@ impl Management {
         let old_runs = run(old.plugin.clone()).await?;
         let new_runs = run(new.plugin.clone()).await?;
         let diff = tryout::diff(&old_runs, &new_runs);
+        let (tried, against) = (describe(&new.side), describe(&old.side));
+        let (changed, failed) = (diff.changed.len(), diff.failed.len());
         tracing::info!(
             user = %caller.user, plugin = %name,
-            "tried plugin {name}: {} against {}, {} records, {} identical, {} changed, {} failed",
-            describe(&new.side), describe(&old.side), diff.records, diff.identical, diff.changed.len(), diff.failed.len()
+            "tried plugin {name}: {tried} against {against}, {} records, {} identical, {changed} changed, {failed} failed",
+            diff.records, diff.identical
         );
         Ok(PluginTryView { results: tryout::side_by_side(&old_runs, &new_runs), old: old.side, new: new.side, diff })
     }
@@ -152,14 +154,14 @@ impl Management {
         Ok(Loaded { side: TrySide { name: file, version: None, source: "serving", sha256: sha(&plugin) }, plugin })
     }
 
-    /// This call's bytes, compiled as the file `name`.
-    async fn uploaded(&self, name: &str, bytes: Vec<u8>) -> Result<Loaded, ManageError> {
+    /// This call's bytes, compiled as the file `name`; `field` is where they came in.
+    async fn uploaded(&self, name: &str, bytes: Vec<u8>, field: &'static str) -> Result<Loaded, ManageError> {
         let plugin = self
             .shared()
             .plugins
             .load_to_try(name, bytes)
             .await
-            .map_err(|error| ManageError::field("upload.content", format!("{name} does not load: {error}")))?;
+            .map_err(|error| ManageError::field(field, format!("{name} does not load: {error}")))?;
         Ok(Loaded {
             side: TrySide { name: name.to_owned(), version: None, source: "upload", sha256: sha(&plugin) },
             plugin,
@@ -248,20 +250,24 @@ fn upload_field(name: &str, value: &Value) -> Result<Compare, ManageError> {
     let file = upload.get("name").and_then(Value::as_str).ok_or_else(|| {
         ManageError::field("upload.name", "`upload.name` must be the plugin's file name (`incidents.js`)")
     })?;
-    let bytes = match (upload.get("content"), upload.get("contentBase64")) {
-        (Some(Value::String(text)), None) => text.as_bytes().to_vec(),
-        (None, Some(Value::String(encoded))) => base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|error| ManageError::field("upload.contentBase64", format!("not base64: {error}")))?,
+    let (bytes, field) = match (upload.get("content"), upload.get("contentBase64")) {
+        (Some(Value::String(text)), None) => (text.as_bytes().to_vec(), "upload.content"),
+        (None, Some(Value::String(encoded))) => (
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|error| ManageError::field("upload.contentBase64", format!("not base64: {error}")))?,
+            "upload.contentBase64",
+        ),
         _ => {
             return Err(ManageError::field(
                 "upload.content",
-                "give the plugin as text in `upload.content` (a script) or as base64 in `upload.contentBase64` (a .wasm)",
+                "give the plugin as text in `upload.content` (a script) \
+                 or as base64 in `upload.contentBase64` (a .wasm)",
             ));
         }
     };
     if bytes.is_empty() {
-        return Err(ManageError::field("upload.content", format!("the content of {file} is empty")));
+        return Err(ManageError::field(field, format!("the content of {file} is empty")));
     }
     let file =
         plugin_file_name(file, Some(&bytes)).map_err(|error| ManageError::field("upload.name", error.to_string()))?;
@@ -271,7 +277,7 @@ fn upload_field(name: &str, value: &Value) -> Result<Compare, ManageError> {
             format!("`{file}` is not a plugin of resource `{}` (the plugin tried is {name})", plugin_resource(name)),
         ));
     }
-    Ok(Compare::Upload { name: file, bytes })
+    Ok(Compare::Upload { name: file, bytes, field })
 }
 
 #[cfg(test)]
@@ -296,10 +302,16 @@ mod tests {
         assert_eq!(parsed.compare, Compare::ActiveAndServing);
         let upload = json!({"records": records, "upload": {"name": "incidents.js", "content": "exports.x = 1"}});
         let parsed = parse("incidents.js", &upload).unwrap();
-        assert_eq!(parsed.compare, Compare::Upload { name: "incidents.js".into(), bytes: b"exports.x = 1".to_vec() });
+        assert_eq!(
+            parsed.compare,
+            Compare::Upload { name: "incidents.js".into(), bytes: b"exports.x = 1".to_vec(), field: "upload.content" }
+        );
         let wasm = json!({"records": records, "upload": {"name": "incidents", "contentBase64": "AGFzbQ=="}});
         let parsed = parse("incidents.js", &wasm).unwrap();
-        assert_eq!(parsed.compare, Compare::Upload { name: "incidents.wasm".into(), bytes: b"\0asm".to_vec() });
+        assert_eq!(
+            parsed.compare,
+            Compare::Upload { name: "incidents.wasm".into(), bytes: b"\0asm".to_vec(), field: "upload.contentBase64" }
+        );
     }
 
     #[test]

@@ -192,7 +192,8 @@ mod tests {
     use super::*;
 
     fn event(id: &str, status: i64) -> Value {
-        json!({"eventType": "UPDATED", "objectId": id, "objectType": "incidents", "payload": {"id": id, "status": status}})
+        let payload = json!({"id": id, "status": status});
+        json!({"eventType": "UPDATED", "objectId": id, "objectType": "incidents", "payload": payload})
     }
 
     fn run(index: usize, outcome: Result<Vec<Value>, &str>) -> RecordRun {
