@@ -200,3 +200,135 @@ async fn an_uploaded_plugin_maps_the_next_poll_and_versions_roll_back() {
     assert!(!log.contains("mapping: 'v1'"), "never the bytes");
     setup.assert_no_secret_logged();
 }
+
+/// Tickets as a poll reads them, for `POST /plugins/{name}/try`.
+fn try_records() -> Value {
+    json!([
+        {"id": 41, "title": "Printer", "createDate": "2024-06-01T08:00:00Z", "lastActivityDate": "2024-06-01T09:30:00Z"},
+        {"id": 42, "title": "VPN", "createDate": "2024-06-01T09:20:00Z", "lastActivityDate": "2024-06-01T09:20:00Z"}
+    ])
+}
+
+/// The `-`/`+` lines of a diff.
+fn changed_lines(diff: &Value) -> Vec<&str> {
+    diff.as_str().unwrap().lines().filter(|line| !line.starts_with(' ')).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_versions_are_tried_on_records_without_changing_what_serves() {
+    let users = format!("[[api.users]]\nname = \"bob\"\nsecret = \"{BOB}\"\n");
+    let cache = format!("compile_cache_dir = {:?}", support::service::TEST_COMPILE_CACHE);
+    let setup = Setup::with(&[users], &cache).await;
+    let plugin_dir = setup._dir.path().join("plugins");
+    let (one, two) = (ticket_script("v1"), ticket_script("v2"));
+    for bytes in [&one, &two] {
+        let (status, uploaded) = put_plugin(&setup, &authorization(), "incidents.js", bytes.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    }
+    wait_serving(&setup, "incidents.js", &two).await;
+    let (_, plugins_before) = setup.api.call(Method::GET, "/plugins", None).await;
+    let (_, reloads_before) = setup.api.call(Method::GET, "/plugins/reloads", None).await;
+    let try_call = |body: Value| {
+        let api = &setup.api;
+        // Any user may try: bob is no admin.
+        async move { api.call_as(&bob(), Method::POST, "/plugins/incidents.js/try", Some(body.to_string())).await }
+    };
+
+    // Versions 1 and 2: each record's one event changed in exactly the `mapping` field.
+    let (status, tried) = try_call(json!({"records": try_records(), "versions": [1, 2]})).await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!((tried["old"]["version"].clone(), tried["new"]["version"].clone()), (json!(1), json!(2)), "{tried}");
+    assert_eq!(
+        (tried["records"].clone(), tried["identical"].clone(), tried["failed"].clone()),
+        (json!(2), json!(0), json!([]))
+    );
+    let changed = tried["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 2, "{tried}");
+    assert_eq!((changed[1]["index"].clone(), changed[1]["objectId"].clone()), (json!(1), json!("42")));
+    assert_eq!((changed[1]["removed"].clone(), changed[1]["added"].clone()), (json!([]), json!([])));
+    let change = &changed[1]["changed"][0];
+    assert_eq!(
+        (change["before"]["payload"]["mapping"].clone(), change["after"]["payload"]["mapping"].clone()),
+        (json!("v1"), json!("v2"))
+    );
+    assert_eq!(changed_lines(&change["diff"]), ["-    \"mapping\": \"v1\"", "+    \"mapping\": \"v2\""], "{change}");
+    assert_eq!(tried["results"][0]["old"]["events"][0]["payload"]["title"], "Printer", "{tried}");
+    assert_eq!(tried["results"][0]["new"]["events"][0]["payload"]["mapping"], "v2", "{tried}");
+
+    // Bytes not stored yet against the active version (2).
+    let three = String::from_utf8(ticket_script("v3")).unwrap();
+    let upload = json!({"records": try_records(), "upload": {"name": "incidents.js", "content": three}});
+    let (status, tried) = try_call(upload).await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!(
+        (tried["old"]["version"].clone(), tried["old"]["source"].clone()),
+        (json!(2), json!("version")),
+        "{tried}"
+    );
+    assert_eq!((tried["new"]["source"].clone(), tried["new"]["version"].clone()), (json!("upload"), Value::Null));
+    let change = &tried["changed"][0]["changed"][0];
+    assert_eq!(changed_lines(&change["diff"]), ["-    \"mapping\": \"v2\"", "+    \"mapping\": \"v3\""], "{change}");
+
+    // A component, in base64: the built-in incidents mapping against version 2.
+    use base64::Engine as _;
+    let component = base64::engine::general_purpose::STANDARD.encode(support::INCIDENTS_WASM);
+    let upload = json!({"records": try_records(), "upload": {"name": "incidents.wasm", "contentBase64": component}});
+    let (status, tried) = try_call(upload).await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!(
+        (tried["new"]["name"].clone(), tried["new"]["source"].clone()),
+        (json!("incidents.wasm"), json!("upload"))
+    );
+    assert_eq!(tried["new"]["sha256"], plugin_runtime::version_of(support::INCIDENTS_WASM).as_str(), "{tried}");
+    assert_eq!((tried["records"].clone(), tried["identical"].clone()), (json!(2), json!(0)), "{tried}");
+    assert!(tried["results"][0]["old"]["events"][0]["payload"]["mapping"] == "v2", "{tried}");
+
+    // Without versions or upload: the active version against the file serving, the same here.
+    let (status, tried) = try_call(json!({"records": try_records()})).await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!((tried["identical"].clone(), tried["changed"].clone()), (json!(2), json!([])), "{tried}");
+    assert_eq!((tried["old"]["source"].clone(), tried["new"]["source"].clone()), (json!("version"), json!("serving")));
+
+    // Bad bodies name their field; unknown versions and plugins are 404.
+    for (body, field) in [
+        (json!({"versions": [1, 2]}), "records"),
+        (json!({"records": {"id": 1}, "versions": [1, 2]}), "records"),
+        (json!({"records": try_records(), "versions": [1]}), "versions"),
+        (json!({"records": try_records(), "versions": "1,2"}), "versions"),
+        (json!({"records": try_records(), "upload": {"content": "x"}}), "upload.name"),
+        (json!({"records": try_records(), "upload": {"name": "../incidents.js", "content": "x"}}), "upload.name"),
+        (json!({"records": try_records(), "upload": {"name": "incidents.js", "content": BROKEN}}), "upload.content"),
+    ] {
+        let (status, refused) = try_call(body.clone()).await;
+        assert_eq!((status, refused["field"].clone()), (StatusCode::BAD_REQUEST, json!(field)), "{body}: {refused}");
+    }
+    let (status, refused) =
+        setup.api.call_as(&bob(), Method::POST, "/plugins/incidents.js/try", Some("{".into())).await;
+    assert_eq!((status, refused["field"].clone()), (StatusCode::BAD_REQUEST, json!("$")), "{refused}");
+    let (status, missing) = try_call(json!({"records": try_records(), "versions": [1, 9]})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(missing["message"].as_str().unwrap().contains("version 9 of plugin incidents.js"), "{missing}");
+    let (status, missing) = setup
+        .api
+        .call(Method::POST, "/plugins/accounts.js/try", Some(json!({"records": try_records(), "versions": [1, 2]})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+
+    // Nothing was stored or swapped: the same versions, the same active one, the same file serving.
+    let (_, listed) = setup.api.call(Method::GET, "/plugins/incidents.js/versions", None).await;
+    assert_eq!(versions_of(&listed), [(2, true), (1, false)], "{listed}");
+    assert_eq!(std::fs::read(plugin_dir.join("incidents.js")).unwrap(), two);
+    let (_, plugins_after) = setup.api.call(Method::GET, "/plugins", None).await;
+    let serving = |plugins: &Value| {
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].clone(), p["version"].clone(), p["loadedAt"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(serving(&plugins_after), serving(&plugins_before));
+    let (_, reloads) = setup.api.call(Method::GET, "/plugins/reloads", None).await;
+    assert_eq!(reloads, reloads_before, "no file was loaded, rejected or swapped");
+    setup.assert_no_secret_logged();
+}

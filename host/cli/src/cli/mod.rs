@@ -5,9 +5,11 @@ mod demo;
 mod events;
 mod fleet;
 mod plugin_check;
+mod plugin_diff;
 mod plugin_init;
 mod plugin_list;
 mod plugin_new;
+mod plugin_run;
 mod serve;
 mod sim;
 mod template_render;
@@ -21,7 +23,9 @@ pub use config_check::ConfigCheckArgs;
 pub use demo::DemoArgs;
 pub use events::{EventsFailedArgs, EventsListArgs, EventsReplayArgs};
 pub use plugin_check::CheckArgs;
+pub use plugin_diff::DiffArgs;
 pub use plugin_new::{Kind, Lang, Mapping, NewArgs, Script, scaffold};
+pub use plugin_run::RunArgs;
 pub use serve::ServeArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
@@ -102,6 +106,8 @@ pub enum PluginCommand {
     Init(InitArgs),
     /// Run a plugin over raw records from a file and print the events it produces.
     Check(Box<CheckArgs>),
+    /// Run two versions of a plugin over the same records and show what the new one changes.
+    Diff(Box<DiffArgs>),
     /// List the plugins of a running service: version, status, calls, errors.
     List(plugin_list::ListArgs),
     /// Write a new plugin for a resource: a JavaScript or Python script, or a Rust or C project.
@@ -139,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Events(EventsCommand::Failed(args)) => events::failed(&args),
         Command::Plugin(PluginCommand::Init(args)) => plugin_init::run(&args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(&args),
+        Command::Plugin(PluginCommand::Diff(args)) => plugin_diff::run(&args),
         Command::Plugin(PluginCommand::List(args)) => plugin_list::run(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),

@@ -12,4 +12,5 @@ mod demo;
 mod fleet;
 mod fleet_status;
 mod languages;
+mod plugin_diff;
 mod service_process;

@@ -14,6 +14,7 @@ mod activity;
 pub mod body;
 mod error;
 mod instances;
+mod plugin_try;
 mod plugins;
 mod push;
 #[cfg(test)]
@@ -30,6 +31,7 @@ use crate::service::{Service, Shared, Snapshot, Supervisor};
 use crate::store::StoredInstance;
 pub use error::{FieldProblem, ManageError, json_path};
 pub use instances::{OutboxPolicy, Page};
+pub use plugin_try::{MAX_TRY_RECORDS, PluginTryView, TrySide};
 pub use push::HookError;
 
 /// Who is asking. The API's secrets were checked before the call and named

@@ -21,7 +21,7 @@ const WASM_MAGIC: &[u8] = b"\0asm";
 /// digits, `-` and `_`) and `.wasm`, `.js` or `.py`. A bare `incidents` is
 /// `incidents.wasm` when `bytes` is WebAssembly (`None` when they are not
 /// known: then it must be a component's name already uploaded).
-fn plugin_file_name(name: &str, bytes: Option<&[u8]>) -> Result<String, ManageError> {
+pub(super) fn plugin_file_name(name: &str, bytes: Option<&[u8]>) -> Result<String, ManageError> {
     let (stem, extension) = match name.rsplit_once('.') {
         Some((stem, extension)) => (stem, Some(extension)),
         None => (name, None),

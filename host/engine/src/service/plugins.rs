@@ -331,6 +331,25 @@ impl PluginRegistry {
         self.check(path, bytes, samples, true).await.map(drop).map_err(|error| error.to_string())
     }
 
+    /// Compiles `bytes` as the file `file_name` of the plugin directory with
+    /// the service's runtime (its compile cache and limits), off the polling
+    /// path, for a comparison (`POST /plugins/{name}/try`): nothing is tried,
+    /// written or swapped in.
+    pub async fn load_to_try(&self, file_name: &str, bytes: Vec<u8>) -> Result<Arc<Plugin>, String> {
+        let path = self.plugin_dir.join(file_name);
+        let runtime = self.runtime.clone();
+        in_background(move || runtime.load_source(&path, &bytes, &[]))
+            .await
+            .map(Arc::new)
+            .map_err(|error| error.to_string())
+    }
+
+    /// The plugin serving `resource` from the plugin directory now, with its file's name.
+    pub fn serving(&self, resource: &str) -> Option<(String, Arc<Plugin>)> {
+        let slot = lock(&self.slots).get(&self.plugin_dir.join(resource))?.clone();
+        Some((slot.label(), slot.current()?))
+    }
+
     fn activate(&self, slot: &PluginSlot, plugin: Plugin, took: Duration) {
         let version = plugin.version().to_owned();
         let previous = slot.current.swap(Some(Arc::new(plugin)));

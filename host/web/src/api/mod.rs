@@ -45,6 +45,7 @@ pub fn router(management: Management, settings: &ApiSettings) -> Router {
         .route("/plugins/{name}", put(plugins::upload).layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES)))
         .route("/plugins/{name}/versions", get(plugins::versions))
         .route("/plugins/{name}/versions/{version}/activate", post(plugins::activate))
+        .route("/plugins/{name}/try", post(plugins::try_versions).layer(DefaultBodyLimit::max(plugins::MAX_TRY_BYTES)))
         .fallback(|| async { ApiError::not_found("such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(api.clone(), auth::require))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

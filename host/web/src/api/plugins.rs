@@ -1,14 +1,18 @@
-//! `PUT /plugins/{name}`, `GET /plugins/{name}/versions` and
-//! `POST /plugins/{name}/versions/{version}/activate`: plugins uploaded
-//! through the API, with their versions. The body of a `PUT` is the plugin's
-//! bytes, as they would be written into the plugin directory.
+//! `PUT /plugins/{name}`, `GET /plugins/{name}/versions`,
+//! `POST /plugins/{name}/versions/{version}/activate` and
+//! `POST /plugins/{name}/try`: plugins uploaded through the API, with their
+//! versions, and two versions compared over records before one serves. The
+//! body of a `PUT` is the plugin's bytes, as they would be written into the
+//! plugin directory.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use engine::manage::Caller;
+use engine::manage::PluginTryView;
 use engine::manage::views::PluginVersionView;
+use serde_json::Value;
 
 use super::Api;
 use super::error::ApiError;
@@ -17,6 +21,9 @@ use super::error::ApiError;
 /// mapping plugin (a JavaScript component is ~12 MiB), and a bound on what one
 /// call makes the service hold, check and store.
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// The largest `try` body: a plugin of [`MAX_PLUGIN_BYTES`] in base64, and the records.
+pub const MAX_TRY_BYTES: usize = MAX_PLUGIN_BYTES / 3 * 4 + (8 << 20);
 
 /// A plugin's bytes: too large is 413.
 pub(super) struct PluginBody(Vec<u8>);
@@ -63,4 +70,37 @@ pub(super) async fn activate(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<PluginVersionView>, ApiError> {
     Ok(Json(api.management.activate_plugin_version(&caller, &name, &version).await?))
+}
+
+/// A `try` body: JSON, as large as a plugin in base64 may make it (413 past that).
+pub(super) struct TryBody(Value);
+
+impl<S: Send + Sync> FromRequest<S> for TryBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {} MiB", MAX_TRY_BYTES >> 20),
+                )
+            } else {
+                ApiError::new(rejection.status(), rejection.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(TryBody)
+            .map_err(|error| ApiError::field("$", format!("the body is not valid JSON: {error}")))
+    }
+}
+
+/// Any user may try: nothing is stored or swapped.
+pub(super) async fn try_versions(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
+    TryBody(body): TryBody,
+) -> Result<Json<PluginTryView>, ApiError> {
+    Ok(Json(api.management.try_plugin(&caller, &name, &body).await?))
 }
