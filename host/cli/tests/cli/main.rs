@@ -12,4 +12,5 @@ mod demo;
 mod fleet;
 mod fleet_status;
 mod languages;
+mod poll_dry_run;
 mod service_process;
