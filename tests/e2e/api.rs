@@ -18,6 +18,7 @@ use support::receiver::{Answer, Receiver};
 use support::service::{LOOPBACK_RULES, SimControl, incidents_resource, instance_toml, resource};
 use support::wait_until;
 
+mod dry_run;
 mod hardening;
 mod plugins;
 

@@ -138,6 +138,60 @@ pub(crate) async fn sign_in(setup: &Setup) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_button_shows_what_a_poll_now_would_deliver_and_sends_nothing() {
+    let setup = Setup::new().await;
+    let (cookie, token) = sign_in(&setup).await;
+    let client = http();
+    // An instance polled every 10 minutes: only its first poll runs during the test.
+    let mut body = crate::api::readme_instance_body();
+    let configuration = &mut body["configuration"];
+    configuration["crm.autotask.username"] = json!(setup.sim.config().user);
+    configuration["crm.autotask.password"] = json!(setup.sim.config().secret);
+    configuration["crm.autotask.server.url"] = json!(setup.sim.url());
+    configuration["event.notification.callback.url"] = json!(setup.receiver.url());
+    configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
+    configuration["event.poller.refresh_interval"] = json!("10");
+    let created: Value = client
+        .post(setup.url("/elements/api-v2/instances"))
+        .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().expect("created").to_string();
+    let store = setup.service.store().clone();
+    let deadline = Instant::now() + WAIT;
+    while store.watermark(&id, "incidents").unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the first poll never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "Shown by the dry run"})).await;
+    let watermark = store.watermark(&id, "incidents").unwrap();
+
+    let page = client
+        .post(setup.url(&format!("/console/instances/{id}/dry-run")))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Nothing was stored and nothing was sent"), "{page}");
+    assert!(page.contains(&format!("<td>CREATED</td><td>incidents</td><td>{ticket}</td>")), "the event's row: {page}");
+    assert!(page.contains("<details><summary>"), "the message bodies: {page}");
+    assert!(page.contains(r#"action="/console/instances/"#) && page.contains(">Dry run</button>"), "{page}");
+    setup.assert_no_secret(&page, "the dry run's page");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(setup.receiver.deliveries().is_empty(), "nothing was sent");
+    assert_eq!(store.watermark(&id, "incidents").unwrap(), watermark, "the watermark did not move");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_a_session_and_every_form_its_token() {
     let setup = Setup::new().await;
     let client = http();

@@ -464,6 +464,7 @@ async fn every_console_answer_carries_the_security_headers() {
         "/console/instances",
         "/console/instances/999",
         "/console/instances/999/poll",
+        "/console/instances/999/dry-run",
         "/console/instances/999/retry",
         "/console/instances/999/disable",
         "/console/instances/999/enable",

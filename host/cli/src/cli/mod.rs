@@ -10,6 +10,7 @@ mod plugin_init;
 mod plugin_list;
 mod plugin_new;
 mod plugin_run;
+mod poll;
 mod serve;
 mod sim;
 mod template_render;
@@ -26,6 +27,7 @@ pub use plugin_check::CheckArgs;
 pub use plugin_diff::DiffArgs;
 pub use plugin_new::{Kind, Lang, Mapping, NewArgs, Script, scaffold};
 pub use plugin_run::RunArgs;
+pub use poll::PollArgs;
 pub use serve::ServeArgs;
 pub use sim::SimArgs;
 pub use template_render::RenderArgs;
@@ -65,6 +67,8 @@ pub enum Command {
     /// Look at and replay an instance's delivered, pending and dead-lettered messages.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Show what the next poll of an instance would deliver (`--dry-run`), storing and sending nothing.
+    Poll(PollArgs),
     /// Look at a fleet of hosts sharing one PostgreSQL database.
     #[command(subcommand)]
     Fleet(FleetCommand),
@@ -135,6 +139,18 @@ fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
+/// Runs `work` on a new multi-threaded async runtime and returns its value;
+/// a runtime that cannot start is reported, and its exit code returned instead.
+fn block_on_value<T>(work: impl Future<Output = T>) -> Result<T, ExitCode> {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => Ok(runtime.block_on(work)),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -149,6 +165,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::List(args)) => plugin_list::run(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new::run(&args),
         Command::Template(TemplateCommand::Render(args)) => template_render::run(&args),
+        Command::Poll(args) => poll::run(&args),
         Command::Fleet(FleetCommand::Status(args)) => fleet::status(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),

@@ -13,4 +13,5 @@ mod fleet;
 mod fleet_status;
 mod languages;
 mod plugin_diff;
+mod poll_dry_run;
 mod service_process;

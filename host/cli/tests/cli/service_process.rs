@@ -23,15 +23,15 @@ use crate::changes::{Change, Lcg, change_of, seed, updated_ms};
 
 /// What the receiver got: every message (webhook id, body), in arrival order.
 #[derive(Default)]
-struct Received {
-    messages: Vec<(String, Value)>,
+pub(crate) struct Received {
+    pub(crate) messages: Vec<(String, Value)>,
     /// Answer 500 to everything while set.
     failing: bool,
 }
 
-type Shared = Arc<Mutex<Received>>;
+pub(crate) type Shared = Arc<Mutex<Received>>;
 
-async fn start_receiver(latency: Duration) -> (SocketAddr, Shared) {
+pub(crate) async fn start_receiver(latency: Duration) -> (SocketAddr, Shared) {
     let received = Shared::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -54,13 +54,13 @@ async fn start_receiver(latency: Duration) -> (SocketAddr, Shared) {
     (addr, received)
 }
 
-async fn simulator(tickets: usize) -> Simulator {
+pub(crate) async fn simulator(tickets: usize) -> Simulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets, ..SimConfig::default() };
     Simulator::start(config).await.unwrap()
 }
 
-fn write_config(dir: &Path, sim: &Simulator, callback: SocketAddr, delivery: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, sim: &Simulator, callback: SocketAddr, delivery: &str) -> PathBuf {
     let sim_config = sim.config();
     let resources = json!({"incidents": {
         "url": "/hubs/helpdesk/incidents?where=lastActivityDate>='${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}'",
@@ -112,7 +112,7 @@ element = {{ key = "autotaskhelpdesk" }}
 }
 
 /// Starts `serve`; its log is captured only with `log_format` `json` (and must then be read).
-fn serve(config: &Path, sim: &Simulator, log_format: &str) -> Child {
+pub(crate) fn serve(config: &Path, sim: &Simulator, log_format: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_autotask-events"))
         .args(["--log-format", log_format, "serve", "--config", config.to_str().unwrap()])
         .env("TEST_AUTOTASK_SECRET", &sim.config().secret)

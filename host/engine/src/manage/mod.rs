@@ -12,6 +12,7 @@
 
 mod activity;
 pub mod body;
+mod dry_run;
 mod error;
 mod instances;
 mod plugin_try;

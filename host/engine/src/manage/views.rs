@@ -13,6 +13,11 @@ use crate::service::poll::PollSummary;
 use crate::service::scheduler::PollResult;
 use crate::store::EventCounts;
 
+/// A dry run's answer (built in [`crate::service::dry_run`], where the poll keeps it).
+pub use crate::service::dry_run::{
+    DryRunReport, DryRunView, PageRead, QueryView, ResourceDryRun, WouldDeliver, WouldFail, WouldPost,
+};
+
 /// Dates as Cloud Elements writes them: ISO 8601, UTC, milliseconds.
 pub fn format_date(instant: DateTime<Utc>) -> String {
     instant.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()

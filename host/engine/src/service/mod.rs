@@ -4,6 +4,7 @@
 //! (Autotask's limits are per integration user). The web side reaches it only
 //! through the typed service layer, `crate::manage`, which is built on it.
 
+pub mod dry_run;
 mod first_polls;
 pub mod fleet;
 mod gates;

@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use super::dry_run::{DryRun, DryRunReport};
 use super::metrics::{InstanceLabels, PluginLabels, ResourceLabels};
 use super::plugins::{PluginSlot, short_version};
 use super::push::PushState;
@@ -134,6 +135,8 @@ struct Collected {
     fresh: usize,
     /// The lease the poll started under: each of its commits is made under it.
     fence: Option<Fence>,
+    /// Set for a dry run: what `commit` would write is kept here instead.
+    dry_run: Option<DryRun>,
 }
 
 /// The most push callouts one pass maps: their records are one query (Autotask's page is 500).
@@ -162,24 +165,45 @@ impl ResourcePoller {
     /// Polls once. On success the events are in the outbox and the watermark
     /// moved. The requests it sent are counted either way.
     pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
+        let (collected, requests) = self.counting(None).await;
+        collected.map(|collected| PollSummary { requests, ..collected.summary })
+    }
+
+    /// Reads and maps exactly as [`Self::poll_once`] would now, and writes
+    /// nothing: no events, seen keys, failed records or watermark, so the next
+    /// real poll reads the same window. Needs no lease: it changes nothing
+    /// another host could be doing.
+    pub async fn dry_run(&self) -> Result<DryRunReport, PollError> {
+        let (collected, requests) = self.counting(Some(DryRun::default())).await;
+        let collected = collected?;
+        let dry_run = collected.dry_run.expect("a dry run collects");
+        Ok(dry_run.report(PollSummary { requests, ..collected.summary }))
+    }
+
+    /// Polls (or dry-runs, with `dry_run`), counting the requests it sent to
+    /// Autotask, which are counted either way.
+    async fn counting(&self, dry_run: Option<DryRun>) -> (Result<Collected, PollError>, u64) {
         let (client, sent) = self.client.counting();
-        let polled = self.poll_with(&client).await;
+        let polled = self.poll_with(&client, dry_run).await;
         let requests = sent.get();
         let labels = InstanceLabels { instance: self.instance.id.clone() };
         self.shared.metrics.instance_requests.get_or_create(&labels).inc_by(requests);
-        polled.map(|summary| PollSummary { requests, ..summary })
+        (polled, requests)
     }
 
-    async fn poll_with(&self, client: &AutotaskClient) -> Result<PollSummary, PollError> {
+    async fn poll_with(&self, client: &AutotaskClient, dry_run: Option<DryRun>) -> Result<Collected, PollError> {
         // The version serving now maps this poll's batches unless a newer one
         // comes in; if the file is removed mid-poll, this one finishes the poll.
         let Some(plugin) = self.plugin.current() else {
             return Err(PollError::NoPlugin(self.plugin.waiting_reason()));
         };
-        let fence = self.lease.fence()?;
         let resource = self.config();
         let this_poll = Utc::now();
-        self.lease.worked(fence.as_ref(), this_poll);
+        // A dry run writes nothing, so it needs no lease and tells none it worked.
+        let fence = if dry_run.is_some() { None } else { self.lease.fence()? };
+        if dry_run.is_none() {
+            self.lease.worked(fence.as_ref(), this_poll);
+        }
         let first_poll_from = self.instance.first_poll_from;
         let (overlap, poll_delay) = (self.shared.settings.overlap, resource.poll_delay);
         // One store call for where the poll starts and the seen keys its window may read again.
@@ -200,8 +224,14 @@ impl ResourcePoller {
         query.body.max_records = resource.page_size.or(query.body.max_records);
 
         let announced = seen_now.iter().map(|(id, _)| id.clone()).collect();
-        let mut collected =
-            Collected { window_start: format_instant(from), seen_now, announced, fence, ..Collected::default() };
+        let mut collected = Collected {
+            window_start: format_instant(from),
+            seen_now,
+            announced,
+            fence,
+            dry_run: dry_run.map(|dry_run| dry_run.reading(&url, &query)),
+            ..Collected::default()
+        };
         collected.summary.from = format_instant(from);
         collected.summary.until = format_instant(this_poll);
         let ctx = self.context(previous_poll, this_poll);
@@ -215,6 +245,9 @@ impl ResourcePoller {
             let page = page?;
             collected.summary.pages += 1;
             collected.summary.records += page.len();
+            if let Some(dry_run) = &mut collected.dry_run {
+                dry_run.page_read(&query.entity, page.len());
+            }
             let records = self.read_records(&page, previous_poll, Some(&not_before), &mut collected);
             self.map(&mapper, &page, records, true, &mut collected).await?;
             self.commit(&mut collected).await?;
@@ -233,6 +266,9 @@ impl ResourcePoller {
                 let page = page?;
                 collected.summary.pages += 1;
                 collected.summary.deleted += page.len();
+                if let Some(dry_run) = &mut collected.dry_run {
+                    dry_run.page_read(log, page.len());
+                }
                 let records = read_deletions(&page, &mut collected);
                 self.map(&mapper, &page, records, true, &mut collected).await?;
                 self.commit(&mut collected).await?;
@@ -250,10 +286,10 @@ impl ResourcePoller {
         collected.commit.watermark = Some(this_poll);
         self.commit(&mut collected).await?;
         self.finish(&mut collected).await?;
-        if let Some(push) = self.push.as_ref().filter(|push| push.is_registered()) {
+        if let Some(push) = self.push.as_ref().filter(|push| push.is_registered() && collected.dry_run.is_none()) {
             push.count_gap(missed_by_push);
         }
-        Ok(collected.summary)
+        Ok(collected)
     }
 
     /// Turns the push callouts waiting for this resource into events: the
@@ -382,6 +418,14 @@ impl ResourcePoller {
     /// one first waits for the one before. Mapping the next page goes on
     /// meanwhile; `finish` waits for the last.
     async fn commit(&self, collected: &mut Collected) -> Result<(), PollError> {
+        if let Some(dry_run) = &mut collected.dry_run {
+            // A dry run keeps what would be written, and writes nothing.
+            let commit = std::mem::take(&mut collected.commit);
+            collected.summary.messages += commit.messages.len();
+            collected.summary.failed += commit.failed.len();
+            dry_run.would_commit(commit);
+            return Ok(());
+        }
         if collected.commit.is_empty() {
             // A page that changed nothing (a quiet poll's one page) has nothing to write.
             return Ok(());
@@ -522,7 +566,11 @@ impl ResourcePoller {
         let mapping = Instant::now();
         let labels = ResourceLabels::new(&self.instance.id, &self.config().name);
         let metrics = &self.shared.metrics;
-        metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
+        // A dry run's records are not the service's: they stay out of its counts.
+        let counted = collected.dry_run.is_none();
+        if counted {
+            metrics.records_read.get_or_create(&labels).inc_by(records.len() as u64);
+        }
 
         let mut events: Vec<(usize, Event)> = Vec::new();
         // Runs of `events` mapped by one version: (version, end index in `events`).
@@ -537,7 +585,7 @@ impl ResourcePoller {
             if collected.summary.plugin_versions.last().map(String::as_str) != Some(version) {
                 collected.summary.plugin_versions.push(version.to_owned());
             }
-            if let Some(position) = results.iter().position(Result::is_ok) {
+            if let Some(position) = results.iter().position(Result::is_ok).filter(|_| counted) {
                 self.plugin.mapped(Sample { ctx: mapper.ctx.clone(), record: batch[position].clone() });
             }
             for ((index, record), result) in indices.into_iter().zip(batch.iter()).zip(results) {
@@ -545,8 +593,10 @@ impl ResourcePoller {
                 match result {
                     Ok(record_events) => events.extend(record_events.into_iter().map(|e| (index, e))),
                     Err(error) => {
-                        metrics.records_failed.get_or_create(&labels).inc();
-                        tracing::warn!(object_id = %record.object_id, "record not mapped: {error}");
+                        if counted {
+                            metrics.records_failed.get_or_create(&labels).inc();
+                            tracing::warn!(object_id = %record.object_id, "record not mapped: {error}");
+                        }
                         collected.commit.failed.push(FailedRecord {
                             object_id: Some(record.object_id.clone()),
                             record: record.json.clone(),
@@ -561,7 +611,9 @@ impl ResourcePoller {
             }
         }
         add_elapsed(&mut collected.summary.mapping_ms, mapping);
-        metrics.events_produced.get_or_create(&labels).inc_by(events.len() as u64);
+        if counted {
+            metrics.events_produced.get_or_create(&labels).inc_by(events.len() as u64);
+        }
         collected.summary.events += events.len();
 
         let sourced: Vec<SourcedEvent<'_>> =

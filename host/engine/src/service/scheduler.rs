@@ -43,6 +43,9 @@ pub struct ResourceHandle {
     pub lease: crate::lease::Lease,
     status: Arc<Mutex<ResourceStatus>>,
     requests: Arc<PollRequests>,
+    /// The loop's poller, for dry runs: they write nothing, so they run beside
+    /// the loop's polls, not in turn with them.
+    poller: Arc<ResourcePoller>,
 }
 
 impl ResourceHandle {
@@ -56,6 +59,11 @@ impl ResourceHandle {
     pub async fn poll_now(&self) -> Option<oneshot::Receiver<PollResult>> {
         let (reply, answer) = oneshot::channel();
         self.requests.push(reply).then_some(answer)
+    }
+
+    /// What a poll now would deliver, read and mapped without writing anything.
+    pub async fn dry_run(&self) -> Result<super::dry_run::DryRunReport, PollError> {
+        self.poller.dry_run().await
     }
 }
 
@@ -151,6 +159,7 @@ pub(crate) fn control(
     plugin: Arc<PluginSlot>,
     push: Option<Arc<PushState>>,
     lease: crate::lease::Lease,
+    poller: Arc<ResourcePoller>,
 ) -> (Control, ResourceHandle) {
     let status = Arc::new(Mutex::new(ResourceStatus::default()));
     let requests = Arc::new(PollRequests::open());
@@ -161,6 +170,7 @@ pub(crate) fn control(
         lease,
         status: status.clone(),
         requests: requests.clone(),
+        poller,
     };
     (Control { status, requests }, handle)
 }
@@ -171,9 +181,14 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// Polls `poller` every `interval`, and when `control` asks, until `shutdown`;
 /// a loop that dies is started again.
-pub(crate) async fn run(poller: ResourcePoller, interval: Duration, control: Control, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    poller: Arc<ResourcePoller>,
+    interval: Duration,
+    control: Control,
+    shutdown: CancellationToken,
+) {
     let status = control.status.clone();
-    let (poller, control) = (Arc::new(poller), Arc::new(tokio::sync::Mutex::new(control)));
+    let control = Arc::new(tokio::sync::Mutex::new(control));
     let start = || {
         let (poller, control, shutdown) = (poller.clone(), control.clone(), shutdown.clone());
         async move { poll_loop(&poller, interval, &mut *control.lock().await, &shutdown).await }

@@ -422,7 +422,9 @@ impl Supervisor {
             slot.attach(&user, sample);
             running.users.push((slot.clone(), user));
             let span = tracing::info_span!("poll", instance = %id, resource = %resource.name, plugin = %slot.label());
-            let (control, handle) = scheduler::control(&resource.name, slot.clone(), push, poller.lease.clone());
+            let poller = Arc::new(poller);
+            let lease = poller.lease.clone();
+            let (control, handle) = scheduler::control(&resource.name, slot.clone(), push, lease, poller.clone());
             running.resources.push(handle);
             let poll_loop = scheduler::run(poller, interval, control, stop.clone());
             running.tasks.spawn(after(predecessor.clone(), stop.clone(), poll_loop).instrument(span));

@@ -1,11 +1,12 @@
 //! What an instance is doing: its recent events and their delivery, replays,
-//! a poll on demand, and each resource's plugin, watermark and schedule; and
+//! a poll (or a dry run) on demand, and each resource's plugin, watermark and schedule; and
 //! the service's plugins.
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use engine::manage::Caller;
-use engine::manage::views::{MessageView, Polled, Resources, Retried};
+use engine::manage::views::{MessageView, Resources, Retried};
 use engine::service::plugins::{PluginStatus, Reload};
 use serde::Deserialize;
 
@@ -40,10 +41,14 @@ pub(super) async fn retry(
     Ok(Json(api.management.retry(&id, &caller).await?))
 }
 
-/// `?resource=NAME` polls one resource only.
+/// `?resource=NAME` polls one resource only; `?dryRun=true` reports what the
+/// poll would deliver and stores and sends nothing.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct PollQuery {
     resource: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 pub(super) async fn poll(
@@ -51,8 +56,13 @@ pub(super) async fn poll(
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<PollQuery>,
-) -> Result<Json<Polled>, ApiError> {
-    Ok(Json(api.management.poll_now(&id, &caller, query.resource.as_deref()).await?))
+) -> Result<Response, ApiError> {
+    let resource = query.resource.as_deref();
+    Ok(if query.dry_run {
+        Json(api.management.dry_run(&id, &caller, resource).await?).into_response()
+    } else {
+        Json(api.management.poll_now(&id, &caller, resource).await?).into_response()
+    })
 }
 
 pub(super) async fn resources(

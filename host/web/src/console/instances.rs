@@ -1,6 +1,6 @@
-//! The instances list and an instance's page, with its actions: poll now,
-//! retry failed, disable, enable and delete. Each action is the service
-//! layer's call, the one the API makes too.
+//! The instances list and an instance's page, with its actions: poll now
+//! (and its dry run, `dry_run.rs`), retry failed, disable, enable and delete.
+//! Each action is the service layer's call, the one the API makes too.
 
 use std::sync::Arc;
 
@@ -219,7 +219,7 @@ pub async fn detail(
     detail_page(&console, &session, &id, shown, StatusCode::OK).await
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     console: &Console,
     session: &Session,
     id: &str,
@@ -247,20 +247,7 @@ async fn detail_page(
             @if !writable { span .badge .muted title="change it in the configuration file" { "from the configuration file" } }
         }
         @if let Some(shown) = shown { (shown) }
-        div .actions {
-            (post_button(session, &format!("{base}/poll"), "Poll now", ""))
-            // Here rather than in the refreshed events table, so a refresh never takes the focus away.
-            (post_button(session, &format!("{base}/retry"), "Retry failed", "secondary"))
-            @if writable {
-                a .button .secondary href={(base) "/edit"} { "Edit" }
-                @if view.disabled {
-                    (post_button(session, &format!("{base}/enable"), "Enable", "secondary"))
-                } @else {
-                    (post_button(session, &format!("{base}/disable"), "Disable", "secondary"))
-                }
-                a .button .danger href={(base) "/delete"} { "Delete…" }
-            }
-        }
+        (actions(session, &base, writable, view.disabled))
         dl .facts {
             dt { "Element" } dd { (or_dash(view.element_key.as_deref())) }
             dt { "Events" } dd { @if view.events_enabled { "on, to " (or_dash(non_empty(&settings.callback_url))) } @else { "off" } }
@@ -271,6 +258,28 @@ async fn detail_page(
         (activity)
     };
     (status, page(Page { title: &name, session: Some(session), current: "", body })).into_response()
+}
+
+/// An instance's buttons: poll now, a dry run of it, retry, and for
+/// instances of the API edit, disable or enable, and delete.
+fn actions(session: &Session, base: &str, writable: bool, disabled: bool) -> Markup {
+    html! {
+        div .actions {
+            (post_button(session, &format!("{base}/poll"), "Poll now", ""))
+            (post_button(session, &format!("{base}/dry-run"), "Dry run", "secondary"))
+            // Here rather than in the refreshed events table, so a refresh never takes the focus away.
+            (post_button(session, &format!("{base}/retry"), "Retry failed", "secondary"))
+            @if writable {
+                a .button .secondary href={(base) "/edit"} { "Edit" }
+                @if disabled {
+                    (post_button(session, &format!("{base}/enable"), "Enable", "secondary"))
+                } @else {
+                    (post_button(session, &format!("{base}/disable"), "Disable", "secondary"))
+                }
+                a .button .danger href={(base) "/delete"} { "Delete…" }
+            }
+        }
+    }
 }
 
 /// `text`, unless it is empty.
@@ -557,6 +566,21 @@ mod tests {
             reactivations: 0,
             poll_interval_seconds: 900.0,
         }
+    }
+
+    #[test]
+    fn the_dry_run_button_sits_next_to_poll_now_and_posts_with_the_csrf_token() {
+        let session = Session {
+            csrf: "csrf-token".into(),
+            caller: Caller { user: "admin".into(), admin: true, element_token: None },
+        };
+        let html = actions(&session, "/console/instances/acme", false, false).into_string();
+        let poll = html.find(r#"action="/console/instances/acme/poll""#).expect("poll now");
+        let dry_run = html.find(r#"action="/console/instances/acme/dry-run""#).expect("the dry run's form");
+        assert!(poll < dry_run, "after Poll now: {html}");
+        let form = &html[dry_run..];
+        let form = &form[..form.find("</form>").unwrap()];
+        assert!(form.contains(r#"value="csrf-token""#) && form.contains(">Dry run</button>"), "{form}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The web console: server-rendered pages at `/` for what the management API
-//! does — list, create, change, poll, retry and delete instances, and watch
+//! does — list, create, change, poll (or dry-run), retry and delete instances, and watch
 //! plugins — for people who would rather click than `curl`.
 //!
 //! Every page calls the engine's service layer ([`Management`]), as the API
@@ -8,6 +8,7 @@
 //! served from here) adds live refresh, the connection test and the URL
 //! preview. Sign-in uses the API's User and Organization secrets (see [`session`]).
 
+mod dry_run;
 mod form;
 mod headers;
 mod instances;
@@ -56,6 +57,7 @@ pub fn router(management: Management, secure: bool) -> Router {
         .route("/console/instances/{id}/activity", get(instances::activity))
         .route("/console/instances/{id}/edit", get(form::edit))
         .route("/console/instances/{id}/poll", post(instances::poll))
+        .route("/console/instances/{id}/dry-run", post(dry_run::dry_run))
         .route("/console/instances/{id}/retry", post(instances::retry))
         .route("/console/instances/{id}/disable", post(instances::disable))
         .route("/console/instances/{id}/enable", post(instances::enable))
