@@ -2,7 +2,7 @@
 //! run; opening a database runs the rest, each in its own transaction. Steps are
 //! only ever appended: a released step is never edited.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 pub(crate) const STEPS: &[&str] = &[
     // 1: the first schema.
@@ -147,18 +147,38 @@ pub(crate) const STEPS: &[&str] = &[
 pub const VERSION: usize = STEPS.len();
 
 /// Runs the steps the database has not run yet. A database from a newer build is refused.
+///
+/// Each step reads the version and runs under SQLite's write lock (`BEGIN
+/// IMMEDIATE`): two processes opening a new file at once (`serve` and `events
+/// list`, say) migrate it once, the second finding the steps done, instead of
+/// both running a step. An up-to-date file is only read.
 pub fn apply(connection: &mut Connection) -> rusqlite::Result<()> {
-    let done: usize = connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))? as usize;
+    if up_to_date(connection)? {
+        return Ok(());
+    }
+    loop {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if up_to_date(&transaction)? {
+            return transaction.commit();
+        }
+        let done = version(&transaction)?;
+        transaction.execute_batch(STEPS[done])?;
+        transaction.pragma_update(None, "user_version", (done + 1) as i64)?;
+        transaction.commit()?;
+    }
+}
+
+fn version(connection: &Connection) -> rusqlite::Result<usize> {
+    Ok(connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))? as usize)
+}
+
+/// Whether the file is at this build's version; an error when it is newer.
+fn up_to_date(connection: &Connection) -> rusqlite::Result<bool> {
+    let done = version(connection)?;
     if done > VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "schema version {done} is newer than this build's {VERSION}; use a newer autotask-events"
         )));
     }
-    for (index, step) in STEPS.iter().enumerate().skip(done) {
-        let transaction = connection.transaction()?;
-        transaction.execute_batch(step)?;
-        transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
-        transaction.commit()?;
-    }
-    Ok(())
+    Ok(done == VERSION)
 }

@@ -43,6 +43,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut connection = Connection::open(path)?;
+        // First: another process opening the same new file (its journal mode,
+        // its migration) is waited for, not an error.
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
         owner_only(path);
         // WAL: readers never block the writer, and a commit is one append.
         // synchronous=NORMAL does not fsync each commit: a commit survives the
@@ -69,7 +72,6 @@ impl SqliteStore {
         // holds: SQLite then writes them out mid-transaction and reads them back.
         connection.pragma_update(None, "cache_size", -16384)?;
         connection.pragma_update(None, "foreign_keys", true)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut connection)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -100,3 +100,30 @@ fn the_log_is_copied_into_the_database_file_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `serve` and `events list` (or two of anything) opening a new file at the
+/// same moment: one migrates it, the others wait and find it done.
+#[test]
+fn processes_opening_a_new_file_at_once_migrate_it_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let start = std::sync::Barrier::new(6);
+        std::thread::scope(|threads| {
+            let opening: Vec<_> = (0..6)
+                .map(|_| {
+                    threads.spawn(|| {
+                        start.wait();
+                        Store::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for opened in opening {
+                opened.join().unwrap().unwrap();
+            }
+        });
+        let connection = Connection::open(&path).unwrap();
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version as usize, migrations::VERSION);
+    }
+}
