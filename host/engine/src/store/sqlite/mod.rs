@@ -59,7 +59,7 @@ impl SqliteStore {
         // of ten compressed events (~5 KB) fits in one, and a large poll's
         // commits and reads are fewer, larger system calls.
         connection.pragma_update(None, "page_size", 16384)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
+        use_wal(&connection)?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         // The log is copied back by a thread of the store's own, not by whichever
         // commit crosses SQLite's threshold (see `checkpoint`).
@@ -86,6 +86,23 @@ impl SqliteStore {
 
     fn read(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Switches the file to WAL. The switch needs the file to itself and SQLite
+/// answers "busy" at once, without waiting, while another process opening it
+/// holds it: tried again for up to the busy timeout.
+fn use_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
     }
 }
 
