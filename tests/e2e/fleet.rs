@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use support::receiver::Receiver;
 use support::service::{FAST_DELIVERY, SimControl, incidents_resource, instance_toml, write_config};
 
-use crate::postgres_store::fresh_database;
 use crate::start;
+use support::postgres::fresh_database;
 
 const WAIT: Duration = Duration::from_secs(30);
 const USER_SECRET: &str = "fleet-user-secret-0123456789";

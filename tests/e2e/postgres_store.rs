@@ -7,33 +7,13 @@ use std::time::Duration;
 
 use autotask_sim::{SimConfig, Simulator};
 use serde_json::json;
+use support::postgres::fresh_database;
 use support::receiver::Receiver;
 use support::service::{FAST_DELIVERY, SimControl, incidents_resource, instance_toml, write_config};
 
 use crate::start;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A new, empty database on the test server; its URL. `name` must be unique
-/// among the tests of this binary: they run at once, in one process.
-pub(crate) async fn fresh_database(name: &str) -> String {
-    let server = std::env::var("AUTOTASK_EVENTS_TEST_POSTGRES")
-        .expect("AUTOTASK_EVENTS_TEST_POSTGRES names the PostgreSQL server for this test (tests/run starts one)");
-    let database = format!("autotask_events_{name}_{}", std::process::id());
-    let admin = server.clone();
-    let create = database.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("the test server answers");
-        // One statement each: a batch of two runs as one transaction, which both refuse.
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {create} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {create}")).unwrap();
-    })
-    .await
-    .unwrap();
-    let mut url = reqwest::Url::parse(&server).unwrap();
-    url.set_path(&database);
-    url.to_string()
-}
 
 /// How many rows of `table` in the database at `url` meet `condition`.
 async fn rows(url: &str, table: &'static str, condition: &'static str) -> i64 {

@@ -6,6 +6,7 @@
 //! ([`webdriver`]).
 
 pub mod hook_proxy;
+pub mod postgres;
 pub mod receiver;
 pub mod service;
 pub mod webdriver;

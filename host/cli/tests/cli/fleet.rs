@@ -33,8 +33,7 @@ use support::service::{FAST_DELIVERY, incidents_resource, instance_toml, write_c
 
 use crate::changes::{Change, Lcg, change_of, seed, updated_ms};
 
-const HOST_HEADER: &str = "Autotask-Events-Host";
-const LEASE_HEADER: &str = "Autotask-Events-Lease";
+use engine::delivery::worker::{HOST_HEADER, LEASE_HEADER};
 const LEASE_TTL_SECONDS: u64 = 5;
 const HOSTS: [&str; 3] = ["a", "b", "c"];
 const USER_SECRET: &str = "fleet-test-user-secret-0123456789";
@@ -42,35 +41,6 @@ const ORGANIZATION_SECRET: &str = "fleet-test-organization-secret-0123456789";
 
 // ---------------------------------------------------------------------------
 // PostgreSQL
-
-fn postgres_server() -> String {
-    std::env::var("AUTOTASK_EVENTS_TEST_POSTGRES").unwrap_or_else(|_| {
-        panic!(
-            "AUTOTASK_EVENTS_TEST_POSTGRES is not set: the fleet tests need a PostgreSQL server \
-             (e.g. `tests/postgres/start /tmp/pg 54341` prints its URL; tests/run starts one)"
-        )
-    })
-}
-
-/// A new, empty database on the test server; its URL. `name` must be unique
-/// among this binary's tests: they run at once, in one process.
-pub(super) async fn fresh_database(name: &str) -> String {
-    let server = postgres_server();
-    let database = format!("autotask_events_fleet_{name}_{}", std::process::id());
-    let (admin, create) = (server.clone(), database.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("the PostgreSQL server at {admin} answers: {e}"));
-        // One statement each: a batch of two runs as one transaction, which both refuse.
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {create} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {create}")).unwrap();
-    })
-    .await
-    .unwrap();
-    let mut url = reqwest::Url::parse(&server).unwrap();
-    url.set_path(&database);
-    url.to_string()
-}
 
 /// Failover times (ms) of the poll leases another host took from a holder
 /// that did not let go: `first_work_at - previous_expiry`; and how many such
@@ -399,7 +369,7 @@ async fn fleet_on_postgres_survives_kills_and_pauses() {
     const PATCH_AFTER: Duration = Duration::from_secs(30);
     const SEEDED_TICKETS: usize = 200;
 
-    let store = fresh_database("chaos").await;
+    let store = support::postgres::fresh_database("chaos").await;
     let seed = seed("FLEET_CHAOS_SEED");
     println!("FLEET_CHAOS_SEED={seed}");
     let mut random = Lcg(seed);
@@ -749,7 +719,7 @@ async fn fleet_on_postgres_upload_on_one_host_maps_on_all() {
     const WAIT: Duration = Duration::from_secs(60);
     const BOUND: Duration = Duration::from_secs(10);
 
-    let store = fresh_database("upload").await;
+    let store = support::postgres::fresh_database("upload").await;
     let sim = simulator(20).await;
     let ids = instance_ids(INSTANCES);
     let keys = ids.iter().map(|id| (id.clone(), signature_key(id))).collect();

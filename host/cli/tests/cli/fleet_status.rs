@@ -25,7 +25,7 @@ fn fleet_status(config: &std::path::Path, json: bool) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set AUTOTASK_EVENTS_TEST_POSTGRES (tests/run starts one)"]
 async fn postgres_fleet_status_lists_the_hosts_their_leases_and_takeovers() {
-    let url = super::fleet::fresh_database("status").await;
+    let url = support::postgres::fresh_database("status").await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim =
         Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SimConfig::default() }).await.unwrap();

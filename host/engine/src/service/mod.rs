@@ -251,7 +251,8 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
     tasks.spawn(uploads::run(shared.clone(), shutdown.clone()));
     if shared.fleet.is_some() {
         let notifications = notifications::listen(&shared)?;
-        tasks.spawn(notifications::run(shared.clone(), supervisor.clone(), notifications, shutdown.clone()));
+        let (shared, supervisor, snapshot) = (shared.clone(), supervisor.clone(), snapshot.clone());
+        tasks.spawn(notifications::run(shared, supervisor, snapshot, notifications, shutdown.clone()));
     }
     Ok(Service { shutdown, tasks, shared, supervisor, snapshot })
 }

@@ -10,10 +10,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, StartError, Supervisor, poll};
+use super::{Shared, Snapshot, StartError, Supervisor, poll};
 use crate::store::leases::{INSTANCES_CHANGED, RESYNC};
 
 /// Starts listening: the database's first answer is waited for, so a host
@@ -30,6 +31,7 @@ pub(super) fn listen(shared: &Shared) -> Result<UnboundedReceiver<String>, Start
 pub(super) async fn run(
     shared: Arc<Shared>,
     supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+    published: Arc<ArcSwap<Snapshot>>,
     mut notifications: UnboundedReceiver<String>,
     shutdown: CancellationToken,
 ) {
@@ -44,22 +46,21 @@ pub(super) async fn run(
         tracing::debug!("told by the fleet: {payload}");
         match payload.as_str() {
             "fleet" => wake_coordinator(&shared),
-            INSTANCES_CHANGED => sync_api_instances(&shared, &supervisor).await,
+            INSTANCES_CHANGED => sync_api_instances(&shared, &supervisor, &published).await,
             "plugins" => sync_plugins(&shared).await,
             RESYNC => {
                 tracing::info!("listening to the fleet again: looking at everything that may have changed");
                 wake_coordinator(&shared);
-                sync_api_instances(&shared, &supervisor).await;
+                sync_api_instances(&shared, &supervisor, &published).await;
                 sync_plugins(&shared).await;
-                let running: Vec<String> =
-                    supervisor.lock().await.snapshot().load().resources.keys().cloned().collect();
+                let running: Vec<String> = published.load().resources.keys().cloned().collect();
                 shared.outbox_wakers.wake(&running);
             }
             other => {
                 if let Some(instance) = other.strip_prefix("outbox:") {
                     shared.outbox_wakers.wake(&[instance.to_owned()]);
                 } else if let Some(resource) = other.strip_prefix("callouts:") {
-                    wake_push(&supervisor, resource).await;
+                    wake_push(&published, resource);
                 } else {
                     tracing::debug!("ignoring a fleet notification this version does not know: {other}");
                 }
@@ -85,9 +86,9 @@ fn wake_coordinator(shared: &Shared) {
 }
 
 /// Wakes the poll loop of `instance/resource`, which maps the stored callouts if it holds the lease.
-async fn wake_push(supervisor: &tokio::sync::Mutex<Supervisor>, instance_resource: &str) {
+fn wake_push(published: &ArcSwap<Snapshot>, instance_resource: &str) {
     let Some((instance, resource)) = instance_resource.split_once('/') else { return };
-    let snapshot = supervisor.lock().await.snapshot().load_full();
+    let snapshot = published.load();
     let push = snapshot.resources(instance).iter().find(|handle| handle.name == resource).and_then(|h| h.push.clone());
     if let Some(push) = push {
         push.wake.notify_one();
@@ -98,7 +99,11 @@ async fn wake_push(supervisor: &tokio::sync::Mutex<Supervisor>, instance_resourc
 /// created, changed or deleted some. Those unchanged are left alone; each
 /// change is read again under the instance's gate, so a change made on this
 /// host meanwhile is never undone by an older read.
-async fn sync_api_instances(shared: &Shared, supervisor: &tokio::sync::Mutex<Supervisor>) {
+async fn sync_api_instances(
+    shared: &Shared,
+    supervisor: &tokio::sync::Mutex<Supervisor>,
+    published: &ArcSwap<Snapshot>,
+) {
     let store = shared.store.clone();
     let stored = match poll::blocking(move || store.api_instances()).await {
         Ok(stored) => stored,
@@ -107,7 +112,7 @@ async fn sync_api_instances(shared: &Shared, supervisor: &tokio::sync::Mutex<Sup
             return;
         }
     };
-    let published = supervisor.lock().await.snapshot();
+    // Read from what the supervisor published: no wait behind a change in progress.
     let running = published.load_full();
     let stored_ids: BTreeSet<String> = stored.iter().map(|instance| instance.id.to_string()).collect();
     let differs = |instance: &crate::store::StoredInstance| {

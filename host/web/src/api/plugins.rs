@@ -25,6 +25,17 @@ pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
 /// The largest `try` body: a plugin of [`MAX_PLUGIN_BYTES`] in base64, and the records.
 pub const MAX_TRY_BYTES: usize = MAX_PLUGIN_BYTES / 3 * 4 + (8 << 20);
 
+/// The request's body, `what` past `limit` bytes (the route's body limit) being a 413 that says so.
+async fn body_within<S: Send + Sync>(request: Request, state: &S, what: &str, limit: usize) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{what} is larger than {} MiB", limit >> 20))
+        } else {
+            ApiError::new(rejection.status(), rejection.body_text())
+        }
+    })
+}
+
 /// A plugin's bytes: too large is 413.
 pub(super) struct PluginBody(Vec<u8>);
 
@@ -32,16 +43,7 @@ impl<S: Send + Sync> FromRequest<S> for PluginBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the plugin is larger than {} MiB", MAX_PLUGIN_BYTES >> 20),
-                )
-            } else {
-                ApiError::new(rejection.status(), rejection.body_text())
-            }
-        })?;
+        let bytes = body_within(request, state, "the plugin", MAX_PLUGIN_BYTES).await?;
         Ok(PluginBody(bytes.to_vec()))
     }
 }
@@ -79,16 +81,7 @@ impl<S: Send + Sync> FromRequest<S> for TryBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {} MiB", MAX_TRY_BYTES >> 20),
-                )
-            } else {
-                ApiError::new(rejection.status(), rejection.body_text())
-            }
-        })?;
+        let bytes = body_within(request, state, "the body", MAX_TRY_BYTES).await?;
         serde_json::from_slice(&bytes)
             .map(TryBody)
             .map_err(|error| ApiError::field("$", format!("the body is not valid JSON: {error}")))
