@@ -76,7 +76,13 @@ impl DeliveryObserver for Attempts {
 /// quick retries.
 fn worker_with_a_message(dir: &std::path::Path, url: &str, observer: Arc<Attempts>) -> Worker {
     let store = Arc::new(Store::open(&dir.join("state.sqlite")).unwrap());
-    let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
+    let message = NewMessage {
+        message_id: "m1".into(),
+        body: "{}".into(),
+        event_count: 1,
+        plugin_version: None,
+        keys: Default::default(),
+    };
     let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
     store.commit_poll("acme", "incidents", &commit, chrono::Utc::now()).unwrap();
     Worker {
@@ -143,7 +149,13 @@ fn worker_on(store: Arc<Store>, url: &str) -> Worker {
 fn store_with_messages(path: &std::path::Path, count: usize) -> Arc<Store> {
     let store = Arc::new(Store::open(path).unwrap());
     let messages = (0..count)
-        .map(|i| NewMessage { message_id: format!("m{i:03}"), body: "{}".into(), event_count: 1, plugin_version: None })
+        .map(|i| NewMessage {
+            message_id: format!("m{i:03}"),
+            body: "{}".into(),
+            event_count: 1,
+            plugin_version: None,
+            keys: Default::default(),
+        })
         .collect();
     store
         .commit_poll("acme", "incidents", &PollCommit { messages, ..PollCommit::default() }, chrono::Utc::now())

@@ -40,6 +40,7 @@ pub fn messages(
                 body: Value::Array(batch).to_string(),
                 event_count: chunk.len(),
                 plugin_version: None,
+                keys: super::message::event_keys(chunk),
             }
         })
         .collect()

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::instance_number::instance_number;
-use crate::store::NewMessage;
+use crate::store::{EventKeys, NewMessage};
 use plugin_runtime::Event;
 
 /// What a message says about the instance it comes from.
@@ -76,6 +76,7 @@ pub fn messages(
 
 fn message(instance: InstanceInfo<'_>, resource: &str, events: &[SourcedEvent<'_>]) -> NewMessage {
     let hub = hub_key(instance.element_key);
+    let keys = event_keys(events);
     let ids: Vec<String> = events.iter().map(|e| event_id(instance.id, resource, e.event)).collect();
     let message_id = content_id(&ids.iter().map(String::as_str).collect::<Vec<_>>());
     let mut raw: Vec<&RawValue> = Vec::new();
@@ -119,7 +120,14 @@ fn message(instance: InstanceInfo<'_>, resource: &str, events: &[SourcedEvent<'_
         },
     };
     let body = serde_json::to_string(&body).expect("a message serializes");
-    NewMessage { message_id, body, event_count: ids.len(), plugin_version: None }
+    NewMessage { message_id, body, event_count: ids.len(), plugin_version: None, keys }
+}
+
+/// What the inspector finds a message by: its events' types and object ids.
+pub(crate) fn event_keys(events: &[SourcedEvent<'_>]) -> EventKeys {
+    EventKeys::of(
+        events.iter().map(|sourced| (sourced.event.event_type.cloud_elements_name(), sourced.event.object_id.as_str())),
+    )
 }
 
 /// A plugin's payload as it is: the runtime already checked it is JSON, so it is

@@ -34,7 +34,7 @@ use super::signature::{SIGNATURE_HEADER, sign};
 use crate::config::DeliverySettings;
 use crate::lease::Lease;
 use crate::source::Secret;
-use crate::store::{Fence, OutboxMessage, Store, StoreError, off_thread};
+use crate::store::{ANSWER_EXCERPT, Fence, NewAttempt, OutboxMessage, Store, StoreError, off_thread};
 
 /// The header carrying a message's id, unique per message and the same on every attempt.
 pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
@@ -48,8 +48,9 @@ pub const LEASE_HEADER: &str = "Autotask-Events-Lease";
 /// How long a delivery already on the wire may finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// The most of a callback's answer body read (it only goes into an error
-/// text); the rest is never read, so an endless answer costs no memory.
+/// The most of a callback's answer body read (its start goes into the
+/// attempt's record, and into the error text of a failure); the rest is
+/// never read, so an endless answer costs no memory.
 pub const MAX_ANSWER_BODY: usize = 64 * 1024;
 
 /// Messages read from the outbox at once.
@@ -129,8 +130,8 @@ impl Queue {
 /// Delivered messages whose marks are not written yet.
 #[derive(Default)]
 struct Marks {
-    /// Not in a write yet, oldest first.
-    waiting: Vec<(i64, chrono::DateTime<Utc>)>,
+    /// Not in a write yet, oldest first: the attempts that delivered them.
+    waiting: Vec<NewAttempt>,
     /// When the first of `waiting` was posted.
     first_posted: Option<Instant>,
     /// The write under way (one at a time, so marks land in order), and the
@@ -152,7 +153,7 @@ impl Marks {
     /// The messages the outbox still lists as pending though they were delivered.
     fn unwritten_seqs(&self) -> Vec<i64> {
         let writing = self.writing.iter().flat_map(|(seqs, _)| seqs.iter().copied());
-        writing.chain(self.waiting.iter().map(|(seq, _)| *seq)).collect()
+        writing.chain(self.waiting.iter().map(|attempt| attempt.seq)).collect()
     }
 }
 
@@ -282,11 +283,11 @@ impl Worker {
         off_thread(move || store.pending_except(&id, PREFETCH, &except))
     }
 
-    /// Message `seq`, posted at `posted`, was accepted: its mark joins the
+    /// The attempt, posted at `posted`, was accepted: its mark joins the
     /// waiting ones, a write starts if they are due, and the worker waits
     /// for the write under way only when the unwritten marks reach the bound.
-    async fn accepted(&self, marks: &mut Marks, seq: i64, posted: Instant) -> Result<(), StoreError> {
-        marks.waiting.push((seq, Utc::now()));
+    async fn accepted(&self, marks: &mut Marks, attempt: NewAttempt, posted: Instant) -> Result<(), StoreError> {
+        marks.waiting.push(attempt);
         let first_posted = *marks.first_posted.get_or_insert(posted);
         if marks.writing.as_ref().is_some_and(|(_, write)| write.is_finished())
             || marks.unwritten() >= MAX_UNWRITTEN_MARKS
@@ -303,7 +304,7 @@ impl Worker {
     fn start_write(&self, marks: &mut Marks) {
         let waiting = std::mem::take(&mut marks.waiting);
         marks.first_posted = None;
-        let seqs = waiting.iter().map(|(seq, _)| *seq).collect();
+        let seqs = waiting.iter().map(|attempt| attempt.seq).collect();
         let (store, fence) = (self.store.clone(), marks.fence.clone());
         let write = tokio::spawn(off_thread(move || store.mark_all_delivered(&waiting, fence.as_ref())));
         marks.writing = Some((seqs, write));
@@ -351,27 +352,37 @@ impl Worker {
         marks: &mut Marks,
     ) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
+        let attempted_at = Utc::now();
         let shutdown = self.shutdown.clone();
         let fence = marks.fence.clone();
-        self.lease.worked(fence.as_ref(), Utc::now());
+        self.lease.worked(fence.as_ref(), attempted_at);
         let posted = tokio::select! {
-            result = self.post(&message, fence.as_ref()) => result,
+            posted = self.post(&message, fence.as_ref()) => posted,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
             () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok((Outcome::Retry, None)),
         };
+        let latency = started.elapsed();
+        let attempt = NewAttempt {
+            seq: message.seq,
+            at: attempted_at,
+            status: posted.status,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            error: posted.result.clone().err(),
+            answer: posted.answer,
+            headers: posted.headers,
+            host: self.lease.host().map(str::to_owned),
+        };
         let store = self.store.clone();
-        let seq = message.seq;
         let retry = message.attempts + 1;
-        let (outcome, error) = match posted {
+        let (outcome, error) = match posted.result {
             Ok(()) => {
-                self.accepted(marks, seq, started).await?;
+                self.accepted(marks, attempt, started).await?;
                 (Outcome::Delivered, None)
             }
             Err(error) if retry > self.settings.retries => {
                 self.write_marks(marks).await?;
-                let text = error.clone();
-                off_thread(move || store.dead_letter(seq, &text, fence.as_ref())).await?;
+                off_thread(move || store.dead_letter(&attempt, fence.as_ref())).await?;
                 tracing::error!(
                     instance = %self.destination.instance_id, message = %message.message_id,
                     "delivery failed {retry} times, dead-lettered: {error}"
@@ -382,8 +393,7 @@ impl Worker {
                 self.write_marks(marks).await?;
                 let wait = self.settings.backoff(retry).mul_f64(1.0 + 0.25 * crate::random::unit());
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
-                let text = error.clone();
-                off_thread(move || store.schedule_retry(seq, &text, at, fence.as_ref())).await?;
+                off_thread(move || store.schedule_retry(&attempt, at, fence.as_ref())).await?;
                 tracing::warn!(
                     instance = %self.destination.instance_id, message = %message.message_id, attempt = retry,
                     "delivery failed, retrying in {:.1}s: {error}", wait.as_secs_f64()
@@ -391,13 +401,21 @@ impl Worker {
                 (Outcome::Retry, Some(error))
             }
         };
-        self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
+        self.observer.attempted(&message, outcome, error.as_deref(), latency);
         Ok((outcome, error))
     }
 
-    /// Posts the message; `Err` carries why it was not accepted.
-    async fn post(&self, message: &OutboxMessage, fence: Option<&Fence>) -> Result<(), String> {
+    /// Posts the message: whether it was accepted (`Err` carries why not), and
+    /// what the inspector keeps of the exchange.
+    async fn post(&self, message: &OutboxMessage, fence: Option<&Fence>) -> Posted {
         let content_type = if message.body.starts_with('[') { BATCH_CONTENT_TYPE } else { "application/json" };
+        // Headers as the inspector shows them: the signature's value is left out.
+        let mut shown = serde_json::Map::new();
+        let mut show = |name: &str, value: &str| {
+            shown.insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
+        };
+        show(CONTENT_TYPE.as_str(), content_type);
+        show(WEBHOOK_ID_HEADER, &message.message_id);
         let mut request = self
             .http
             .post(self.destination.callback_url.clone())
@@ -405,25 +423,54 @@ impl Worker {
             .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
             .header(WEBHOOK_ID_HEADER, &message.message_id);
         if let (Some(host), Some(fence)) = (self.lease.host(), fence) {
-            request = request.header(HOST_HEADER, host).header(LEASE_HEADER, fence.token.to_string());
+            let epoch = fence.token.to_string();
+            show(HOST_HEADER, host);
+            show(LEASE_HEADER, &epoch);
+            request = request.header(HOST_HEADER, host).header(LEASE_HEADER, epoch);
         }
         if let Some(key) = &self.destination.signature_key {
+            show(SIGNATURE_HEADER, SIGNATURE_SHOWN);
             request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
         }
-        let response = request.body(message.body.clone()).send().await.map_err(transport_error)?;
+        let headers = serde_json::Value::Object(shown).to_string();
+        let response = match request.body(message.body.clone()).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                return Posted { status: None, answer: String::new(), headers, result: Err(transport_error(error)) };
+            }
+        };
         let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        // Up to the cap only: a failed read still leaves the status to report.
-        let body = crate::capped::read_capped(response, MAX_ANSWER_BODY).await.map(|(bytes, _)| bytes);
-        let excerpt: String = String::from_utf8_lossy(&body.unwrap_or_default()).chars().take(200).collect();
-        Err(format!(
-            "the callback answered HTTP {}{}",
-            status.as_u16(),
-            if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
-        ))
+        // The whole answer up to the cap, so the connection can be used again;
+        // a failed read still leaves the status to report.
+        let body =
+            crate::capped::read_capped(response, MAX_ANSWER_BODY).await.map(|(bytes, _)| bytes).unwrap_or_default();
+        let answer = String::from_utf8_lossy(&body[..body.len().min(ANSWER_EXCERPT)]).into_owned();
+        let result = if status.is_success() {
+            Ok(())
+        } else {
+            let excerpt: String = answer.chars().take(200).collect();
+            Err(format!(
+                "the callback answered HTTP {}{}",
+                status.as_u16(),
+                if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
+            ))
+        };
+        Posted { status: Some(status.as_u16()), answer, headers, result }
     }
+}
+
+/// What the signature header's value is shown as: the signature is made with
+/// the instance's key, and nothing of it is kept.
+pub const SIGNATURE_SHOWN: &str = "present";
+
+/// One post of a message, as it went.
+struct Posted {
+    status: Option<u16>,
+    /// The start of the answer's body (at most [`ANSWER_EXCERPT`] bytes, read as UTF-8).
+    answer: String,
+    /// The headers sent, as a JSON object (see [`SIGNATURE_SHOWN`]).
+    headers: String,
+    result: Result<(), String>,
 }
 
 /// Why a request got no answer. The URL is left out: a callback URL may carry a token.

@@ -162,7 +162,13 @@ async fn a_delete_that_cannot_deliver_puts_the_instance_back_and_drop_removes_it
     let engine = engine(dir.path()).await;
     let management = engine.management();
     let id = add(&management, &body("Undeliverable", closed_port())).await;
-    let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
+    let message = NewMessage {
+        message_id: "m1".into(),
+        body: "{}".into(),
+        event_count: 1,
+        plugin_version: None,
+        keys: Default::default(),
+    };
     let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
     engine.store().commit_poll(&id, "incidents", &commit, chrono::Utc::now()).unwrap();
 
@@ -228,7 +234,13 @@ async fn a_deleted_instance_frees_its_unused_plugin_slot_and_its_metric_series()
     assert!(listed("once-only.wasm"), "the resource's slot is listed while it is used");
 
     // A message the worker cannot deliver (nobody listens): a delivery series for the instance.
-    let message = NewMessage { message_id: "m1".into(), body: "{}".into(), event_count: 1, plugin_version: None };
+    let message = NewMessage {
+        message_id: "m1".into(),
+        body: "{}".into(),
+        event_count: 1,
+        plugin_version: None,
+        keys: Default::default(),
+    };
     let commit = PollCommit { messages: vec![message], ..PollCommit::default() };
     engine.store().commit_poll(&id, "once-only", &commit, chrono::Utc::now()).unwrap();
     let series = format!("instance=\"{id}\"");

@@ -402,7 +402,13 @@ mod tests {
             r#"{"message":{"events":[{"eventType":"CREATED","objectId":"1"},{"eventType":"DELETED","objectId":"2"}]}}"#;
         let mut dry_run = DryRun::default();
         dry_run.page_read("Tickets", 2);
-        let message = NewMessage { message_id: "m".into(), body: body.into(), event_count: 2, plugin_version: None };
+        let message = NewMessage {
+            message_id: "m".into(),
+            body: body.into(),
+            event_count: 2,
+            plugin_version: None,
+            keys: Default::default(),
+        };
         let watermark = Utc::now();
         dry_run.would_commit(PollCommit { messages: vec![message], ..PollCommit::default() });
         dry_run.would_commit(PollCommit { watermark: Some(watermark), ..PollCommit::default() });

@@ -9,6 +9,7 @@
 //! any point re-sends at most the messages that were in flight or accepted
 //! and not yet marked (see `delivery::worker` for the bound).
 
+pub mod inspect;
 pub mod leases;
 mod plugin_versions;
 mod postgres;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::dates::parse_instant;
 
+pub use inspect::{Inspector, MessageSearch, StatusFilter, StoredAttempt};
 pub use leases::{Fence, FleetStatus, HostRow, LeaseRow, Leases, Notifications, Takeover};
 pub(crate) use plugin_versions::plugin_resource;
 pub use plugin_versions::{ActivePlugin, PluginVersion, PluginVersions};
@@ -78,6 +80,84 @@ pub struct NewMessage {
     pub event_count: usize,
     /// The SHA-256 of the plugin file that mapped the events, when a plugin did.
     pub plugin_version: Option<String>,
+    /// What the message is found by in the event inspector.
+    pub keys: EventKeys,
+}
+
+/// The object ids and event types of a message's events, each as `|a|b|`:
+/// stored beside the message (two short texts, no row per event), so a
+/// search by object id or type is a `LIKE '%|id|%'` over an instance's rows
+/// in a time range, without reading a body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventKeys {
+    pub object_ids: String,
+    pub event_types: String,
+}
+
+impl EventKeys {
+    /// The keys of events given as `(event type, object id)`, each value once.
+    pub fn of<'a>(events: impl IntoIterator<Item = (&'a str, &'a str)>) -> EventKeys {
+        let (mut types, mut ids) = (Vec::new(), Vec::new());
+        for (event_type, object_id) in events {
+            if !types.contains(&event_type) {
+                types.push(event_type);
+            }
+            if !ids.contains(&object_id) {
+                ids.push(object_id);
+            }
+        }
+        let joined =
+            |values: Vec<&str>| if values.is_empty() { String::new() } else { format!("|{}|", values.join("|")) };
+        EventKeys { object_ids: joined(ids), event_types: joined(types) }
+    }
+}
+
+/// One delivery attempt of a message, as recorded with its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// The callback's HTTP status; `None` when it did not answer.
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    /// Why the attempt failed (`None` when it was accepted).
+    pub error: Option<String>,
+    /// The start of the callback's answer body ([`ANSWER_EXCERPT`] bytes at most).
+    pub answer: String,
+    /// The request's headers as sent, a JSON object; the signature's value is
+    /// replaced by `present` (see `delivery::worker`).
+    pub headers: String,
+    /// The host that sent it, in a fleet.
+    pub host: Option<String>,
+}
+
+/// How much of a callback's answer an attempt keeps.
+pub const ANSWER_EXCERPT: usize = 1024;
+
+impl NewAttempt {
+    /// An attempt at `seq` made `at`, with nothing known about it yet.
+    pub fn at(seq: i64, at: DateTime<Utc>) -> NewAttempt {
+        NewAttempt {
+            seq,
+            at,
+            status: None,
+            latency_ms: 0.0,
+            error: None,
+            answer: String::new(),
+            headers: "{}".into(),
+            host: None,
+        }
+    }
+
+    /// The same, failed with `error`.
+    pub fn failed(seq: i64, at: DateTime<Utc>, error: &str) -> NewAttempt {
+        NewAttempt { error: Some(error.to_owned()), ..NewAttempt::at(seq, at) }
+    }
+
+    /// The error an attempt records on its message; every failed attempt has one.
+    fn error_text(&self) -> &str {
+        self.error.as_deref().unwrap_or("the delivery failed")
+    }
 }
 
 /// A record the plugin could not map, kept to be looked at and replayed.
@@ -313,27 +393,28 @@ pub trait Outbox: Send + Sync {
 
     /// The callback accepted message `seq`.
     fn mark_delivered(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark_all_delivered(&[(seq, now)], None)
+        self.mark_all_delivered(&[NewAttempt::at(seq, now)], None)
     }
 
-    /// The callback accepted each `(seq, when)`: one transaction for all of
-    /// them, which is what lets delivery keep up with a large poll. In a
-    /// fleet, `fence` is the delivery lease they were sent under: the marks
-    /// are refused when another host has taken it since.
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], fence: Option<&Fence>) -> Result<(), StoreError>;
+    /// The callback accepted each attempt's message (delivered at the attempt's
+    /// time), and the attempts are recorded: one transaction for all of them,
+    /// which is what lets delivery keep up with a large poll. In a fleet,
+    /// `fence` is the delivery lease they were sent under: the marks are
+    /// refused when another host has taken it since.
+    fn mark_all_delivered(&self, delivered: &[NewAttempt], fence: Option<&Fence>) -> Result<(), StoreError>;
 
-    /// Message `seq` failed; try again at `retry_at` (refused under a stale `fence`).
+    /// The attempt at its message failed; try again at `retry_at` (refused
+    /// under a stale `fence`). The attempt is recorded.
     fn schedule_retry(
         &self,
-        seq: i64,
-        error: &str,
+        attempt: &NewAttempt,
         retry_at: DateTime<Utc>,
         fence: Option<&Fence>,
     ) -> Result<(), StoreError>;
 
-    /// Message `seq` used up its retries: kept as a dead letter, listed and
-    /// replayable (refused under a stale `fence`).
-    fn dead_letter(&self, seq: i64, error: &str, fence: Option<&Fence>) -> Result<(), StoreError>;
+    /// The attempt at its message failed and used up its retries: kept as a
+    /// dead letter, listed and replayable (refused under a stale `fence`).
+    fn dead_letter(&self, attempt: &NewAttempt, fence: Option<&Fence>) -> Result<(), StoreError>;
 
     /// Puts an instance's dead letters back in the outbox, due now, in their
     /// original order. Returns how many.
@@ -459,7 +540,7 @@ pub trait PushStore: Send + Sync {
 }
 
 /// Everything the service keeps: one backend holds all of it.
-pub trait Backend: Outbox + ApiInstances + PushStore + PluginVersions {
+pub trait Backend: Outbox + ApiInstances + PushStore + PluginVersions + Inspector {
     /// The leases and notifications of a fleet, when this backend can hold
     /// one (PostgreSQL); a SQLite file serves one host.
     fn fleet(&self) -> Option<&dyn Leases> {

@@ -16,7 +16,13 @@ pub(super) fn now() -> DateTime<Utc> {
 }
 
 pub(super) fn message(id: &str) -> NewMessage {
-    NewMessage { message_id: id.into(), body: format!("{{\"id\":\"{id}\"}}"), event_count: 1, plugin_version: None }
+    NewMessage {
+        message_id: id.into(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+        event_count: 1,
+        plugin_version: None,
+        keys: Default::default(),
+    }
 }
 
 /// A backend to test against: a store that, opened again, is in the same state.
@@ -180,6 +186,9 @@ both_backends!(
     a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts,
     uploaded_plugins_are_numbered_versions_and_the_same_bytes_are_one_version,
     activating_a_version_switches_its_resources_plugin_and_survives_reopening,
+    messages_are_found_by_object_id_event_type_resource_time_and_status,
+    every_attempt_is_recorded_with_its_outcome_and_goes_with_its_message,
+    a_delivered_message_can_be_redelivered_and_comes_first,
 );
 
 fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening(fixture: &dyn Fixture) {
@@ -253,12 +262,14 @@ fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters(fixture: &dy
         .unwrap();
 
     let first = store.next_pending("acme").unwrap().unwrap();
-    store.schedule_retry(first.seq, "HTTP 500", now() + TimeDelta::seconds(4), None).unwrap();
+    store
+        .schedule_retry(&NewAttempt::failed(first.seq, now(), "HTTP 500"), now() + TimeDelta::seconds(4), None)
+        .unwrap();
     let again = store.next_pending("acme").unwrap().unwrap();
     assert_eq!((again.message_id.as_str(), again.attempts), ("m1", 1), "a failing message holds its place");
     assert_eq!(again.next_attempt_at, now() + TimeDelta::seconds(4));
 
-    store.dead_letter(first.seq, "gave up", None).unwrap();
+    store.dead_letter(&NewAttempt::failed(first.seq, now(), "gave up"), None).unwrap();
     assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m2");
     store.mark_delivered(store.next_pending("acme").unwrap().unwrap().seq, now()).unwrap();
     assert_eq!(store.next_pending("acme").unwrap(), None);
@@ -352,8 +363,8 @@ fn event_counts_split_a_day_of_messages_by_where_they_stand(fixture: &dyn Fixtur
     };
     store.mark_delivered(seq("old"), now()).unwrap();
     store.mark_delivered(seq("delivered"), now()).unwrap();
-    store.schedule_retry(seq("retrying"), "503", now(), None).unwrap();
-    store.dead_letter(seq("dead"), "503", None).unwrap();
+    store.schedule_retry(&NewAttempt::failed(seq("retrying"), now(), "503"), now(), None).unwrap();
+    store.dead_letter(&NewAttempt::failed(seq("dead"), now(), "503"), None).unwrap();
 
     let counts = store.event_counts_since("acme", now() - TimeDelta::hours(24)).unwrap();
     assert_eq!(counts, EventCounts { delivered: 3, pending: 3, failed: 6 }, "the 25-hour-old message is not counted");
@@ -514,4 +525,131 @@ fn activating_a_version_switches_its_resources_plugin_and_survives_reopening(fix
     assert_eq!(active, [ActivePlugin { name: "incidents.wasm".into(), version: 2, sha256: sha(two) }]);
     assert_eq!(versions(&store, "incidents.js"), [(1, false)]);
     assert_eq!(store.plugin_bytes("incidents.wasm", 2).unwrap().as_deref(), Some(two));
+}
+
+/// A message whose events are `(type, object id)`.
+fn message_about(id: &str, events: &[(&str, &str)]) -> NewMessage {
+    NewMessage { keys: EventKeys::of(events.iter().copied()), event_count: events.len(), ..message(id) }
+}
+
+fn messages_are_found_by_object_id_event_type_resource_time_and_status(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    let earlier = now() - TimeDelta::hours(2);
+    let commit = |resource: &str, at, messages| {
+        store.commit_poll("acme", resource, &PollCommit { messages, ..Default::default() }, at).unwrap()
+    };
+    commit("incidents", earlier, vec![message_about("t1", &[("CREATED", "12"), ("UPDATED", "123")])]);
+    commit("incidents", now(), vec![message_about("t2", &[("UPDATED", "12")])]);
+    commit("companies", now(), vec![message_about("c1", &[("CREATED", "12")])]);
+    store
+        .commit_poll(
+            "other",
+            "incidents",
+            &PollCommit { messages: vec![message_about("o1", &[("CREATED", "12")])], ..Default::default() },
+            now(),
+        )
+        .unwrap();
+    let ids = |search: MessageSearch| -> Vec<String> {
+        store.search_messages("acme", &search, 10).unwrap().into_iter().map(|message| message.message_id).collect()
+    };
+    let object = |id: &str| MessageSearch { object_id: Some(id.into()), ..Default::default() };
+
+    assert_eq!(ids(object("12")), ["c1", "t2", "t1"], "newest first, this instance only");
+    assert_eq!(ids(object("123")), ["t1"], "an id is matched whole, not as a prefix");
+    assert_eq!(ids(object("1")), Vec::<String>::new());
+    assert_eq!(ids(MessageSearch { event_type: Some("CREATED".into()), ..object("12") }), ["c1", "t1"]);
+    assert_eq!(ids(MessageSearch { resource: Some("incidents".into()), ..object("12") }), ["t2", "t1"]);
+    assert_eq!(ids(MessageSearch { from: Some(now() - TimeDelta::hours(1)), ..object("12") }), ["c1", "t2"]);
+    assert_eq!(ids(MessageSearch { to: Some(now() - TimeDelta::hours(1)), ..object("12") }), ["t1"]);
+
+    let t1 = store.message_by_id("acme", "t1").unwrap().expect("t1 is acme's");
+    assert_eq!(store.message_by_id("other", "t1").unwrap(), None, "another instance's message is not found");
+    store.mark_delivered(t1.seq, now()).unwrap();
+    let c1 = store.message_by_id("acme", "c1").unwrap().unwrap();
+    store.schedule_retry(&NewAttempt::failed(c1.seq, now(), "HTTP 503"), now(), None).unwrap();
+    let status = |status| ids(MessageSearch { status: Some(status), ..Default::default() });
+    assert_eq!(status(StatusFilter::Delivered), ["t1"]);
+    assert_eq!(status(StatusFilter::Pending), ["c1", "t2"]);
+    assert_eq!(status(StatusFilter::Failed), ["c1"]);
+}
+
+fn every_attempt_is_recorded_with_its_outcome_and_goes_with_its_message(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    store
+        .commit_poll(
+            "acme",
+            "incidents",
+            &PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() },
+            now(),
+        )
+        .unwrap();
+    let m1 = store.message_by_id("acme", "m1").unwrap().unwrap();
+    let failed = NewAttempt {
+        status: Some(503),
+        latency_ms: 12.5,
+        answer: "busy".into(),
+        headers: r#"{"Elements-Webhook-Signature":"present"}"#.into(),
+        host: Some("host-a".into()),
+        ..NewAttempt::failed(m1.seq, now(), "the callback answered HTTP 503: busy")
+    };
+    store.schedule_retry(&failed, now(), None).unwrap();
+    let accepted = NewAttempt {
+        status: Some(200),
+        latency_ms: 3.0,
+        answer: "ok".into(),
+        ..NewAttempt::at(m1.seq, now() + TimeDelta::seconds(1))
+    };
+    store.mark_all_delivered(std::slice::from_ref(&accepted), None).unwrap();
+
+    let attempts = store.attempts(m1.seq).unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(
+        (attempts[0].status, attempts[0].latency_ms, attempts[0].error.as_deref(), attempts[0].answer.as_str()),
+        (Some(503), 12.5, Some("the callback answered HTTP 503: busy"), "busy")
+    );
+    assert_eq!(attempts[0].headers, failed.headers);
+    assert_eq!(attempts[0].host.as_deref(), Some("host-a"));
+    assert_eq!(
+        (attempts[1].status, attempts[1].error.as_deref(), attempts[1].answer.as_str()),
+        (Some(200), None, "ok")
+    );
+    assert_eq!(attempts[1].at, "2024-06-01T12:00:01.000Z");
+    let m2 = store.message_by_id("acme", "m2").unwrap().unwrap();
+    store.dead_letter(&NewAttempt::failed(m2.seq, now(), "gave up"), None).unwrap();
+    assert_eq!(store.attempts(m2.seq).unwrap().len(), 1);
+
+    // Pruned with its delivered message; a dead letter's stay.
+    assert_eq!(store.prune_delivered(now() + TimeDelta::days(1)).unwrap(), 1);
+    assert_eq!(store.attempts(m1.seq).unwrap(), Vec::new());
+    assert_eq!(store.attempts(m2.seq).unwrap().len(), 1);
+}
+
+fn a_delivered_message_can_be_redelivered_and_comes_first(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    store
+        .commit_poll(
+            "acme",
+            "incidents",
+            &PollCommit { messages: vec![message("m1"), message("m2")], ..Default::default() },
+            now(),
+        )
+        .unwrap();
+    store
+        .commit_poll("other", "incidents", &PollCommit { messages: vec![message("o1")], ..Default::default() }, now())
+        .unwrap();
+    let m1 = store.message_by_id("acme", "m1").unwrap().unwrap();
+    let o1 = store.message_by_id("other", "o1").unwrap().unwrap();
+    store.mark_delivered(m1.seq, now()).unwrap();
+    assert_eq!(store.next_pending("acme").unwrap().unwrap().message_id, "m2");
+
+    assert_eq!(
+        store.redeliver("acme", &[m1.seq, o1.seq], now()).unwrap(),
+        1,
+        "another instance's message is left alone"
+    );
+    let next = store.next_pending("acme").unwrap().unwrap();
+    assert_eq!((next.message_id.as_str(), next.attempts), ("m1", 0), "sent again before the newer m2");
+    let summary = store.message_by_id("acme", "m1").unwrap().unwrap();
+    assert_eq!((summary.state.as_str(), summary.delivered_at), ("pending", None));
+    assert_eq!(store.attempts(m1.seq).unwrap().len(), 1, "the first delivery stays in the history");
 }

@@ -65,7 +65,7 @@ impl ApiInstances for PgStore {
             "DELETE FROM message_bodies WHERE seq IN (SELECT seq FROM outbox WHERE instance_id = $1)",
             &[&instance_id],
         )?;
-        for table in ["outbox", "watermarks", "seen_records", "failed_records", "instances"] {
+        for table in ["delivery_attempts", "outbox", "watermarks", "seen_records", "failed_records", "instances"] {
             let key = if table == "instances" { "id" } else { "instance_id" };
             transaction.execute(&format!("DELETE FROM {table} WHERE {key} = $1"), &[&instance_id])?;
         }

@@ -152,6 +152,25 @@ pub(crate) const STEPS: &[&str] = &[
          activated_at TEXT COLLATE "C" NOT NULL,
          FOREIGN KEY (name, version) REFERENCES plugin_versions (name, version)
      );"#,
+    // 4: the event inspector, as SQLite's step 8: every delivery attempt (gone
+    // with its message), and what a message's events are about.
+    r#"ALTER TABLE outbox ADD COLUMN object_ids TEXT NOT NULL DEFAULT '';
+     ALTER TABLE outbox ADD COLUMN event_types TEXT NOT NULL DEFAULT '';
+     CREATE INDEX outbox_by_instance_seq ON outbox (instance_id, seq);
+     CREATE TABLE delivery_attempts (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         seq BIGINT NOT NULL REFERENCES outbox (seq) ON DELETE CASCADE,
+         instance_id TEXT NOT NULL,
+         attempted_at TEXT COLLATE "C" NOT NULL,
+         http_status INTEGER,
+         latency_ms DOUBLE PRECISION NOT NULL,
+         error TEXT,
+         answer TEXT NOT NULL,
+         headers TEXT NOT NULL,
+         host TEXT
+     );
+     CREATE INDEX delivery_attempts_by_message ON delivery_attempts (seq);
+     CREATE INDEX delivery_attempts_by_instance ON delivery_attempts (instance_id, attempted_at);"#,
 ];
 
 /// The schema version this build writes.

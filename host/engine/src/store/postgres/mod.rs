@@ -7,6 +7,7 @@
 //! (see `migrations`).
 
 mod api_instances;
+mod inspect;
 mod leases;
 pub(super) mod migrations;
 mod plugin_versions;
@@ -239,8 +240,9 @@ impl Outbox for PgStore {
         // first. `RETURNING seq` answers only for a row inserted, where SQLite
         // reads `last_insert_rowid()` after checking the row count.
         let insert = transaction.prepare(
-            "INSERT INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at, plugin_version)
-             VALUES ($1, $2, $3, $4, $5, $5, $6)
+            "INSERT INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at,
+                                 plugin_version, object_ids, event_types)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)
              ON CONFLICT DO NOTHING RETURNING seq",
         )?;
         let body = transaction.prepare("INSERT INTO message_bodies (seq, encoding, body) VALUES ($1, 'lz4', $2)")?;
@@ -254,6 +256,8 @@ impl Outbox for PgStore {
                     &(message.event_count as i64),
                     &now_text,
                     &message.plugin_version,
+                    &message.keys.object_ids,
+                    &message.keys.event_types,
                 ],
             )?;
             if let Some(added) = added {
@@ -335,7 +339,7 @@ impl Outbox for PgStore {
             .collect()
     }
 
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], fence: Option<&Fence>) -> Result<(), StoreError> {
+    fn mark_all_delivered(&self, delivered: &[NewAttempt], fence: Option<&Fence>) -> Result<(), StoreError> {
         let mut connection = self.lock()?;
         let mut transaction = connection.transaction()?;
         check_fence(&mut transaction, fence)?;
@@ -343,17 +347,17 @@ impl Outbox for PgStore {
             "UPDATE outbox SET state = 'delivered', delivered_at = $2, attempts = attempts + 1, last_error = NULL
              WHERE seq = $1",
         )?;
-        for (seq, at) in delivered {
-            transaction.execute(&mark, &[seq, &format_instant(*at)])?;
+        for attempt in delivered {
+            transaction.execute(&mark, &[&attempt.seq, &format_instant(attempt.at)])?;
         }
+        record_attempts(&mut transaction, delivered)?;
         transaction.commit()?;
         Ok(())
     }
 
     fn schedule_retry(
         &self,
-        seq: i64,
-        error: &str,
+        attempt: &NewAttempt,
         retry_at: DateTime<Utc>,
         fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
@@ -362,20 +366,22 @@ impl Outbox for PgStore {
         check_fence(&mut transaction, fence)?;
         transaction.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE seq = $1",
-            &[&seq, &error, &format_instant(retry_at)],
+            &[&attempt.seq, &attempt.error_text(), &format_instant(retry_at)],
         )?;
+        record_attempts(&mut transaction, std::slice::from_ref(attempt))?;
         transaction.commit()?;
         Ok(())
     }
 
-    fn dead_letter(&self, seq: i64, error: &str, fence: Option<&Fence>) -> Result<(), StoreError> {
+    fn dead_letter(&self, attempt: &NewAttempt, fence: Option<&Fence>) -> Result<(), StoreError> {
         let mut connection = self.lock()?;
         let mut transaction = connection.transaction()?;
         check_fence(&mut transaction, fence)?;
         transaction.execute(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE seq = $1",
-            &[&seq, &error],
+            &[&attempt.seq, &attempt.error_text()],
         )?;
+        record_attempts(&mut transaction, std::slice::from_ref(attempt))?;
         transaction.commit()?;
         Ok(())
     }
@@ -530,6 +536,30 @@ impl Outbox for PgStore {
         )?;
         Ok(changed as usize)
     }
+}
+
+/// Records delivery attempts, in the transaction that records their outcome.
+fn record_attempts(transaction: &mut ::postgres::Transaction<'_>, attempts: &[NewAttempt]) -> Result<(), StoreError> {
+    let insert = transaction.prepare(
+        "INSERT INTO delivery_attempts (seq, instance_id, attempted_at, http_status, latency_ms, error, answer, headers, host)
+         SELECT seq, instance_id, $2, $3, $4, $5, $6, $7, $8 FROM outbox WHERE seq = $1",
+    )?;
+    for attempt in attempts {
+        transaction.execute(
+            &insert,
+            &[
+                &attempt.seq,
+                &format_instant(attempt.at),
+                &attempt.status.map(i32::from),
+                &attempt.latency_ms,
+                &attempt.error,
+                &attempt.answer,
+                &attempt.headers,
+                &attempt.host,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// A message summary from `seq, resource, message_id, event_count, state,

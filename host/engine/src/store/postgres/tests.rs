@@ -186,16 +186,19 @@ fn postgres_writes_under_a_lease_taken_over_since_are_refused_and_store_nothing(
     assert!(refused.to_string().contains("another host took it over"), "{refused}");
     assert_eq!(store.pending("acme", 10).unwrap().len(), 1, "the stale poll's message was not stored");
     assert_eq!(store.watermark("acme", "incidents").unwrap(), None, "nor its watermark");
-    let marks = store.mark_all_delivered(&[(seq, now())], fence(&delivery, 1).as_ref());
+    let marks = store.mark_all_delivered(&[NewAttempt::at(seq, now())], fence(&delivery, 1).as_ref());
     assert!(matches!(marks, Err(StoreError::Fenced { .. })));
     assert!(matches!(
-        store.schedule_retry(seq, "503", now(), fence(&delivery, 1).as_ref()),
+        store.schedule_retry(&NewAttempt::failed(seq, now(), "503"), now(), fence(&delivery, 1).as_ref()),
         Err(StoreError::Fenced { .. })
     ));
-    assert!(matches!(store.dead_letter(seq, "503", fence(&delivery, 1).as_ref()), Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        store.dead_letter(&NewAttempt::failed(seq, now(), "503"), fence(&delivery, 1).as_ref()),
+        Err(StoreError::Fenced { .. })
+    ));
     assert_eq!(store.next_pending("acme").unwrap().unwrap().attempts, 0, "nothing marked");
     // The new holder's writes go through.
-    store.mark_all_delivered(&[(seq, now())], fence(&delivery, 2).as_ref()).unwrap();
+    store.mark_all_delivered(&[NewAttempt::at(seq, now())], fence(&delivery, 2).as_ref()).unwrap();
     assert!(store.next_pending("acme").unwrap().is_none());
 }
 

@@ -141,6 +141,28 @@ pub(crate) const STEPS: &[&str] = &[
          activated_at TEXT NOT NULL,
          FOREIGN KEY (name, version) REFERENCES plugin_versions (name, version)
      );",
+    // 8: the event inspector. Every delivery attempt of a message: when, the
+    // callback's status, latency and the start of its answer, the headers
+    // sent (the signature's value never). And what a message's events are
+    // about, as `|a|b|` texts (see `EventKeys`), to find it by object id or
+    // event type; messages from before have none.
+    "ALTER TABLE outbox ADD COLUMN object_ids TEXT NOT NULL DEFAULT '';
+     ALTER TABLE outbox ADD COLUMN event_types TEXT NOT NULL DEFAULT '';
+     CREATE INDEX outbox_by_instance_seq ON outbox (instance_id, seq);
+     CREATE TABLE delivery_attempts (
+         id INTEGER PRIMARY KEY,
+         seq INTEGER NOT NULL,
+         instance_id TEXT NOT NULL,
+         attempted_at TEXT NOT NULL,
+         http_status INTEGER,
+         latency_ms REAL NOT NULL,
+         error TEXT,
+         answer TEXT NOT NULL,
+         headers TEXT NOT NULL,
+         host TEXT
+     );
+     CREATE INDEX delivery_attempts_by_message ON delivery_attempts (seq);
+     CREATE INDEX delivery_attempts_by_instance ON delivery_attempts (instance_id, attempted_at);",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 
 mod api_instances;
 pub(super) mod checkpoint;
+mod inspect;
 pub(super) mod migrations;
 mod plugin_versions;
 mod push;
@@ -222,8 +223,9 @@ impl Outbox for SqliteStore {
         {
             let mut insert = transaction.prepare_cached(
                 // A message with the same content id is the same events again: keep the first.
-                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at, plugin_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                "INSERT OR IGNORE INTO outbox (instance_id, resource, message_id, event_count, created_at, next_attempt_at,
+                                               plugin_version, object_ids, event_types)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
             )?;
             let mut body = transaction
                 .prepare_cached("INSERT INTO message_bodies (seq, encoding, body) VALUES (?1, 'lz4', ?2)")?;
@@ -234,7 +236,9 @@ impl Outbox for SqliteStore {
                     message.message_id,
                     message.event_count as i64,
                     now_text,
-                    message.plugin_version
+                    message.plugin_version,
+                    message.keys.object_ids,
+                    message.keys.event_types
                 ])?;
                 if added == 1 {
                     body.execute(params![transaction.last_insert_rowid(), compressed])?;
@@ -322,10 +326,10 @@ impl Outbox for SqliteStore {
         rows.map(|row| row?.into_message()).collect()
     }
 
-    /// The callback accepted each `(seq, when)`: one transaction for all of
-    /// them, which is what lets delivery keep up with a large poll.
+    /// The callback accepted each attempt's message: one transaction for all
+    /// of them, which is what lets delivery keep up with a large poll.
     /// A SQLite file serves one host: there is no lease to fence.
-    fn mark_all_delivered(&self, delivered: &[(i64, DateTime<Utc>)], _: Option<&Fence>) -> Result<(), StoreError> {
+    fn mark_all_delivered(&self, delivered: &[NewAttempt], _: Option<&Fence>) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         {
@@ -333,35 +337,44 @@ impl Outbox for SqliteStore {
                 "UPDATE outbox SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
                  WHERE seq = ?1",
             )?;
-            for (seq, at) in delivered {
-                mark.execute(params![seq, format_instant(*at)])?;
+            for attempt in delivered {
+                mark.execute(params![attempt.seq, format_instant(attempt.at)])?;
+                record_attempt(&transaction, attempt)?;
             }
         }
         transaction.commit()?;
         Ok(())
     }
 
-    /// Message `seq` failed; try again at `retry_at`.
+    /// The attempt at its message failed; try again at `retry_at`.
     fn schedule_retry(
         &self,
-        seq: i64,
-        error: &str,
+        attempt: &NewAttempt,
         retry_at: DateTime<Utc>,
         _: Option<&Fence>,
     ) -> Result<(), StoreError> {
-        self.lock().execute(
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        transaction.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE seq = ?1",
-            params![seq, error, format_instant(retry_at)],
+            params![attempt.seq, attempt.error_text(), format_instant(retry_at)],
         )?;
+        record_attempt(&transaction, attempt)?;
+        transaction.commit()?;
         Ok(())
     }
 
-    /// Message `seq` used up its retries: kept as a dead letter, listed and replayable.
-    fn dead_letter(&self, seq: i64, error: &str, _: Option<&Fence>) -> Result<(), StoreError> {
-        self.lock().execute(
+    /// The attempt at its message failed and used up its retries: kept as a
+    /// dead letter, listed and replayable.
+    fn dead_letter(&self, attempt: &NewAttempt, _: Option<&Fence>) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        transaction.execute(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 WHERE seq = ?1",
-            params![seq, error],
+            params![attempt.seq, attempt.error_text()],
         )?;
+        record_attempt(&transaction, attempt)?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -482,11 +495,15 @@ impl Outbox for SqliteStore {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let before = format_instant(before);
-        transaction.execute(
-            "DELETE FROM message_bodies WHERE seq IN
-             (SELECT seq FROM outbox WHERE state = 'delivered' AND delivered_at < ?1)",
-            [&before],
-        )?;
+        for table in ["message_bodies", "delivery_attempts"] {
+            transaction.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE seq IN
+                     (SELECT seq FROM outbox WHERE state = 'delivered' AND delivered_at < ?1)"
+                ),
+                [&before],
+            )?;
+        }
         let removed =
             transaction.execute("DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?1", [&before])?;
         transaction.commit()?;
@@ -534,6 +551,25 @@ impl Outbox for SqliteStore {
             .execute("UPDATE failed_records SET replay = 1 WHERE instance_id = ?1 AND replay = 0", [instance_id])?;
         Ok(changed)
     }
+}
+
+/// Records a delivery attempt, in the transaction that records its outcome.
+fn record_attempt(transaction: &rusqlite::Transaction<'_>, attempt: &NewAttempt) -> rusqlite::Result<()> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO delivery_attempts (seq, instance_id, attempted_at, http_status, latency_ms, error, answer, headers, host)
+         SELECT seq, instance_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM outbox WHERE seq = ?1",
+    )?;
+    insert.execute(params![
+        attempt.seq,
+        format_instant(attempt.at),
+        attempt.status,
+        attempt.latency_ms,
+        attempt.error,
+        attempt.answer,
+        attempt.headers,
+        attempt.host
+    ])?;
+    Ok(())
 }
 
 /// A message summary from `seq, resource, message_id, event_count, state,
