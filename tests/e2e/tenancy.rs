@@ -161,6 +161,10 @@ async fn each_user_sees_and_changes_only_their_own_instances_and_the_admin_all()
         (Method::DELETE, format!("{path}?outbox=drop"), None),
         (Method::GET, format!("{path}/events"), None),
         (Method::POST, format!("{path}/events/retry"), None),
+        (Method::GET, format!("{path}/events?objectId=1"), None),
+        (Method::GET, format!("{path}/events/some-message"), None),
+        (Method::POST, format!("{path}/events/some-message/redeliver"), None),
+        (Method::POST, format!("{path}/events/redeliver?objectId=1"), None),
         (Method::POST, format!("{path}/poll"), None),
         (Method::GET, format!("{path}/resources"), None),
     ] {

@@ -12,42 +12,17 @@ use super::views::{
     DeliveryHealth, EventSummary, FleetLeases, LastPollView, MessageStatus, MessageView, Polled, PushView,
     ResourcePlugin, ResourcePolled, ResourceState, ResourceView, Resources, Retried,
 };
-use super::{Caller, ManageError, Management};
+use super::{Caller, EventFilter, ManageError, Management};
 use crate::service::plugins::{PluginStatus, Reload, Status, plugin_file_or_default, plugin_path, short_version};
 use crate::service::poll::blocking;
 use crate::service::scheduler::LastPoll;
-use crate::store::{MessageState, MessageSummary};
+use crate::store::MessageSummary;
 
 /// How long a poll now waits for the polls it asked for.
 const POLL_WAIT: Duration = Duration::from_secs(120);
 
 /// The most messages `events` lists at once.
 pub const MAX_EVENTS_LIMIT: usize = 1000;
-
-/// Which messages `events` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MessageFilter {
-    Delivered,
-    /// Not delivered and not dead-lettered.
-    Pending,
-    /// Failed at least once and not delivered.
-    Failed,
-}
-
-impl MessageFilter {
-    /// `delivered`, `pending` or `failed`, as `?status=` says it; none lists every message.
-    fn parse(text: Option<&str>) -> Result<Option<Self>, ManageError> {
-        match text {
-            None => Ok(None),
-            Some("delivered") => Ok(Some(MessageFilter::Delivered)),
-            Some("pending") => Ok(Some(MessageFilter::Pending)),
-            Some("failed") => Ok(Some(MessageFilter::Failed)),
-            Some(other) => {
-                Err(ManageError::field("?status", format!("`{other}` is not `delivered`, `pending` or `failed`")))
-            }
-        }
-    }
-}
 
 impl Management {
     /// Instance `id`'s messages, newest first: at most `limit` (1 to 1000), of
@@ -59,26 +34,8 @@ impl Management {
         status: Option<&str>,
         limit: usize,
     ) -> Result<Vec<MessageView>, ManageError> {
-        let instance = self.find(id, caller).await?.id();
-        if !(1..=MAX_EVENTS_LIMIT).contains(&limit) {
-            return Err(ManageError::field("?limit", format!("{limit} is not from 1 to {MAX_EVENTS_LIMIT}")));
-        }
-        let filter = MessageFilter::parse(status)?;
-        let store = self.shared().store.clone();
-        let messages = blocking(move || match filter {
-            None => store.recent_messages(&instance, None, limit),
-            Some(MessageFilter::Delivered) => store.recent_messages(&instance, Some(MessageState::Delivered), limit),
-            Some(MessageFilter::Pending) => store.recent_messages(&instance, Some(MessageState::Pending), limit),
-            Some(MessageFilter::Failed) => store.failed_messages(&instance, limit),
-        })
-        .await?;
-        let mut shown = Vec::with_capacity(messages.len());
-        for message in messages {
-            let store = self.shared().store.clone();
-            let body = blocking(move || store.message_body(message.seq)).await?;
-            shown.push(message_view(message, body.as_deref()));
-        }
-        Ok(shown)
+        let filter = EventFilter { status: status.map(str::to_owned), ..EventFilter::default() };
+        self.search_events(id, caller, &filter, limit).await
     }
 
     /// Delivers instance `id`'s dead letters and waiting retries now, and has
@@ -296,7 +253,7 @@ impl Management {
 }
 
 /// A message with its delivery history and the events in it.
-fn message_view(message: MessageSummary, body: Option<&str>) -> MessageView {
+pub(super) fn message_view(message: MessageSummary, body: Option<&str>) -> MessageView {
     let status = match message.state.as_str() {
         "pending" if message.last_error.is_some() => MessageStatus::Retrying,
         "pending" => MessageStatus::Pending,

@@ -269,6 +269,7 @@ fn actions(session: &Session, base: &str, writable: bool, disabled: bool) -> Mar
             (post_button(session, &format!("{base}/dry-run"), "Dry run", "secondary"))
             // Here rather than in the refreshed events table, so a refresh never takes the focus away.
             (post_button(session, &format!("{base}/retry"), "Retry failed", "secondary"))
+            a .button .secondary href={(base) "/events"} { "Inspect events" }
             @if writable {
                 a .button .secondary href={(base) "/edit"} { "Edit" }
                 @if disabled {
@@ -323,7 +324,7 @@ async fn activity_section(console: &Console, caller: &Caller, id: &str) -> Resul
                 Err(error) => p .error { (error.to_string()) },
             }
             h2 { "Recent events" }
-            (events_table(&events))
+            (events_table(id, &events))
         }
     })
 }
@@ -384,7 +385,7 @@ fn last_poll(poll: Option<&LastPollView>) -> Markup {
     }
 }
 
-fn events_table(events: &[MessageView]) -> Markup {
+fn events_table(id: &str, events: &[MessageView]) -> Markup {
     html! {
         @if events.is_empty() {
             p #no-events { "No events yet." }
@@ -395,7 +396,8 @@ fn events_table(events: &[MessageView]) -> Markup {
                     tbody {
                         @for message in events {
                             tr data-status=(message.status.as_str()) {
-                                td { (date(Some(&message.created_date))) }
+                                td { a href={"/console/instances/" (id) "/events/" (message.id)} title="Inspect this message" {
+                                    (date(Some(&message.created_date))) } }
                                 td { (message.resource) }
                                 td { ul .plain {
                                     @for event in &message.events {

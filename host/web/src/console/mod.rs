@@ -1,6 +1,6 @@
 //! The web console: server-rendered pages at `/` for what the management API
-//! does — list, create, change, poll (or dry-run), retry and delete instances, and watch
-//! plugins — for people who would rather click than `curl`.
+//! does — list, create, change, poll (or dry-run), retry and delete instances, inspect
+//! and redeliver their events, and watch plugins — for people who would rather click than `curl`.
 //!
 //! Every page calls the engine's service layer ([`Management`]), as the API
 //! does, and renders its typed answers, so the console cannot do or show
@@ -11,6 +11,7 @@
 mod dry_run;
 mod form;
 mod headers;
+mod inspector;
 mod instances;
 mod layout;
 mod plugins;
@@ -55,6 +56,10 @@ pub fn router(management: Management, secure: bool) -> Router {
         .route("/console/instances/new", get(form::new))
         .route("/console/instances/{id}", get(instances::detail).post(form::update))
         .route("/console/instances/{id}/activity", get(instances::activity))
+        .route("/console/instances/{id}/events", get(inspector::search))
+        .route("/console/instances/{id}/events/redeliver", post(inspector::redeliver))
+        .route("/console/instances/{id}/events/{message}", get(inspector::detail))
+        .route("/console/instances/{id}/events/{message}/redeliver", post(inspector::redeliver_one))
         .route("/console/instances/{id}/edit", get(form::edit))
         .route("/console/instances/{id}/poll", post(instances::poll))
         .route("/console/instances/{id}/dry-run", post(dry_run::dry_run))
