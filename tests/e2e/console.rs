@@ -18,6 +18,7 @@ use support::receiver::{Answer, Receiver};
 use support::service::{SimControl, write_config};
 use support::webdriver::{Browser, ENTER, Element, TAB};
 
+mod dry_run;
 mod inspector;
 
 const USER_SECRET: &str = "console-user-secret-0123456789";

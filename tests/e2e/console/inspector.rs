@@ -8,6 +8,11 @@ use super::*;
 /// An instance of the API's documented body, polling every 0.3 s, delivering
 /// to the setup's receiver; returns its id once its first poll ran.
 async fn polled_instance(setup: &Setup) -> String {
+    instance_polled_every(setup, "0.005").await
+}
+
+/// The same, polling every `minutes`.
+pub(super) async fn instance_polled_every(setup: &Setup, minutes: &str) -> String {
     let mut body = crate::api::readme_instance_body();
     let configuration = &mut body["configuration"];
     configuration["crm.autotask.username"] = json!(setup.sim.config().user);
@@ -15,7 +20,7 @@ async fn polled_instance(setup: &Setup) -> String {
     configuration["crm.autotask.server.url"] = json!(setup.sim.url());
     configuration["event.notification.callback.url"] = json!(setup.receiver.url());
     configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
-    configuration["event.poller.refresh_interval"] = json!("0.005");
+    configuration["event.poller.refresh_interval"] = json!(minutes);
     let created: Value = http()
         .post(setup.url("/elements/api-v2/instances"))
         .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
