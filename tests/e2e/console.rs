@@ -140,12 +140,10 @@ pub(crate) async fn sign_in(setup: &Setup) -> (String, String) {
     (cookie, csrf_in(&page.text().await.unwrap()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dry_run_button_shows_what_a_poll_now_would_deliver_and_sends_nothing() {
-    let setup = Setup::new().await;
-    let (cookie, token) = sign_in(&setup).await;
-    let client = http();
-    // An instance polled every 10 minutes: only its first poll runs during the test.
+/// An instance of the API's documented body, delivering to the setup's
+/// receiver and polling every `minutes`; returns its id once its first poll ran
+/// and a second went by (a record changed from then on is the next poll's).
+pub(crate) async fn instance_polled_every(setup: &Setup, minutes: &str) -> String {
     let mut body = crate::api::readme_instance_body();
     let configuration = &mut body["configuration"];
     configuration["crm.autotask.username"] = json!(setup.sim.config().user);
@@ -153,8 +151,8 @@ async fn the_dry_run_button_shows_what_a_poll_now_would_deliver_and_sends_nothin
     configuration["crm.autotask.server.url"] = json!(setup.sim.url());
     configuration["event.notification.callback.url"] = json!(setup.receiver.url());
     configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
-    configuration["event.poller.refresh_interval"] = json!("10");
-    let created: Value = client
+    configuration["event.poller.refresh_interval"] = json!(minutes);
+    let created: Value = http()
         .post(setup.url("/elements/api-v2/instances"))
         .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
         .json(&body)
@@ -172,6 +170,27 @@ async fn the_dry_run_button_shows_what_a_poll_now_would_deliver_and_sends_nothin
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    id
+}
+
+/// Chromium, signed in as the console's user, by keyboard, on the instances page.
+pub(crate) async fn signed_in_browser(setup: &Setup, width: u32, height: u32) -> Browser {
+    let browser = Browser::start(width, height).await;
+    browser.goto(&setup.url("/")).await;
+    browser.fill("#user-secret", USER_SECRET).await;
+    browser.focused().await.send_keys(&format!("{TAB}{ORGANIZATION_SECRET}{ENTER}")).await;
+    browser.wait_for_text("main h1", "the instances page", |text| text == "Instances").await;
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_button_shows_what_a_poll_now_would_deliver_and_sends_nothing() {
+    let setup = Setup::new().await;
+    let (cookie, token) = sign_in(&setup).await;
+    let client = http();
+    // An instance polled every 10 minutes: only its first poll runs during the test.
+    let id = instance_polled_every(&setup, "10").await;
+    let store = setup.service.store().clone();
     let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "Shown by the dry run"})).await;
     let watermark = store.watermark(&id, "incidents").unwrap();
 

@@ -8,17 +8,13 @@ use super::*;
 async fn a_dry_run_in_chromium_shows_events_and_leaves_the_watermark_and_receiver_alone() {
     let setup = Setup::new().await;
     // Polled every 10 minutes: after its first poll, only what the test asks for.
-    let id = super::inspector::instance_polled_every(&setup, "10").await;
+    let id = instance_polled_every(&setup, "10").await;
     let ticket =
         SimControl::new(&setup.sim).create("Tickets", json!({"title": "Shown by the dry run in Chromium"})).await;
     let store = setup.service.store().clone();
     let watermark = store.watermark(&id, "incidents").unwrap();
 
-    let browser = Browser::start(1280, 1000).await;
-    browser.goto(&setup.url("/")).await;
-    browser.fill("#user-secret", USER_SECRET).await;
-    browser.focused().await.send_keys(&format!("{TAB}{ORGANIZATION_SECRET}{ENTER}")).await;
-    browser.wait_for_text("main h1", "the instances page", |text| text == "Instances").await;
+    let browser = signed_in_browser(&setup, 1280, 1000).await;
     browser.goto(&setup.url(&format!("/console/instances/{id}"))).await;
     browser.wait_for_text("main h1", "the instance page", |text| !text.is_empty()).await;
 

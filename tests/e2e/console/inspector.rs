@@ -5,41 +5,9 @@
 
 use super::*;
 
-/// An instance of the API's documented body, polling every 0.3 s, delivering
-/// to the setup's receiver; returns its id once its first poll ran.
+/// An instance polling every 0.3 s; its id once its first poll ran.
 async fn polled_instance(setup: &Setup) -> String {
     instance_polled_every(setup, "0.005").await
-}
-
-/// The same, polling every `minutes`.
-pub(super) async fn instance_polled_every(setup: &Setup, minutes: &str) -> String {
-    let mut body = crate::api::readme_instance_body();
-    let configuration = &mut body["configuration"];
-    configuration["crm.autotask.username"] = json!(setup.sim.config().user);
-    configuration["crm.autotask.password"] = json!(setup.sim.config().secret);
-    configuration["crm.autotask.server.url"] = json!(setup.sim.url());
-    configuration["event.notification.callback.url"] = json!(setup.receiver.url());
-    configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
-    configuration["event.poller.refresh_interval"] = json!(minutes);
-    let created: Value = http()
-        .post(setup.url("/elements/api-v2/instances"))
-        .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_i64().expect("created").to_string();
-    let store = setup.service.store().clone();
-    let deadline = Instant::now() + WAIT;
-    while store.watermark(&id, "incidents").unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the first poll never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    id
 }
 
 /// A new ticket, once the receiver accepted its event; returns its id.
@@ -138,11 +106,7 @@ async fn a_delivered_event_found_opened_and_redelivered_in_chromium() {
     // Refused once, then accepted: the message shows two attempts.
     setup.receiver.script(&[Answer::Fail(503)]);
     let ticket = delivered_ticket(&setup, "Found in the inspector").await;
-    let browser = Browser::start(1280, 1000).await;
-    browser.goto(&setup.url("/")).await;
-    browser.fill("#user-secret", USER_SECRET).await;
-    browser.focused().await.send_keys(&format!("{TAB}{ORGANIZATION_SECRET}{ENTER}")).await;
-    browser.wait_for_text("main h1", "the instances page", |text| text == "Instances").await;
+    let browser = signed_in_browser(&setup, 1280, 1000).await;
 
     // From the instance's page to the inspector, and a search by object id.
     browser.goto(&setup.url(&format!("/console/instances/{id}"))).await;
