@@ -5,6 +5,8 @@
 //! (`--ignored`, run by `tests/run`, which installs both) and saves a
 //! screenshot of every page under `target/console-screenshots/`.
 
+mod progress;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,15 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) async fn new() -> Setup {
+        Setup::with(8, |_, _| Vec::new()).await
+    }
+
+    /// A simulator of `tickets` tickets, and the instances of the configuration
+    /// file `instances` writes for the simulator and the receiver.
+    pub(crate) async fn with(tickets: usize, instances: impl FnOnce(&Simulator, &Receiver) -> Vec<String>) -> Setup {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim =
-            Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets: 8, ..SimConfig::default() })
+            Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets, ..SimConfig::default() })
                 .await
                 .expect("the simulator starts");
         let receiver = Receiver::start().await;
@@ -52,7 +60,7 @@ impl Setup {
             sim.url().trim_start_matches("http://").trim_end_matches('/'),
         );
         // `write_config` starts with `[server]`; the integration code belongs there.
-        let config = write_config(dir.path(), &settings, &[]);
+        let config = write_config(dir.path(), &settings, &instances(&sim, &receiver));
         let service = start(&config).await;
         Setup { sim, receiver, _dir: dir, service }
     }
@@ -83,7 +91,7 @@ impl Setup {
         self.api_get(&format!("/instances/{id}")).await
     }
 
-    async fn api_get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn api_get(&self, path: &str) -> (StatusCode, Value) {
         let response = http()
             .get(self.url(&format!("/elements/api-v2{path}")))
             .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))

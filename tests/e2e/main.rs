@@ -23,6 +23,7 @@ mod hardening_runtime;
 mod plugin_runtime;
 mod poll_session;
 mod postgres_store;
+mod progress;
 mod push;
 mod reload;
 mod script_equivalence;

@@ -119,6 +119,37 @@ async fn get_queries_take_the_body_as_search_and_counts_agree() {
     assert_eq!(count, json!({"queryCount": expected}));
 }
 
+/// The service asks a backfill's total with the poll's own body (a date
+/// filter, a page size): the count is what paging through that body reads.
+#[tokio::test]
+async fn a_count_with_a_polls_body_is_what_its_pages_hold() {
+    let sim = simulator(750).await;
+    let http = client();
+    // A date in the middle of the generated changes, so some tickets match and some do not.
+    let mut dates: Vec<String> = sim.with_store(|store| {
+        store
+            .table(autotask_sim::Entity::Tickets)
+            .values()
+            .map(|t| t["lastActivityDate"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    dates.sort();
+    let from = &dates[dates.len() / 3];
+    let body = json!({"MaxRecords": 100, "filter": [{"op": "gte", "field": "lastActivityDate", "value": from}]});
+    let (status, count) =
+        json_of(authed(http.post(api(&sim, "Tickets/query/count"))).json(&body).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{count}");
+    let (mut read, mut next) = (0, Some(api(&sim, "Tickets/query")));
+    while let Some(url) = next {
+        let (status, page) = json_of(authed(http.post(url)).json(&body).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{page}");
+        read += page["items"].as_array().unwrap().len();
+        next = page["pageDetails"]["nextPageUrl"].as_str().map(str::to_owned);
+    }
+    assert!(read > 0 && read < 750, "the filter matters: {read}");
+    assert_eq!(count, json!({"queryCount": read}), "the count is what the pages hold");
+}
+
 #[tokio::test]
 async fn records_fields_and_threshold_are_served() {
     let sim = simulator(5).await;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use engine::config;
@@ -44,6 +44,10 @@ pub struct EventsReplayArgs {
     /// (after fixing the plugin, say).
     #[arg(long, group = "what")]
     pub failed_records: bool,
+    /// With --all-failed: wait until the running service has delivered the
+    /// replayed messages (or dead-lettered them again), with a progress bar on a terminal.
+    #[arg(long, requires = "all_failed")]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -98,8 +102,12 @@ pub fn list(args: &EventsListArgs) -> ExitCode {
 pub fn replay(args: &EventsReplayArgs) -> ExitCode {
     with_store(&args.config, |store| {
         if args.all_failed {
-            let replayed = store.replay_dead(&args.instance, Utc::now()).map_err(|e| e.to_string())?;
+            let replayed_at = Utc::now();
+            let replayed = store.replay_dead(&args.instance, replayed_at).map_err(|e| e.to_string())?;
             println!("{replayed} dead-lettered message(s) of instance `{}` put back in the outbox", args.instance);
+            if args.wait && replayed > 0 {
+                wait_for_delivery(store, &args.instance, replayed as u64, replayed_at)?;
+            }
         }
         if args.failed_records {
             let asked = store.request_failure_replay(&args.instance).map_err(|e| e.to_string())?;
@@ -110,6 +118,35 @@ pub fn replay(args: &EventsReplayArgs) -> ExitCode {
         }
         Ok(())
     })
+}
+
+/// How often `--wait` looks at the outbox.
+const WAIT_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Follows the delivery of `replayed` messages put back at `replayed_at`
+/// until none of the instance's messages is pending any more: counted as the
+/// instance's deliveries since the replay (so a poll's messages delivered
+/// meanwhile count too, and the count stops at `replayed`).
+fn wait_for_delivery(store: &Store, instance: &str, replayed: u64, replayed_at: DateTime<Utc>) -> Result<(), String> {
+    let bar = super::progress_bar::wanted(false).then(|| super::progress_bar::messages(replayed));
+    let delivered = loop {
+        let delivered = store.delivered_since(instance, replayed_at).map_err(|e| e.to_string())?.min(replayed);
+        let (pending, _dead) = store.undelivered(instance).map_err(|e| e.to_string())?;
+        if let Some(bar) = &bar {
+            bar.set_position(delivered);
+            bar.set_message(format!("({pending} pending)"));
+        }
+        if pending == 0 {
+            break delivered;
+        }
+        std::thread::sleep(WAIT_TICK);
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (_, dead) = store.undelivered(instance).map_err(|e| e.to_string())?;
+    println!("{delivered} of {replayed} replayed message(s) delivered; {dead} dead-lettered now");
+    Ok(())
 }
 
 /// Lists the records an instance's plugins could not map, with the reason.

@@ -11,6 +11,7 @@ mod plugin_list;
 mod plugin_new;
 mod plugin_run;
 mod poll;
+mod progress_bar;
 mod serve;
 mod sim;
 mod template_render;

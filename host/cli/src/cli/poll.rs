@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use engine::config;
-use engine::service::dry_run::{DryRunReport, DryRunView, dry_run_offline};
+use engine::service::dry_run::{DryRunReport, DryRunView, dry_run_offline_watched};
+use engine::service::progress::ProgressCell;
+
+use super::progress_bar;
 
 #[derive(Debug, Args)]
 pub struct PollArgs {
@@ -54,7 +57,15 @@ pub fn run(args: &PollArgs) -> ExitCode {
         eprintln!("error: plugin directory {}: {error}", plugin_dir.display());
         return ExitCode::FAILURE;
     }
-    let view = super::block_on_value(dry_run_offline(config, &args.instance, args.resource.as_deref()));
+    let progress = ProgressCell::default();
+    let dry_run = dry_run_offline_watched(config, &args.instance, args.resource.as_deref(), &progress);
+    // On a terminal, a bar of the pages and records read while a long (backfill) dry run goes on.
+    let view = if progress_bar::wanted(args.json) {
+        let prefix = format!("dry run of `{}`", args.instance);
+        super::block_on_value(progress_bar::follow_poll(&prefix, &progress, dry_run))
+    } else {
+        super::block_on_value(dry_run)
+    };
     let view = match view {
         Ok(Ok(view)) => view,
         Ok(Err(error)) => {

@@ -105,3 +105,53 @@ async fn poll_dry_run_prints_the_event_and_leaves_the_state_alone() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("resource `nope`") && stderr.contains("incidents"), "{stderr}");
 }
+
+/// A dry run of a backfill (`since` two months back, slowed pages): on a
+/// terminal it draws a bar of the records read of Autotask's count; piped,
+/// its output has no bar and no escape code. The terminal is `script`'s
+/// pseudo-terminal (util-linux).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_dry_run_draws_a_progress_bar_on_a_terminal_only() {
+    let sim = simulator(1500).await;
+    sim.set_faults(autotask_sim::Faults { latency_ms: 300, ..autotask_sim::Faults::default() });
+    let secret = sim.config().secret.clone();
+    let (callback, _) = start_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, callback, "");
+    // The instance starts two months back: its first poll is a backfill of every ticket.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let since_line = text.lines().find(|line| line.starts_with("since = ")).unwrap().to_owned();
+    let since = chrono::Utc::now() - chrono::TimeDelta::days(60);
+    std::fs::write(&config, text.replace(&since_line, &format!("since = \"{}\"", since.to_rfc3339()))).unwrap();
+    // A state database that has never polled (a dry run needs one, and does not make one).
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    Store::open(&dir.path().join("data").join(engine::service::STATE_FILE)).unwrap();
+
+    let piped = poll(&config, &secret, &["--dry-run", "--instance", "acme"]);
+    let (stdout, stderr) = (text(&piped.stdout), text(&piped.stderr));
+    assert!(piped.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1500 read"), "every ticket: {stdout}");
+    for output in [&stdout, &stderr] {
+        assert!(!output.contains('\u{1b}') && !output.contains('\r'), "no escape codes when piped: {output:?}");
+        assert!(!output.contains("records ·"), "no progress when piped: {output}");
+    }
+
+    let command = format!(
+        "{} poll --config {} --dry-run --instance acme",
+        env!("CARGO_BIN_EXE_autotask-events"),
+        config.to_str().unwrap()
+    );
+    let on_terminal = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("TEST_AUTOTASK_SECRET", &secret)
+        .env("RUST_LOG", "warn")
+        .env("TERM", "xterm")
+        .output()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let shown = text(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{shown}\n{}", text(&on_terminal.stderr));
+    assert!(shown.contains("dry run of `acme`") && shown.contains(" of 1,500 records"), "the bar: {shown:?}");
+    assert!(shown.contains('\u{1b}'), "drawn with escape codes: {shown:?}");
+    assert!(shown.contains("1500 read"), "and the report: {shown}");
+    assert!(!shown.contains(&secret), "no secret on the terminal");
+}

@@ -9,12 +9,13 @@ use serde_json::Value;
 
 use super::instances::Found;
 use super::views::{
-    DeliveryHealth, EventSummary, FleetLeases, LastPollView, MessageStatus, MessageView, Polled, PushView,
-    ResourcePlugin, ResourcePolled, ResourceState, ResourceView, Resources, Retried,
+    DeliveryHealth, DeliveryNow, EventSummary, FleetLeases, LastPollView, MessageStatus, MessageView, Polled,
+    ProgressView, PushView, ResourcePlugin, ResourcePolled, ResourceState, ResourceView, Resources, Retried,
 };
 use super::{Caller, EventFilter, ManageError, Management};
 use crate::service::plugins::{PluginStatus, Reload, Status, plugin_file_or_default, plugin_path, short_version};
 use crate::service::poll::blocking;
+use crate::service::progress::PollProgress;
 use crate::service::scheduler::LastPoll;
 use crate::store::MessageSummary;
 
@@ -116,12 +117,17 @@ impl Management {
             let status = handle.map(|handle| handle.status());
             let version = handle.and_then(|handle| handle.plugin.current()).map(|plugin| plugin.version().to_owned());
             let elsewhere = handle.and_then(|handle| handle.lease.fence().err()).map(|not_held| not_held.to_string());
+            let progress = match handle.and_then(|handle| handle.progress()) {
+                Some(poll) => Some(self.progress_view(&configured.id, poll).await?),
+                None => None,
+            };
             let state = match &status {
                 None => ResourceState::NotPolled,
                 Some(_) if elsewhere.is_some() => ResourceState::PolledElsewhere,
                 Some(status) if status.waiting_for_plugin.is_some() || version.is_none() => {
                     ResourceState::WaitingForPlugin
                 }
+                Some(_) if progress.is_some() => ResourceState::Polling,
                 Some(status) if status.next_poll.is_none() && status.last_poll.is_some() => ResourceState::Polling,
                 Some(_) => ResourceState::Scheduled,
             };
@@ -139,6 +145,7 @@ impl Management {
                 last_poll: status.as_ref().and_then(|s| s.last_poll.as_ref()).map(last_poll_view),
                 next_poll: status.as_ref().and_then(|s| s.next_poll),
                 polled_elsewhere: elsewhere,
+                progress,
                 push: handle.and_then(|handle| handle.push.as_ref()).map(|push| {
                     let status = push.status();
                     let config = &configured.instance;
@@ -162,6 +169,29 @@ impl Management {
             });
         }
         Ok(Resources { instance_id: instance, resources: shown })
+    }
+
+    /// A running poll's progress with the delivery of `instance` since it began.
+    async fn progress_view(&self, instance: &str, poll: PollProgress) -> Result<ProgressView, ManageError> {
+        let (store, instance, started) = (self.shared().store.clone(), instance.to_owned(), poll.started);
+        let (pending, delivered) = blocking(move || {
+            let (pending, _dead) = store.undelivered(&instance)?;
+            Ok((pending, store.delivered_since(&instance, started)?))
+        })
+        .await?;
+        Ok(ProgressView { poll, messages_pending: pending, messages_delivered: delivered })
+    }
+
+    /// Instance `id`'s messages waiting for delivery, and those delivered in the last minute.
+    pub async fn delivery_now(&self, id: &str) -> Result<DeliveryNow, ManageError> {
+        let (store, instance) = (self.shared().store.clone(), id.to_owned());
+        let minute_ago = Utc::now() - chrono::Duration::minutes(1);
+        let (pending, delivered_last_minute) = blocking(move || {
+            let (pending, _dead) = store.undelivered(&instance)?;
+            Ok((pending, store.delivered_since(&instance, minute_ago)?))
+        })
+        .await?;
+        Ok(DeliveryNow { pending, delivered_last_minute })
     }
 
     /// Instance `id`'s events of the last 24 hours by delivery state, and the

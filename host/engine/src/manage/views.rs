@@ -10,6 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::service::poll::PollSummary;
+use crate::service::progress::PollProgress;
 use crate::service::scheduler::PollResult;
 use crate::store::EventCounts;
 
@@ -269,6 +270,30 @@ pub struct ResourceView {
     /// In a fleet, while another host polls it: which (its last poll is that host's to show).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub polled_elsewhere: Option<String>,
+    /// While a poll runs: how far it is, and how delivery keeps up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressView>,
+}
+
+/// A running poll's progress, with the instance's delivery since it began.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressView {
+    #[serde(flatten)]
+    pub poll: PollProgress,
+    /// The instance's messages waiting for delivery now (every resource's).
+    pub messages_pending: u64,
+    /// The instance's messages delivered since the poll began.
+    pub messages_delivered: u64,
+}
+
+/// How an instance's delivery is going right now, for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryNow {
+    /// Messages waiting for delivery (retrying ones too, not dead-lettered ones).
+    pub pending: u64,
+    /// Messages delivered in the last minute.
+    pub delivered_last_minute: u64,
 }
 
 /// How a resource's push is doing.

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::Metrics;
 use super::plugins::{PluginRegistry, plugin_path, short_version};
 use super::poll::{PollSummary, ResourcePoller, blocking};
+use super::progress::ProgressCell;
 use super::{InstanceHandle, Shared, absolute, compile_cache_dir, open_store, running_settings};
 use crate::config::{ConfiguredInstance, ServiceConfig};
 use crate::dates::format_instant;
@@ -274,6 +275,17 @@ pub async fn dry_run_offline(
     id: &str,
     resource: Option<&str>,
 ) -> Result<DryRunView, DryRunError> {
+    dry_run_offline_watched(config, id, resource, &ProgressCell::default()).await
+}
+
+/// [`dry_run_offline`], showing each resource's progress in `progress` as it
+/// runs (the resources run one after the other; `progress` is empty between them).
+pub async fn dry_run_offline_watched(
+    config: ServiceConfig,
+    id: &str,
+    resource: Option<&str>,
+    progress: &ProgressCell,
+) -> Result<DryRunView, DryRunError> {
     let settings = running_settings(&config.server);
     if settings.store_url.is_none() {
         let path = settings.data_dir.join(super::STATE_FILE);
@@ -298,7 +310,7 @@ pub async fn dry_run_offline(
         // No lease is needed to write nothing.
         fleet: None,
     });
-    let outcome = run_offline(&shared, config.instances, id, resource).await;
+    let outcome = run_offline(&shared, config.instances, id, resource, progress).await;
     // Ends the plugin slots' reload loops.
     shutdown.cancel();
     outcome
@@ -309,6 +321,7 @@ async fn run_offline(
     file_instances: Vec<ConfiguredInstance>,
     id: &str,
     resource: Option<&str>,
+    progress: &ProgressCell,
 ) -> Result<DryRunView, DryRunError> {
     let configured = match file_instances.into_iter().find(|configured| configured.id == id) {
         Some(configured) => configured,
@@ -362,8 +375,9 @@ async fn run_offline(
             shared: shared.clone(),
             push: None,
             lease: crate::lease::Lease::solo(),
+            progress: ProgressCell::default(),
         };
-        let report = poller.dry_run().await.map_err(|error| error.to_string());
+        let report = poller.dry_run_watched(progress).await.map_err(|error| error.to_string());
         resources.push(ResourceDryRun::new(&each.name, report));
     }
     Ok(DryRunView { instance_id: id.to_owned(), dry_run: true, resources })

@@ -13,6 +13,7 @@ mod notifications;
 pub(crate) mod outbox_wakers;
 pub mod plugins;
 pub mod poll;
+pub mod progress;
 pub mod push;
 mod reload;
 pub mod scheduler;

@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use super::dry_run::{DryRun, DryRunReport};
 use super::metrics::{InstanceLabels, PluginLabels, ResourceLabels};
 use super::plugins::{PluginSlot, short_version};
+use super::progress::{self, ProgressCell, ProgressGuard};
 use super::push::PushState;
 use super::{InstanceHandle, Shared};
 use crate::config::{EventFormat, ResourceConfig};
@@ -112,6 +113,8 @@ pub(crate) struct ResourcePoller {
     pub(crate) push: Option<Arc<PushState>>,
     /// The resource's poll lease: polls commit under it.
     pub(crate) lease: Lease,
+    /// The running poll's progress, for the management API and the console.
+    pub(crate) progress: ProgressCell,
 }
 
 /// A poll's work so far: what the next commit writes, and the summary.
@@ -137,6 +140,10 @@ struct Collected {
     fence: Option<Fence>,
     /// Set for a dry run: what `commit` would write is kept here instead.
     dry_run: Option<DryRun>,
+    /// Where the poll shows how far it is (a cell no one reads for push callouts).
+    progress: ProgressCell,
+    /// Messages in the commit being written: stored once it is done.
+    storing_messages: usize,
 }
 
 /// The most push callouts one pass maps: their records are one query (Autotask's page is 500).
@@ -165,7 +172,7 @@ impl ResourcePoller {
     /// Polls once. On success the events are in the outbox and the watermark
     /// moved. The requests it sent are counted either way.
     pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
-        let (collected, requests) = self.counting(None).await;
+        let (collected, requests) = self.counting(None, &self.progress).await;
         collected.map(|collected| PollSummary { requests, ..collected.summary })
     }
 
@@ -174,7 +181,13 @@ impl ResourcePoller {
     /// real poll reads the same window. Needs no lease: it changes nothing
     /// another host could be doing.
     pub async fn dry_run(&self) -> Result<DryRunReport, PollError> {
-        let (collected, requests) = self.counting(Some(DryRun::default())).await;
+        self.dry_run_watched(&ProgressCell::default()).await
+    }
+
+    /// A dry run whose progress shows in `progress` (the CLI draws a bar from
+    /// it), not in the resource's: a dry run runs beside the resource's polls.
+    pub async fn dry_run_watched(&self, progress: &ProgressCell) -> Result<DryRunReport, PollError> {
+        let (collected, requests) = self.counting(Some(DryRun::default()), progress).await;
         let collected = collected?;
         let dry_run = collected.dry_run.expect("a dry run collects");
         Ok(dry_run.report(PollSummary { requests, ..collected.summary }))
@@ -182,16 +195,21 @@ impl ResourcePoller {
 
     /// Polls (or dry-runs, with `dry_run`), counting the requests it sent to
     /// Autotask, which are counted either way.
-    async fn counting(&self, dry_run: Option<DryRun>) -> (Result<Collected, PollError>, u64) {
+    async fn counting(&self, dry_run: Option<DryRun>, progress: &ProgressCell) -> (Result<Collected, PollError>, u64) {
         let (client, sent) = self.client.counting();
-        let polled = self.poll_with(&client, dry_run).await;
+        let polled = self.poll_with(&client, dry_run, progress).await;
         let requests = sent.get();
         let labels = InstanceLabels { instance: self.instance.id.clone() };
         self.shared.metrics.instance_requests.get_or_create(&labels).inc_by(requests);
         (polled, requests)
     }
 
-    async fn poll_with(&self, client: &AutotaskClient, dry_run: Option<DryRun>) -> Result<Collected, PollError> {
+    async fn poll_with(
+        &self,
+        client: &AutotaskClient,
+        dry_run: Option<DryRun>,
+        progress: &ProgressCell,
+    ) -> Result<Collected, PollError> {
         // The version serving now maps this poll's batches unless a newer one
         // comes in; if the file is removed mid-poll, this one finishes the poll.
         let Some(plugin) = self.plugin.current() else {
@@ -199,6 +217,8 @@ impl ResourcePoller {
         };
         let resource = self.config();
         let this_poll = Utc::now();
+        progress.begin(this_poll);
+        let _progress_ends = ProgressGuard(progress);
         // A dry run writes nothing, so it needs no lease and tells none it worked.
         let fence = if dry_run.is_some() { None } else { self.lease.fence()? };
         if dry_run.is_none() {
@@ -222,6 +242,14 @@ impl ResourcePoller {
         let url = resource.template.render(from, &simple_date_format::Zone::Utc);
         let mut query = autotask_query(&url).map_err(|e| PollError::Url(e.to_string()))?;
         query.body.max_records = resource.page_size.or(query.body.max_records);
+        let reach = (this_poll - from).to_std().unwrap_or_default();
+        if progress::is_backfill(reach, self.instance.config.refresh_interval) {
+            // One request more for a poll of many pages: what it will read, for the estimate.
+            match client.count(&query.entity, &query.body).await {
+                Ok(total) => progress.total(total),
+                Err(error) => tracing::info!("the backfill's records could not be counted, no estimate: {error}"),
+            }
+        }
 
         let announced = seen_now.iter().map(|(id, _)| id.clone()).collect();
         let mut collected = Collected {
@@ -230,6 +258,7 @@ impl ResourcePoller {
             announced,
             fence,
             dry_run: dry_run.map(|dry_run| dry_run.reading(&url, &query)),
+            progress: progress.clone(),
             ..Collected::default()
         };
         collected.summary.from = format_instant(from);
@@ -245,6 +274,7 @@ impl ResourcePoller {
             let page = page?;
             collected.summary.pages += 1;
             collected.summary.records += page.len();
+            progress.page_read(Some(page.len()));
             if let Some(dry_run) = &mut collected.dry_run {
                 dry_run.page_read(&query.entity, page.len());
             }
@@ -266,6 +296,7 @@ impl ResourcePoller {
                 let page = page?;
                 collected.summary.pages += 1;
                 collected.summary.deleted += page.len();
+                progress.page_read(None);
                 if let Some(dry_run) = &mut collected.dry_run {
                     dry_run.page_read(log, page.len());
                 }
@@ -434,6 +465,7 @@ impl ResourcePoller {
         let commit = PollCommit { fence: collected.fence.clone(), ..std::mem::take(&mut collected.commit) };
         collected.summary.messages += commit.messages.len();
         collected.summary.failed += commit.failed.len();
+        collected.storing_messages = commit.messages.len();
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
         let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
@@ -453,6 +485,7 @@ impl ResourcePoller {
         if let Some(storing) = collected.storing.take() {
             let took = storing.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             collected.summary.storing_ms += took.as_secs_f64() * 1000.0;
+            collected.progress.stored(std::mem::take(&mut collected.storing_messages));
         }
         Ok(())
     }
@@ -557,6 +590,7 @@ impl ResourcePoller {
         let mut records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
         add_elapsed(&mut collected.summary.storing_ms, storing);
         collected.fresh += records.len();
+        collected.progress.mapped(records.len());
         for (_, record) in &mut records {
             if !collected.announced.insert(record.object_id.clone()) && record.default_event_type == EventType::Created
             {

@@ -61,6 +61,11 @@ impl ResourceHandle {
         self.requests.push(reply).then_some(answer)
     }
 
+    /// How far the poll running now is, while one runs.
+    pub fn progress(&self) -> Option<super::progress::PollProgress> {
+        self.poller.progress.snapshot()
+    }
+
     /// What a poll now would deliver, read and mapped without writing anything.
     pub async fn dry_run(&self) -> Result<super::dry_run::DryRunReport, PollError> {
         self.poller.dry_run().await

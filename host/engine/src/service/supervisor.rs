@@ -416,6 +416,7 @@ impl Supervisor {
                 shared: shared.clone(),
                 push: push.clone(),
                 lease: shared.lease(poll_lease_key(&id, &resource.name), &id),
+                progress: Default::default(),
             };
             let user = format!("{id}/{}", resource.name);
             let sample = configured.sample_records.get(&resource.name).and_then(|json| poller.sample(json));

@@ -441,6 +441,10 @@ pub trait Outbox: Send + Sync {
     /// How many of an instance's messages are not delivered: pending, and dead-lettered.
     fn undelivered(&self, instance_id: &str) -> Result<(u64, u64), StoreError>;
 
+    /// How many of an instance's messages were delivered at `since` or later:
+    /// the delivery side of a backfill's progress.
+    fn delivered_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The events in an instance's messages created since `since`, by where they stand.
     fn event_counts_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<EventCounts, StoreError>;
 

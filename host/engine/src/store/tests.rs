@@ -181,6 +181,7 @@ both_backends!(
     failed_records_can_be_asked_for_again_and_go_when_replayed,
     seen_since_loads_the_keys_a_window_can_read_again,
     event_counts_split_a_day_of_messages_by_where_they_stand,
+    delivered_since_counts_the_messages_delivered_from_then_on,
     pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked,
     a_callout_is_stored_once_and_leaves_with_the_commit_of_its_events,
     a_resources_webhook_is_kept_replaced_and_forgotten_with_its_callouts,
@@ -369,6 +370,27 @@ fn event_counts_split_a_day_of_messages_by_where_they_stand(fixture: &dyn Fixtur
     let counts = store.event_counts_since("acme", now() - TimeDelta::hours(24)).unwrap();
     assert_eq!(counts, EventCounts { delivered: 3, pending: 3, failed: 6 }, "the 25-hour-old message is not counted");
     assert_eq!(store.event_counts_since("nobody", now()).unwrap(), EventCounts::default());
+}
+
+fn delivered_since_counts_the_messages_delivered_from_then_on(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    let ids = ["early", "late", "later", "pending"];
+    let commit = PollCommit { messages: ids.iter().map(|id| message(id)).collect(), ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    store
+        .commit_poll("other", "incidents", &PollCommit { messages: vec![message("o")], ..Default::default() }, now())
+        .unwrap();
+    let seq = |id: &str| {
+        store.recent_messages("acme", None, 10).unwrap().into_iter().find(|m| m.message_id == id).unwrap().seq
+    };
+    let minute_ago = now() - TimeDelta::minutes(1);
+    store.mark_delivered(seq("early"), minute_ago - TimeDelta::seconds(1)).unwrap();
+    store.mark_delivered(seq("late"), minute_ago).unwrap();
+    store.mark_delivered(seq("later"), now()).unwrap();
+    let other = store.recent_messages("other", None, 1).unwrap()[0].seq;
+    store.mark_delivered(other, now()).unwrap();
+    assert_eq!(store.delivered_since("acme", minute_ago).unwrap(), 2, "from `since` on, this instance's only");
+    assert_eq!(store.delivered_since("acme", now() + TimeDelta::seconds(1)).unwrap(), 0);
 }
 
 fn pending_messages_can_be_read_past_the_ones_delivered_and_not_yet_marked(fixture: &dyn Fixture) {

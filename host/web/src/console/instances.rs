@@ -12,10 +12,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use engine::manage::views::{
-    DeliveryHealth, InstanceView, LastPollView, MessageStatus, MessageView, PushView, ResourceState, ResourceView,
-    Resources,
+    DeliveryHealth, DeliveryNow, InstanceView, LastPollView, MessageStatus, MessageView, PushView, ResourceState,
+    ResourceView, Resources,
 };
 use engine::manage::{Caller, ManageError, OutboxPolicy};
+use engine::service::progress::thousands;
 
 use super::layout::{
     Page, count, csrf_field, date, instant, notice, or_dash, page, post_button, short_version, table_head,
@@ -316,13 +317,18 @@ async fn activity_section(console: &Console, caller: &Caller, id: &str) -> Resul
     let management = &console.management;
     let resources = management.resources(id, caller).await;
     let events = management.events(id, caller, None, RECENT_EVENTS).await?;
+    let delivery = management.delivery_now(id).await?;
     Ok(html! {
         div #activity hx-get={"/console/instances/" (id) "/activity"} hx-trigger=(REFRESH) hx-swap="outerHTML" {
             h2 { "Resources" }
             @match &resources {
-                Ok(answer) => (resources_table(&answer.resources)),
+                Ok(answer) => {
+                    @for resource in &answer.resources { (poll_progress(resource)) }
+                    (resources_table(&answer.resources))
+                }
                 Err(error) => p .error { (error.to_string()) },
             }
+            (delivery_now(&delivery))
             h2 { "Recent events" }
             (events_table(id, &events))
         }
@@ -351,6 +357,42 @@ fn resources_table(resources: &[ResourceView]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A running poll's progress bar, labelled with what it counts ("page 12 ·
+/// 5,800 of 20,000 records · about 3 min left"); without a total (not a
+/// backfill) the bar has no value, which browsers show as busy. Refreshed
+/// with the rest of the activity section.
+fn poll_progress(resource: &ResourceView) -> Markup {
+    let Some(progress) = &resource.progress else {
+        return html! {};
+    };
+    let poll = &progress.poll;
+    let text = poll.text();
+    let id = format!("progress-{}", resource.name);
+    html! {
+        div .poll-progress data-resource=(resource.name) {
+            label for=(id) { "Polling " strong { (resource.name) } ": " span .progress-text { (text) } }
+            @match poll.records_total {
+                Some(total) => progress id=(id) max=(total.max(1)) value=(poll.records_read.min(total)) { (text) },
+                None => progress id=(id) { (text) },
+            }
+            p .reason {
+                (thousands(poll.records_mapped)) " mapped · " (thousands(poll.messages_stored)) " messages stored · "
+                (thousands(progress.messages_delivered)) " delivered since the poll began"
+            }
+        }
+    }
+}
+
+/// The instance's delivery right now: what waits, and how fast it goes out.
+fn delivery_now(delivery: &DeliveryNow) -> Markup {
+    html! {
+        p #delivery-now {
+            "Delivery: " (thousands(delivery.pending)) " " (if delivery.pending == 1 { "message" } else { "messages" })
+            " pending · " (thousands(delivery.delivered_last_minute)) " delivered in the last minute"
         }
     }
 }
@@ -583,6 +625,48 @@ mod tests {
         let form = &html[dry_run..];
         let form = &form[..form.find("</form>").unwrap()];
         assert!(form.contains(r#"value="csrf-token""#) && form.contains(">Dry run</button>"), "{form}");
+    }
+
+    #[test]
+    fn a_running_poll_shows_an_accessible_progress_bar_with_its_counts_in_words() {
+        use engine::manage::views::{ProgressView, ResourcePlugin};
+        use engine::service::progress::PollProgress;
+        let poll = PollProgress {
+            pages_read: 12,
+            records_read: 5_800,
+            records_total: Some(20_000),
+            records_mapped: 5_700,
+            messages_stored: 57,
+            started: chrono::Utc::now(),
+            eta_seconds: Some(170),
+        };
+        let mut resource = ResourceView {
+            name: "incidents".into(),
+            entity: "Tickets".into(),
+            url: String::new(),
+            status: ResourceState::Polling,
+            plugin: ResourcePlugin { path: "incidents.wasm".into(), version: None, waiting_reason: None },
+            watermark: None,
+            last_poll: None,
+            next_poll: None,
+            push: None,
+            polled_elsewhere: None,
+            progress: Some(ProgressView { poll: poll.clone(), messages_pending: 7, messages_delivered: 50 }),
+        };
+        let html = poll_progress(&resource).into_string();
+        assert!(html.contains(r#"<label for="progress-incidents">"#), "labelled: {html}");
+        assert!(html.contains(r#"<progress id="progress-incidents" max="20000" value="5800">"#), "{html}");
+        assert!(html.contains("page 12 · 5,800 of 20,000 records · about 3 min left"), "{html}");
+        assert!(html.contains("50 delivered since the poll began"), "{html}");
+        // Not a backfill: no total, so a bar without a value (busy) and no estimate.
+        let unknown = PollProgress { records_total: None, eta_seconds: None, ..poll };
+        resource.progress = Some(ProgressView { poll: unknown, messages_pending: 0, messages_delivered: 0 });
+        let html = poll_progress(&resource).into_string();
+        assert!(html.contains(r#"<progress id="progress-incidents">"#) && !html.contains("left"), "{html}");
+        resource.progress = None;
+        assert_eq!(poll_progress(&resource).into_string(), "", "nothing between polls");
+        let delivery = delivery_now(&DeliveryNow { pending: 1, delivered_last_minute: 1_200 }).into_string();
+        assert!(delivery.contains("1 message pending · 1,200 delivered in the last minute"), "{delivery}");
     }
 
     #[test]

@@ -455,6 +455,14 @@ impl Outbox for PgStore {
         Ok((count(&row, 0), count(&row, 1)))
     }
 
+    fn delivered_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = self.read()?.query_one(
+            "SELECT count(*) FROM outbox WHERE instance_id = $1 AND state = 'delivered' AND delivered_at >= $2",
+            &[&instance_id, &format_instant(since)],
+        )?;
+        Ok(count(&row, 0))
+    }
+
     fn event_counts_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<EventCounts, StoreError> {
         // `sum` of a BIGINT is NUMERIC in PostgreSQL: cast back.
         let row = self.read()?.query_one(

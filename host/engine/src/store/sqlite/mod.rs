@@ -455,6 +455,15 @@ impl Outbox for SqliteStore {
         Ok((count("pending")?, count("dead")?))
     }
 
+    fn delivered_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        let count: i64 = self.read().query_row(
+            "SELECT count(*) FROM outbox WHERE instance_id = ?1 AND state = 'delivered' AND delivered_at >= ?2",
+            params![instance_id, format_instant(since)],
+            |row| row.get(0),
+        )?;
+        Ok(count as u64)
+    }
+
     /// The events in an instance's messages created since `since`, by where they stand.
     fn event_counts_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<EventCounts, StoreError> {
         let counts = self.read().query_row(
