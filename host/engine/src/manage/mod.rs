@@ -18,6 +18,7 @@ mod instances;
 mod plugin_try;
 mod plugins;
 mod push;
+mod raw_records;
 #[cfg(test)]
 mod tests;
 pub mod views;
@@ -34,6 +35,7 @@ pub use error::{FieldProblem, ManageError, json_path};
 pub use instances::{OutboxPolicy, Page};
 pub use plugin_try::{MAX_TRY_RECORDS, PluginTryView, TrySide};
 pub use push::HookError;
+pub use raw_records::MAX_RAW_RECORDS;
 
 /// Who is asking. The API's secrets were checked before the call and named
 /// the user; an `Element` token, when one was presented, narrows it to that instance.
