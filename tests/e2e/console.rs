@@ -22,28 +22,41 @@ use support::webdriver::{Browser, ENTER, Element, TAB};
 
 mod dry_run;
 mod inspector;
+mod playground;
 
-const USER_SECRET: &str = "console-user-secret-0123456789";
-const ORGANIZATION_SECRET: &str = "console-organization-secret-0123";
-const SIGNATURE_KEY: &str = "console-signature-key-0123";
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const USER_SECRET: &str = "console-user-secret-0123456789";
+pub(crate) const ORGANIZATION_SECRET: &str = "console-organization-secret-0123";
+pub(crate) const SIGNATURE_KEY: &str = "console-signature-key-0123";
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// The simulator, a receiver and the service, with the API (and so the console) open.
 pub(crate) struct Setup {
-    sim: Simulator,
-    receiver: Receiver,
+    pub(crate) sim: Simulator,
+    pub(crate) receiver: Receiver,
     _dir: tempfile::TempDir,
-    service: RunningService,
+    pub(crate) service: RunningService,
 }
 
 impl Setup {
     pub(crate) async fn new() -> Setup {
-        Setup::with(8, |_, _| Vec::new()).await
+        Setup::build(8, "", |_, _| Vec::new()).await
+    }
+
+    /// [`Setup::new`] with more TOML after its settings (`[[api.users]]`, say).
+    pub(crate) async fn with(more: &str) -> Setup {
+        Setup::build(8, more, |_, _| Vec::new()).await
     }
 
     /// A simulator of `tickets` tickets, and the instances of the configuration
     /// file `instances` writes for the simulator and the receiver.
-    pub(crate) async fn with(tickets: usize, instances: impl FnOnce(&Simulator, &Receiver) -> Vec<String>) -> Setup {
+    pub(crate) async fn with_instances(
+        tickets: usize,
+        instances: impl FnOnce(&Simulator, &Receiver) -> Vec<String>,
+    ) -> Setup {
+        Setup::build(tickets, "", instances).await
+    }
+
+    async fn build(tickets: usize, more: &str, instances: impl FnOnce(&Simulator, &Receiver) -> Vec<String>) -> Setup {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim =
             Simulator::start(SimConfig { listen: "127.0.0.1:0".parse().unwrap(), tickets, ..SimConfig::default() })
@@ -55,7 +68,7 @@ impl Setup {
         // Two retries, then dead-lettered: "Retry failed" has something to do.
         let settings = format!(
             "integration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n\n[api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
-             [delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 2\ntimeout_seconds = 1\n",
+             [delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 2\nretries = 2\ntimeout_seconds = 1\n\n{more}",
             sim.config().integration_code,
             sim.url().trim_start_matches("http://").trim_end_matches('/'),
         );
@@ -80,7 +93,7 @@ impl Setup {
         ]
     }
 
-    fn assert_no_secret(&self, text: &str, what: &str) {
+    pub(crate) fn assert_no_secret(&self, text: &str, what: &str) {
         for secret in self.secrets() {
             assert!(!text.contains(&secret), "{what} shows a secret");
         }
@@ -123,13 +136,18 @@ fn cookie_value(set_cookie: &str) -> &str {
 }
 
 /// The value of the hidden `csrf` field in a page.
-fn csrf_in(page: &str) -> String {
+pub(crate) fn csrf_in(page: &str) -> String {
     let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
     page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
 /// Signs in over plain HTTP; returns the session cookie and a page's CSRF token.
 pub(crate) async fn sign_in(setup: &Setup) -> (String, String) {
+    sign_in_as(setup, USER_SECRET).await
+}
+
+/// [`sign_in`] as the user whose secret is `user_secret`.
+pub(crate) async fn sign_in_as(setup: &Setup, user_secret: &str) -> (String, String) {
     let client = http();
     let form = client.get(setup.url("/console/sign-in")).send().await.unwrap();
     let double_submit = set_cookie(&form, "autotask_events_sign_in").expect("a sign-in cookie");
@@ -137,7 +155,7 @@ pub(crate) async fn sign_in(setup: &Setup) -> (String, String) {
     let answer = client
         .post(setup.url("/console/sign-in"))
         .header(COOKIE, double_submit.split(';').next().unwrap())
-        .form(&[("user_secret", USER_SECRET), ("organization_secret", ORGANIZATION_SECRET), ("csrf", &token)])
+        .form(&[("user_secret", user_secret), ("organization_secret", ORGANIZATION_SECRET), ("csrf", &token)])
         .send()
         .await
         .unwrap();
@@ -400,7 +418,7 @@ async fn a_form_with_a_bad_template_names_the_field_and_creates_nothing() {
 }
 
 /// The few steps a person takes on a page, each failing with what it was after.
-trait Steps {
+pub(crate) trait Steps {
     async fn save_screenshot(&self, name: &str);
     async fn element(&self, css: &str) -> Element<'_>;
     async fn fill(&self, css: &str, text: &str);

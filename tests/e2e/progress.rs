@@ -22,7 +22,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The service with instance `backfill`, whose first poll reads every ticket
 /// from two months back (before every generated change), slowly.
 pub(crate) async fn backfill() -> Setup {
-    Setup::with(TICKETS as usize, |sim, receiver| {
+    Setup::with_instances(TICKETS as usize, |sim, receiver| {
         sim.set_faults(Faults { latency_ms: LATENCY_MS, ..Faults::default() });
         let mut resource = incidents_resource();
         resource["pageSize"] = json!(PAGE_SIZE);

@@ -19,6 +19,7 @@ mod instances;
 mod plugin_try;
 mod plugins;
 mod push;
+mod raw_records;
 #[cfg(test)]
 mod tests;
 pub mod views;
@@ -37,6 +38,7 @@ pub use inspect::{AttemptView, EventFilter, InspectedEvent, MessageDetail, Redel
 pub use instances::{OutboxPolicy, Page};
 pub use plugin_try::{MAX_TRY_RECORDS, PluginTryView, TrySide};
 pub use push::HookError;
+pub use raw_records::MAX_RAW_RECORDS;
 
 /// Who is asking. The API's secrets were checked before the call and named
 /// the user; an `Element` token, when one was presented, narrows it to that instance.

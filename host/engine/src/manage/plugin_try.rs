@@ -80,6 +80,29 @@ impl Management {
     pub async fn try_plugin(&self, caller: &Caller, name: &str, body: &Value) -> Result<PluginTryView, ManageError> {
         let name = plugin_file_name(name, None)?;
         let request = parse(&name, body)?;
+        self.compare(caller, &name, request).await
+    }
+
+    /// [`Management::try_plugin`] with bytes not stored yet, as the plugin file
+    /// `file`, against the active version: a body's `upload` as it was sent,
+    /// without the base64 a JSON body needs. Its problems name `upload.name`
+    /// and `upload.content`.
+    pub async fn try_plugin_bytes(
+        &self,
+        caller: &Caller,
+        name: &str,
+        records: &Value,
+        file: &str,
+        bytes: Vec<u8>,
+    ) -> Result<PluginTryView, ManageError> {
+        let name = plugin_file_name(name, None)?;
+        let records = self::records(Some(records))?;
+        let compare = upload_bytes(&name, file, bytes, "upload.content")?;
+        self.compare(caller, &name, TryRequest { records, compare }).await
+    }
+
+    async fn compare(&self, caller: &Caller, name: &str, request: TryRequest) -> Result<PluginTryView, ManageError> {
+        let name = name.to_owned();
         let (old, new) = match request.compare {
             Compare::Versions(old, new) => (self.stored(&name, old).await?, self.stored(&name, new).await?),
             Compare::Upload { name: file, bytes, field } => {
@@ -266,6 +289,11 @@ fn upload_field(name: &str, value: &Value) -> Result<Compare, ManageError> {
             ));
         }
     };
+    upload_bytes(name, file, bytes, field)
+}
+
+/// Bytes sent in `field` as the plugin file `file`, to try as plugin `name`.
+fn upload_bytes(name: &str, file: &str, bytes: Vec<u8>, field: &'static str) -> Result<Compare, ManageError> {
     if bytes.is_empty() {
         return Err(ManageError::field(field, format!("the content of {file} is empty")));
     }

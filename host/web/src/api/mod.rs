@@ -20,6 +20,8 @@ use engine::config::ApiSettings;
 use engine::manage::Management;
 
 use error::{ApiError, MAX_BODY_BYTES};
+/// The largest plugin an upload (or the console's playground) takes.
+pub use plugins::MAX_PLUGIN_BYTES;
 
 /// What the handlers share. The users and secrets are not among them: they
 /// are read from [`Management::api_settings`] on every call, as reloaded.

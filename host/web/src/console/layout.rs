@@ -15,10 +15,11 @@ pub struct Page<'a> {
     pub body: Markup,
 }
 
-const NAVIGATION: [(&str, &str, &str); 3] = [
+const NAVIGATION: [(&str, &str, &str); 4] = [
     ("instances", "/console/instances", "Instances"),
     ("new", "/console/instances/new", "Create instance"),
     ("plugins", "/console/plugins", "Plugins"),
+    ("playground", "/console/playground", "Playground"),
 ];
 
 pub fn page(page: Page<'_>) -> Markup {

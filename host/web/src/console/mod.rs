@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages at `/` for what the management API
 //! does — list, create, change, poll (or dry-run), retry and delete instances, inspect
-//! and redeliver their events, and watch plugins — for people who would rather click than `curl`.
+//! and redeliver their events, watch plugins and try new versions of them (the
+//! playground) — for people who would rather click than `curl`.
 //!
 //! Every page calls the engine's service layer ([`Management`]), as the API
 //! does, and renders its typed answers, so the console cannot do or show
@@ -14,6 +15,8 @@ mod headers;
 mod inspector;
 mod instances;
 mod layout;
+mod multipart;
+mod playground;
 mod plugins;
 mod session;
 
@@ -43,13 +46,16 @@ const STYLESHEET: &str = include_str!("static/console.css");
 pub struct Console {
     management: Management,
     sessions: Sessions,
+    /// Scripts and files tried in the playground, kept for their activation.
+    drafts: playground::Drafts,
     /// Served over TLS: cookies get `Secure`.
     secure: bool,
 }
 
 /// The console's routes: `/`, `/console/...`; `secure` when served over TLS.
 pub fn router(management: Management, secure: bool) -> Router {
-    let console = Arc::new(Console { management, sessions: Sessions::default(), secure });
+    let console =
+        Arc::new(Console { management, sessions: Sessions::default(), drafts: playground::Drafts::default(), secure });
     let pages = Router::new()
         .route("/console/instances", get(instances::list).post(form::create))
         .route("/console/instances/rows", get(instances::rows))
@@ -70,6 +76,8 @@ pub fn router(management: Management, secure: bool) -> Router {
         .route("/console/test-connection", post(form::test_connection))
         .route("/console/preview", post(form::preview_fragment))
         .route("/console/plugins", get(plugins::page_handler))
+        .route("/console/playground", get(playground::page).post(playground::try_versions))
+        .route("/console/playground/activate", post(playground::activate))
         .route("/console/sign-out", post(sign_out))
         .layer(axum::middleware::from_fn_with_state(console.clone(), session::require));
     Router::new()

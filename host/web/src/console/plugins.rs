@@ -19,6 +19,7 @@ pub async fn page_handler(State(console): State<Arc<Console>>, Extension(session
     let body = html! {
         h1 { "Plugins" }
         p { "Drop a new " code { ".wasm" } " file into the plugin directory to replace a plugin: it is loaded, checked and swapped in without a restart." }
+        p { "To see what a new version would change before it serves, and activate it, use the " a href="/console/playground" { "plugin playground" } "." }
         div .table-wrap hx-get="/console/plugins" hx-select="#plugin-tables" hx-target="this" hx-trigger="every 5s" {
             div #plugin-tables {
                 table #plugins {

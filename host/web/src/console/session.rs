@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 
 use super::Console;
+use super::multipart::{self, MAX_MULTIPART_BYTES, is_multipart};
 use crate::secrets::credentials_digest;
 use engine::config::{ApiSettings, ApiUser};
 use engine::manage::Caller;
@@ -184,12 +185,23 @@ async fn with_csrf_checked(request: Request, expected: &str) -> Result<Request, 
     if let Some(token) = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok()) {
         return if same_secret(token, expected) { Ok(request) } else { Err(refused()) };
     }
+    let multipart = is_multipart(request.headers());
+    // A form that uploads a plugin may be as large as the plugin.
+    let limit = if multipart { MAX_MULTIPART_BYTES } else { MAX_FORM_BYTES };
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response())?;
-    let request = Request::from_parts(parts, Body::from(bytes.clone()));
-    let presented = form_urlencoded_value(&bytes, CSRF_FIELD);
+    let presented = if multipart {
+        multipart::parts(&parts.headers, bytes.clone())
+            .await
+            .ok()
+            .and_then(|fields| fields.into_iter().find(|field| field.name == CSRF_FIELD))
+            .map(|field| field.text())
+    } else {
+        form_urlencoded_value(&bytes, CSRF_FIELD)
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
     match presented {
         Some(token) if same_secret(&token, expected) => Ok(request),
         _ => Err(refused()),

@@ -28,6 +28,11 @@ fn plugin_resources(console: &Console) -> Vec<String> {
     console.management.plugin_directory_resources()
 }
 
+/// The Autotask entity a resource offered by default polls (`incidents` → `Tickets`).
+pub(super) fn default_entity(resource: &str) -> Option<&'static str> {
+    values::DEFAULT_RESOURCES.iter().find(|(name, ..)| *name == resource).map(|(.., entity)| *entity)
+}
+
 pub async fn new(State(console): State<Arc<Console>>, Extension(session): Extension<Session>) -> Response {
     let form = InstanceForm::new(&plugin_resources(&console));
     form_page(&session, &form, Mode::Create, &Errors::none(), None, StatusCode::OK)
