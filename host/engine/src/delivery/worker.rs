@@ -28,6 +28,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::cloudevents::BATCH_CONTENT_TYPE;
 use super::signature::{SIGNATURE_HEADER, sign};
@@ -35,6 +36,7 @@ use crate::config::DeliverySettings;
 use crate::lease::Lease;
 use crate::source::Secret;
 use crate::store::{Fence, OutboxMessage, Store, StoreError, off_thread};
+use crate::telemetry;
 
 /// The header carrying a message's id, unique per message and the same on every attempt.
 pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
@@ -87,6 +89,17 @@ pub enum Outcome {
     Delivered,
     Retry,
     DeadLetter,
+}
+
+impl Outcome {
+    /// As traces name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "retry",
+            Outcome::DeadLetter => "dead-letter",
+        }
+    }
 }
 
 /// Told about every attempt, for metrics and logs.
@@ -351,15 +364,17 @@ impl Worker {
         marks: &mut Marks,
     ) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
+        let span = telemetry::deliver_span(&self.destination.instance_id, &message.message_id, message.attempts + 1);
         let shutdown = self.shutdown.clone();
         let fence = marks.fence.clone();
         self.lease.worked(fence.as_ref(), Utc::now());
         let posted = tokio::select! {
-            result = self.post(&message, fence.as_ref()) => result,
+            result = self.post(&message, fence.as_ref()).instrument(span.clone()) => result,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
             () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok((Outcome::Retry, None)),
         };
+        let posting = started.elapsed();
         let store = self.store.clone();
         let seq = message.seq;
         let retry = message.attempts + 1;
@@ -391,6 +406,7 @@ impl Worker {
                 (Outcome::Retry, Some(error))
             }
         };
+        telemetry::record_attempt(&span, outcome.name(), posting, error.as_deref());
         self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
         Ok((outcome, error))
     }
@@ -410,8 +426,13 @@ impl Worker {
         if let Some(key) = &self.destination.signature_key {
             request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
         }
+        // With traces on, the receiver may continue the attempt's trace.
+        if let Some(traceparent) = telemetry::traceparent(&tracing::Span::current()) {
+            request = request.header(telemetry::TRACEPARENT_HEADER, traceparent);
+        }
         let response = request.body(message.body.clone()).send().await.map_err(transport_error)?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         if status.is_success() {
             return Ok(());
         }
