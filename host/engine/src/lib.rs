@@ -19,6 +19,7 @@ pub mod records;
 pub mod service;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod tryout;
 
 /// Makes ring the TLS provider of every HTTP client: reqwest is built without

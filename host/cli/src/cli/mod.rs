@@ -154,8 +154,12 @@ fn block_on_value<T>(work: impl Future<Output = T>) -> Result<T, ExitCode> {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    // `serve` sets its log up once it has read its configuration, whose `[telemetry]` may add traces.
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::logging::init(cli.log_format);
+    }
     match cli.command {
-        Command::Serve(args) => serve::run(&args),
+        Command::Serve(args) => serve::run(&args, cli.log_format),
         Command::Demo(args) => demo::run(&args),
         Command::Events(EventsCommand::List(args)) => events::list(&args),
         Command::Events(EventsCommand::Replay(args)) => events::replay(&args),

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::app;
+use super::LogFormat;
+use crate::{app, logging};
 use engine::config;
 
 #[derive(Debug, Args)]
@@ -15,10 +16,11 @@ pub struct ServeArgs {
     pub config: PathBuf,
 }
 
-pub fn run(args: &ServeArgs) -> ExitCode {
+pub fn run(args: &ServeArgs, log_format: LogFormat) -> ExitCode {
     let config = match config::load(&args.config) {
         Ok(config) => config,
         Err(problems) => {
+            logging::init(log_format);
             for problem in &problems.0 {
                 eprintln!("error: {problem}");
             }
@@ -26,7 +28,20 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    super::block_on(async {
+    let traces = match &config.server.telemetry {
+        None => {
+            logging::init(log_format);
+            None
+        }
+        Some(telemetry) => match logging::init_with_traces(log_format, telemetry) {
+            Ok(traces) => Some(traces),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let exit = super::block_on(async {
         let running = match app::start(config).await {
             Ok(running) => running,
             Err(error) => {
@@ -40,7 +55,12 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         running.stop().await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
-    })
+    });
+    // Off the runtime: sending the last spans blocks (briefly, if the collector is down).
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    exit
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

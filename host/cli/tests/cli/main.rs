@@ -15,3 +15,4 @@ mod languages;
 mod plugin_diff;
 mod poll_dry_run;
 mod service_process;
+mod traces;

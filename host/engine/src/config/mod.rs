@@ -18,6 +18,7 @@ pub mod instance;
 pub mod problems;
 pub mod rules;
 pub mod secrets;
+pub mod telemetry;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub use crate::source::Secret;
 pub use instance::{EventFormat, InstanceConfig, ResourceConfig, default_date_fields};
 pub use problems::{Problem, Problems};
 pub use rules::InstanceRules;
+pub use telemetry::TelemetrySettings;
 
 use problems::Collector;
 
@@ -67,6 +69,8 @@ pub struct ServerSettings {
     pub store_url: Option<Secret>,
     /// `[fleet]`: this host is one of several sharing the PostgreSQL store.
     pub fleet: Option<crate::service::fleet::FleetSettings>,
+    /// `[telemetry]`: where traces go; `None` sends none.
+    pub telemetry: Option<TelemetrySettings>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -147,6 +151,7 @@ impl ServerSettings {
             public_url: None,
             store_url: None,
             fleet: None,
+            telemetry: None,
         }
     }
 }
@@ -236,6 +241,8 @@ struct RawFile {
     #[serde(default)]
     store: RawStore,
     fleet: Option<RawFleet>,
+    #[serde(default)]
+    telemetry: telemetry::RawTelemetry,
     #[serde(default)]
     instance: Vec<RawInstance>,
 }
@@ -401,6 +408,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, Problems> {
         public_url: read_public_url(raw.server.public_url.as_deref(), &mut problems),
         store_url: read_store(&raw.store, base, &mut problems),
         fleet: None,
+        telemetry: telemetry::read_telemetry(&raw.telemetry, &mut problems),
     };
     let server = ServerSettings {
         fleet: read_fleet(

@@ -727,3 +727,51 @@ fn fleet_mode_needs_the_postgresql_store_a_unique_name_and_a_sane_lease_time() {
     }
     assert!(load(&write(dir.path(), "none.toml", store)).unwrap().server.fleet.is_none(), "one host unless asked");
 }
+
+#[test]
+fn telemetry_sends_traces_only_when_given_an_otlp_endpoint_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "c.toml", "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\n");
+    let telemetry = load(&config).unwrap().server.telemetry.expect("traces on");
+    assert_eq!(telemetry.otlp_endpoint, "http://127.0.0.1:4318");
+    assert_eq!(telemetry.traces_url(), "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(telemetry.service_name, telemetry::DEFAULT_SERVICE_NAME);
+
+    let named = write(
+        dir.path(),
+        "named.toml",
+        "[telemetry]\notlp_endpoint = \"https://otel.example.com/otlp\"\nservice_name = \"events-eu\"\n",
+    );
+    let telemetry = load(&named).unwrap().server.telemetry.unwrap();
+    assert_eq!(telemetry.traces_url(), "https://otel.example.com/otlp/v1/traces");
+    assert_eq!(telemetry.service_name, "events-eu");
+    assert!(load(&write(dir.path(), "none.toml", "")).unwrap().server.telemetry.is_none(), "no traces unless asked");
+    assert!(load(&write(dir.path(), "empty.toml", "[telemetry]\n")).unwrap().server.telemetry.is_none());
+
+    for (text, problem) in [
+        (
+            "otlp_endpoint = \"127.0.0.1:4318\"",
+            "telemetry.otlp_endpoint: `127.0.0.1:4318` must be an http or https URL",
+        ),
+        ("otlp_endpoint = \"not a url\"", "telemetry.otlp_endpoint: `not a url` must be an http or https URL"),
+        (
+            "otlp_endpoint = \"grpc://collector:4317\"",
+            "telemetry.otlp_endpoint: `grpc://collector:4317` must be an http",
+        ),
+        (
+            "otlp_endpoint = \"http://collector:4318?x=1\"",
+            "telemetry.otlp_endpoint: `http://collector:4318?x=1` must have no query",
+        ),
+        (
+            "otlp_endpoint = \"http://user:hunter2@collector:4318\"",
+            "telemetry.otlp_endpoint: must not hold credentials",
+        ),
+        ("service_name = \"x\"", "telemetry.otlp_endpoint: missing"),
+        ("otlp_endpoint = \"http://c:4318\"\nservice_name = \" \"", "telemetry.service_name: must be a name"),
+        ("otlp_endpiont = \"http://c:4318\"", "otlp_endpiont"),
+    ] {
+        let error = load(&write(dir.path(), "bad.toml", &format!("[telemetry]\n{text}\n"))).unwrap_err().to_string();
+        assert!(error.contains(problem), "expected `{problem}` in: {error}");
+        assert!(!error.contains("hunter2"), "a password in the URL is never shown: {error}");
+    }
+}

@@ -28,6 +28,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::cloudevents::BATCH_CONTENT_TYPE;
 use super::signature::{SIGNATURE_HEADER, sign};
@@ -35,6 +36,7 @@ use crate::config::DeliverySettings;
 use crate::lease::Lease;
 use crate::source::Secret;
 use crate::store::{ANSWER_EXCERPT, Fence, NewAttempt, OutboxMessage, Store, StoreError, off_thread};
+use crate::telemetry;
 
 /// The header carrying a message's id, unique per message and the same on every attempt.
 pub const WEBHOOK_ID_HEADER: &str = "Elements-Webhook-Id";
@@ -88,6 +90,17 @@ pub enum Outcome {
     Delivered,
     Retry,
     DeadLetter,
+}
+
+impl Outcome {
+    /// As traces name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "retry",
+            Outcome::DeadLetter => "dead-letter",
+        }
+    }
 }
 
 /// Told about every attempt, for metrics and logs.
@@ -353,11 +366,12 @@ impl Worker {
     ) -> Result<(Outcome, Option<String>), StoreError> {
         let started = Instant::now();
         let attempted_at = Utc::now();
+        let span = telemetry::deliver_span(&self.destination.instance_id, &message.message_id, message.attempts + 1);
         let shutdown = self.shutdown.clone();
         let fence = marks.fence.clone();
         self.lease.worked(fence.as_ref(), attempted_at);
         let posted = tokio::select! {
-            posted = self.post(&message, fence.as_ref()) => posted,
+            posted = self.post(&message, fence.as_ref()).instrument(span.clone()) => posted,
             // Shutdown lets a delivery on the wire finish, briefly; a message cut
             // short stays pending and is sent again after the restart.
             () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => return Ok((Outcome::Retry, None)),
@@ -401,7 +415,8 @@ impl Worker {
                 (Outcome::Retry, Some(error))
             }
         };
-        self.observer.attempted(&message, outcome, error.as_deref(), latency);
+        telemetry::record_attempt(&span, outcome.name(), latency, error.as_deref());
+        self.observer.attempted(&message, outcome, error.as_deref(), started.elapsed());
         Ok((outcome, error))
     }
 
@@ -432,6 +447,11 @@ impl Worker {
             show(SIGNATURE_HEADER, SIGNATURE_SHOWN);
             request = request.header(SIGNATURE_HEADER, sign(key.expose().as_bytes(), message.body.as_bytes()));
         }
+        // With traces on, the receiver may continue the attempt's trace.
+        if let Some(traceparent) = telemetry::traceparent(&tracing::Span::current()) {
+            show(telemetry::TRACEPARENT_HEADER, &traceparent);
+            request = request.header(telemetry::TRACEPARENT_HEADER, traceparent);
+        }
         let headers = serde_json::Value::Object(shown).to_string();
         let response = match request.body(message.body.clone()).send().await {
             Ok(response) => response,
@@ -440,6 +460,7 @@ impl Worker {
             }
         };
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         // The whole answer up to the cap, so the connection can be used again;
         // a failed read still leaves the status to report.
         let body =

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::dry_run::{DryRun, DryRunReport};
 use super::metrics::{InstanceLabels, PluginLabels, ResourceLabels};
@@ -50,6 +51,7 @@ use crate::source::filter::{Filter, Op, QueryBody};
 use crate::source::hub::autotask_query;
 use crate::source::{AutotaskClient, SourceError};
 use crate::store::{FailedRecord, Fence, PollCommit, PollStart, StoreError, StoredCallout};
+use crate::telemetry;
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
@@ -172,8 +174,11 @@ impl ResourcePoller {
     /// Polls once. On success the events are in the outbox and the watermark
     /// moved. The requests it sent are counted either way.
     pub async fn poll_once(&self) -> Result<PollSummary, PollError> {
-        let (collected, requests) = self.counting(None, &self.progress).await;
-        collected.map(|collected| PollSummary { requests, ..collected.summary })
+        let span = telemetry::poll_span(&self.instance.id, self.resource_name(), "poll");
+        let (collected, requests) = self.counting(None, &self.progress).instrument(span.clone()).await;
+        let polled = collected.map(|collected| PollSummary { requests, ..collected.summary });
+        telemetry::record_poll(&span, polled.as_ref());
+        polled
     }
 
     /// Reads and maps exactly as [`Self::poll_once`] would now, and writes
@@ -187,7 +192,9 @@ impl ResourcePoller {
     /// A dry run whose progress shows in `progress` (the CLI draws a bar from
     /// it), not in the resource's: a dry run runs beside the resource's polls.
     pub async fn dry_run_watched(&self, progress: &ProgressCell) -> Result<DryRunReport, PollError> {
-        let (collected, requests) = self.counting(Some(DryRun::default()), progress).await;
+        let span = telemetry::poll_span(&self.instance.id, self.resource_name(), "dry-run");
+        let (collected, requests) = self.counting(Some(DryRun::default()), progress).instrument(span.clone()).await;
+        telemetry::record_poll(&span, collected.as_ref().map(|collected| &collected.summary));
         let collected = collected?;
         let dry_run = collected.dry_run.expect("a dry run collects");
         Ok(dry_run.report(PollSummary { requests, ..collected.summary }))
@@ -346,6 +353,21 @@ impl ResourcePoller {
         if callouts.is_empty() {
             return Ok(None);
         }
+        // Traced only with callouts to map: a pass that finds none is no part of any change's way.
+        let span = telemetry::poll_span(&self.instance.id, self.resource_name(), "push");
+        let mapped = self.map_waiting_callouts(plugin, fence, start, callouts).instrument(span.clone()).await;
+        telemetry::record_poll(&span, mapped.as_ref());
+        mapped.map(Some)
+    }
+
+    /// [`Self::map_callouts`] once it has found `callouts` waiting.
+    async fn map_waiting_callouts(
+        &self,
+        plugin: Arc<Plugin>,
+        fence: Option<Fence>,
+        start: PollStart,
+        callouts: Vec<StoredCallout>,
+    ) -> Result<PollSummary, PollError> {
         let first_poll_from = self.instance.first_poll_from;
         let previous_poll = start.watermark.unwrap_or(first_poll_from);
         let this_poll = Utc::now();
@@ -420,7 +442,7 @@ impl ResourcePoller {
         if let Some(push) = &self.push {
             push.count_pushed(collected.fresh);
         }
-        Ok(Some(collected.summary))
+        Ok(collected.summary)
     }
 
     /// Where this poll reads the deletion log from, if it is due: its own
@@ -469,7 +491,21 @@ impl ResourcePoller {
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
         let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
+        // Before the commit wakes the delivery worker, so its first attempt finds the poll.
+        telemetry::remember(
+            commit.messages.iter().map(|message| message.message_id.as_str()),
+            &tracing::Span::current(),
+        );
+        let span = tracing::info_span!(
+            target: telemetry::TARGET,
+            "store.commit",
+            messages = commit.messages.len(),
+            seen_keys = commit.seen.len(),
+            failed = commit.failed.len(),
+            watermark = commit.watermark.is_some(),
+        );
         collected.storing = Some(tokio::spawn(crate::store::off_thread(move || {
+            let _span = span.enter();
             let started = Instant::now();
             store.commit_poll(&instance_id, &name, &commit, Utc::now())?;
             if let Some(outbox_ready) = outbox_ready {
@@ -586,6 +622,32 @@ impl ResourcePoller {
         drop_seen: bool,
         collected: &mut Collected,
     ) -> Result<(), PollError> {
+        let span = tracing::info_span!(
+            target: telemetry::TARGET,
+            "map",
+            plugin.name = %self.plugin.label(),
+            plugin.path = %self.plugin.path().display(),
+            plugin.version = tracing::field::Empty,
+            records = tracing::field::Empty,
+            events = tracing::field::Empty,
+            failed = tracing::field::Empty,
+        );
+        let before = (collected.fresh, collected.summary.events, collected.commit.failed.len());
+        let mapped = self.map_records(mapper, page, records, drop_seen, collected).instrument(span.clone()).await;
+        span.record("records", collected.fresh - before.0);
+        span.record("events", collected.summary.events - before.1);
+        span.record("failed", collected.commit.failed.len() - before.2);
+        mapped
+    }
+
+    async fn map_records(
+        &self,
+        mapper: &Mapper,
+        page: &[Box<RawValue>],
+        records: Vec<(usize, RawRecord)>,
+        drop_seen: bool,
+        collected: &mut Collected,
+    ) -> Result<(), PollError> {
         let storing = Instant::now();
         let mut records = if drop_seen { self.drop_seen(records, collected).await? } else { records };
         add_elapsed(&mut collected.summary.storing_ms, storing);
@@ -616,6 +678,8 @@ impl ResourcePoller {
             let batch: Arc<[RawRecord]> = batch.into();
             let (plugin, results) = self.transform(mapper, &batch).await;
             let version = short_version(plugin.version());
+            // The `map` span's (a no-op when it is not traced): the version of its last batch.
+            tracing::Span::current().record("plugin.version", version);
             if collected.summary.plugin_versions.last().map(String::as_str) != Some(version) {
                 collected.summary.plugin_versions.push(version.to_owned());
             }
@@ -916,21 +980,26 @@ fn read_ahead(
 ) -> mpsc::Receiver<Result<Vec<Box<RawValue>>, SourceError>> {
     let (sender, receiver) = mpsc::channel(2);
     let mut pages = client.query_pages(entity, body);
-    tokio::spawn(async move {
-        loop {
-            let page = pages.next().await;
-            let done = !matches!(page, Ok(Some(_)));
-            let send = match page {
-                Ok(Some(records)) => sender.send(Ok(records)).await,
-                Ok(None) => break,
-                Err(error) => sender.send(Err(error)).await,
-            };
-            // A closed channel means the poll was abandoned.
-            if done || send.is_err() {
-                break;
+    // In the poll's span: its page reads are its children in a trace, and its log lines name it.
+    let poll = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            loop {
+                let page = pages.next().await;
+                let done = !matches!(page, Ok(Some(_)));
+                let send = match page {
+                    Ok(Some(records)) => sender.send(Ok(records)).await,
+                    Ok(None) => break,
+                    Err(error) => sender.send(Err(error)).await,
+                };
+                // A closed channel means the poll was abandoned.
+                if done || send.is_err() {
+                    break;
+                }
             }
         }
-    });
+        .instrument(poll),
+    );
     receiver
 }
 

@@ -217,8 +217,8 @@ fn is_change(kind: &EventKind) -> bool {
 }
 
 /// Applies `config`'s API users and instances to the running service.
-/// Server settings (listener, directories, limits, delivery, the API's
-/// prefix) need a restart; a change to them is reported and the rest applied.
+/// Server settings (listener, directories, limits, delivery, telemetry, the
+/// API's prefix) need a restart; a change to them is reported and the rest applied.
 pub(super) async fn apply(
     shared: &Shared,
     supervisor: &tokio::sync::Mutex<Supervisor>,
@@ -226,7 +226,7 @@ pub(super) async fn apply(
 ) -> Result<Changes, StartError> {
     if super::restart_settings(&config.server) != super::restart_settings(&shared.settings) {
         tracing::warn!(
-            "[server], [delivery], [limits], [egress] and `api.prefix` changes take effect at the next restart; users and instances apply now"
+            "[server], [delivery], [limits], [egress], [telemetry] and `api.prefix` changes take effect at the next restart; users and instances apply now"
         );
     }
     apply_api_users(shared, &config);

@@ -35,6 +35,7 @@ use reqwest::{Method, StatusCode, Url, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, oneshot};
+use tracing::Instrument;
 
 use super::credentials::{Connection, CredentialKey, Credentials};
 use super::error::{SourceError, autotask_error_text};
@@ -42,6 +43,7 @@ use super::filter::QueryBody;
 use super::retry::{self, RetryPolicy};
 use super::zone::{self, ZoneCache, ZoneInfo};
 use crate::egress::{AutotaskHosts, Egress};
+use crate::telemetry;
 
 /// The most of an Autotask error text an error message quotes.
 const QUOTED_ERROR_CHARS: usize = 200;
@@ -509,6 +511,8 @@ impl AutotaskClient {
     /// An authenticated API call; the body of a 2xx answer, or a typed error.
     async fn call(&self, entity: &str, method: Method, url: Url, body: Option<&Bytes>) -> Result<Bytes, SourceError> {
         let (status, _, bytes) = self.send(entity, method, url, body, true).await?;
+        // Onto a page read's span, which has the field (a no-op on any other).
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         if status.is_success() {
             return Ok(bytes);
         }
@@ -732,8 +736,40 @@ enum PagesState {
 }
 
 impl Pages {
-    /// The next page's records; `None` after the last page.
+    /// The next page's records; `None` after the last page. Each page read
+    /// is an `autotask.page` span: the entity, the page's number, its records
+    /// and Autotask's HTTP status; never the request's headers (credentials).
     pub async fn next(&mut self) -> Result<Option<Vec<Box<RawValue>>>, SourceError> {
+        if matches!(self.state, PagesState::Done) {
+            return Ok(None);
+        }
+        let span = tracing::info_span!(
+            target: telemetry::TARGET,
+            "autotask.page",
+            entity = %self.entity,
+            page = self.read + 1,
+            records = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+        );
+        let page = self.read_next().instrument(span.clone()).await;
+        match &page {
+            Ok(records) => {
+                span.record("records", records.as_ref().map_or(0, Vec::len));
+            }
+            Err(error) => {
+                if let Some(status) = error.status() {
+                    span.record("http.response.status_code", status);
+                }
+                telemetry::record_error(&span, error);
+            }
+        }
+        page
+    }
+
+    async fn read_next(&mut self) -> Result<Option<Vec<Box<RawValue>>>, SourceError> {
         let client = &self.client;
         let (zone_base, url) = match std::mem::replace(&mut self.state, PagesState::Done) {
             PagesState::Done => return Ok(None),
