@@ -119,10 +119,10 @@ async fn a_backfill_dry_run_draws_a_progress_bar_on_a_terminal_only() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, callback, "");
     // The instance starts two months back: its first poll is a backfill of every ticket.
-    let text = std::fs::read_to_string(&config).unwrap();
-    let since_line = text.lines().find(|line| line.starts_with("since = ")).unwrap().to_owned();
+    let written = std::fs::read_to_string(&config).unwrap();
+    let since_line = written.lines().find(|line| line.starts_with("since = ")).unwrap().to_owned();
     let since = chrono::Utc::now() - chrono::TimeDelta::days(60);
-    std::fs::write(&config, text.replace(&since_line, &format!("since = \"{}\"", since.to_rfc3339()))).unwrap();
+    std::fs::write(&config, written.replace(&since_line, &format!("since = \"{}\"", since.to_rfc3339()))).unwrap();
     // A state database that has never polled (a dry run needs one, and does not make one).
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     Store::open(&dir.path().join("data").join(engine::service::STATE_FILE)).unwrap();

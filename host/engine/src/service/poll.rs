@@ -144,8 +144,6 @@ struct Collected {
     dry_run: Option<DryRun>,
     /// Where the poll shows how far it is (a cell no one reads for push callouts).
     progress: ProgressCell,
-    /// Messages in the commit being written: stored once it is done.
-    storing_messages: usize,
 }
 
 /// The most push callouts one pass maps: their records are one query (Autotask's page is 500).
@@ -487,7 +485,8 @@ impl ResourcePoller {
         let commit = PollCommit { fence: collected.fence.clone(), ..std::mem::take(&mut collected.commit) };
         collected.summary.messages += commit.messages.len();
         collected.summary.failed += commit.failed.len();
-        collected.storing_messages = commit.messages.len();
+        // Counted as soon as they are stored: delivery may take them at once.
+        let (progress, stored) = (collected.progress.clone(), commit.messages.len());
         let (store, instance_id, name) =
             (self.shared.store.clone(), self.instance.id.clone(), self.config().name.clone());
         let outbox_ready = (!commit.messages.is_empty()).then(|| self.instance.outbox_ready.clone());
@@ -508,6 +507,7 @@ impl ResourcePoller {
             let _span = span.enter();
             let started = Instant::now();
             store.commit_poll(&instance_id, &name, &commit, Utc::now())?;
+            progress.stored(stored);
             if let Some(outbox_ready) = outbox_ready {
                 outbox_ready.notify_one();
             }
@@ -521,7 +521,6 @@ impl ResourcePoller {
         if let Some(storing) = collected.storing.take() {
             let took = storing.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             collected.summary.storing_ms += took.as_secs_f64() * 1000.0;
-            collected.progress.stored(std::mem::take(&mut collected.storing_messages));
         }
         Ok(())
     }
