@@ -97,10 +97,7 @@ pub async fn try_versions(
         Err(message) => return error_page(&session, StatusCode::BAD_REQUEST, &message),
     };
     let resources = choices::resources(&console.management);
-    let (form, refused) = match TryForm::submitted(&fields) {
-        Ok(form) => (form, None),
-        Err((form, error)) => (form, Some(error)),
-    };
+    let (form, refused) = TryForm::submitted(&fields);
     let chosen = match Chosen::of(&console.management, &form.resource).await {
         Ok(chosen) => chosen,
         Err(error) => return error_page(&session, status_of(&error), &error.to_string()),

@@ -67,8 +67,8 @@ impl TryForm {
         }
     }
 
-    /// The form as sent; a choice it does not know is named.
-    pub(super) fn submitted(parts: &[Part]) -> Result<TryForm, (TryForm, FieldError)> {
+    /// The form as sent, and the choice it does not know, named, if it has one.
+    pub(super) fn submitted(parts: &[Part]) -> (TryForm, Option<FieldError>) {
         let text = |name: &str| parts.iter().find(|part| part.name == name).map(Part::text).unwrap_or_default();
         let file = parts.iter().find(|part| part.name == "file").and_then(|part| {
             part.file_name.clone().filter(|name| !name.is_empty()).map(|name| (name, part.bytes.clone()))
@@ -87,13 +87,13 @@ impl TryForm {
         };
         match NewSource::ALL.into_iter().find(|source| source.value() == new_source) {
             Some(source) => form.new_source = source,
-            None => return Err((form, ("new", format!("`{new_source}` is not a choice of the new version")))),
+            None => return (form, Some(("new", format!("`{new_source}` is not a choice of the new version")))),
         }
         match RecordSource::parse(&records_source) {
             Some(source) => form.records_source = source,
-            None => return Err((form, ("records", format!("`{records_source}` is not a choice of records")))),
+            None => return (form, Some(("records", format!("`{records_source}` is not a choice of records")))),
         }
-        Ok(form)
+        (form, None)
     }
 
     /// The file name and bytes of the new side when it is a script or a
@@ -155,7 +155,8 @@ mod tests {
             part("records", "sample"),
             Part { name: "file".into(), file_name: Some(String::new()), bytes: Bytes::new() },
         ];
-        let form = TryForm::submitted(&parts).unwrap();
+        let (form, refused) = TryForm::submitted(&parts);
+        assert!(refused.is_none(), "{refused:?}");
         assert_eq!(
             (form.new_source, form.records_source, form.file.is_none()),
             (NewSource::Script, RecordSource::Sample, true)
@@ -180,7 +181,7 @@ mod tests {
             "language"
         );
         assert_eq!(form.version_number().unwrap_err().0, "version");
-        let (kept, (field, _)) = TryForm::submitted(&[part("new", "magic"), part("script", "kept")]).unwrap_err();
-        assert_eq!((field, kept.script.as_str()), ("new", "kept"));
+        let (kept, refused) = TryForm::submitted(&[part("new", "magic"), part("script", "kept")]);
+        assert_eq!((refused.unwrap().0, kept.script.as_str()), ("new", "kept"));
     }
 }
