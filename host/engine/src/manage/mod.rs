@@ -15,6 +15,7 @@ pub mod body;
 mod dry_run;
 mod error;
 mod instances;
+pub mod metrics;
 mod plugin_try;
 mod plugins;
 mod push;

@@ -297,6 +297,7 @@ pub async fn dry_run_offline(
         first_polls: Default::default(),
         // No lease is needed to write nothing.
         fleet: None,
+        history: Default::default(),
     });
     let outcome = run_offline(&shared, config.instances, id, resource).await;
     // Ends the plugin slots' reload loops.
