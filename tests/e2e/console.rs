@@ -18,6 +18,8 @@ use support::receiver::{Answer, Receiver};
 use support::service::{SimControl, write_config};
 use support::webdriver::{Browser, ENTER, Element, TAB};
 
+mod charts;
+
 const USER_SECRET: &str = "console-user-secret-0123456789";
 const ORGANIZATION_SECRET: &str = "console-organization-secret-0123";
 const SIGNATURE_KEY: &str = "console-signature-key-0123";

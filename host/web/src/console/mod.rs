@@ -8,11 +8,14 @@
 //! served from here) adds live refresh, the connection test and the URL
 //! preview. Sign-in uses the API's User and Organization secrets (see [`session`]).
 
+mod charts;
 mod dry_run;
 mod form;
 mod headers;
+mod instance_charts;
 mod instances;
 mod layout;
+mod plugin_charts;
 mod plugins;
 mod session;
 
