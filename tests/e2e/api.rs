@@ -21,6 +21,7 @@ use support::wait_until;
 mod dry_run;
 mod hardening;
 mod inspector;
+mod metrics;
 mod plugins;
 
 const USER_SECRET: &str = "user-secret-0123456789abcdef";

@@ -20,6 +20,7 @@ use support::receiver::{Answer, Receiver};
 use support::service::{SimControl, write_config};
 use support::webdriver::{Browser, ENTER, Element, TAB};
 
+mod charts;
 mod dry_run;
 mod inspector;
 mod playground;

@@ -167,6 +167,8 @@ async fn each_user_sees_and_changes_only_their_own_instances_and_the_admin_all()
         (Method::POST, format!("{path}/events/redeliver?objectId=1"), None),
         (Method::POST, format!("{path}/poll"), None),
         (Method::GET, format!("{path}/resources"), None),
+        (Method::GET, format!("{path}/metrics"), None),
+        (Method::GET, format!("{path}/metrics?hours=0"), None),
     ] {
         let (status, answer) = setup.call(BOB, method.clone(), &path, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
@@ -181,6 +183,10 @@ async fn each_user_sees_and_changes_only_their_own_instances_and_the_admin_all()
     let (status, polled) = setup.call(ALICE, Method::POST, &format!("{path}/poll"), None).await;
     assert_eq!(status, StatusCode::OK, "{polled}");
     let (status, _) = setup.call(OPS, Method::GET, &format!("/instances/{bobs}/resources"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, metrics) = setup.call(ALICE, Method::GET, &format!("{path}/metrics"), None).await;
+    assert_eq!((status, metrics["instanceId"].clone()), (StatusCode::OK, json!(alices.to_string())), "{metrics}");
+    let (status, _) = setup.call(OPS, Method::GET, &format!("/instances/{bobs}/metrics"), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, patched) = setup.call(OPS, Method::PATCH, &path, Some(json!({"tags": ["checked-by-ops"]}))).await;
     assert_eq!((status, patched["tags"].clone()), (StatusCode::OK, json!(["checked-by-ops"])), "{patched}");

@@ -206,6 +206,13 @@ impl Element<'_> {
         text(&self.command(None, &format!("/css/{name}")).await.unwrap_or_default())
     }
 
+    /// Where it is drawn and how large, in CSS pixels: `(x, y, width, height)`.
+    pub async fn rect(&self) -> (f64, f64, f64, f64) {
+        let rect = self.command(None, "/rect").await.expect("a rectangle");
+        let number = |name: &str| rect[name].as_f64().unwrap_or_default();
+        (number("x"), number("y"), number("width"), number("height"))
+    }
+
     pub async fn is_selected(&self) -> bool {
         self.command(None, "/selected").await.ok().and_then(|selected| selected.as_bool()).unwrap_or(false)
     }

@@ -16,6 +16,7 @@ mod dry_run;
 mod error;
 mod inspect;
 mod instances;
+pub mod metrics;
 mod plugin_try;
 mod plugins;
 mod push;

@@ -309,6 +309,7 @@ pub async fn dry_run_offline_watched(
         first_polls: Default::default(),
         // No lease is needed to write nothing.
         fleet: None,
+        history: Default::default(),
     });
     let outcome = run_offline(&shared, config.instances, id, resource, progress).await;
     // Ends the plugin slots' reload loops.

@@ -8,6 +8,7 @@ pub mod dry_run;
 mod first_polls;
 pub mod fleet;
 mod gates;
+pub mod history;
 pub mod metrics;
 mod notifications;
 pub(crate) mod outbox_wakers;
@@ -71,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) first_polls: first_polls::FirstPolls,
     /// This host's side of the fleet, in fleet mode.
     pub(crate) fleet: Option<Arc<fleet::Fleet>>,
+    /// The last day of polls, Autotask requests and plugin calls, per minute, for the charts.
+    pub(crate) history: history::History,
 }
 
 impl Shared {
@@ -226,6 +229,7 @@ pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         outbox_wakers: outbox_wakers::OutboxWakers::default(),
         first_polls: first_polls::FirstPolls::default(),
         fleet,
+        history: history::History::default(),
     });
     // The active versions of uploaded plugins first: a new host of a fleet
     // starts with them, not with whatever its plugin directory held.

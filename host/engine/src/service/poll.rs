@@ -206,6 +206,7 @@ impl ResourcePoller {
         let requests = sent.get();
         let labels = InstanceLabels { instance: self.instance.id.clone() };
         self.shared.metrics.instance_requests.get_or_create(&labels).inc_by(requests);
+        self.shared.history.requests_sent(&self.instance.id, Utc::now(), requests, self.client.threshold_reading());
         (polled, requests)
     }
 
@@ -802,7 +803,7 @@ impl ResourcePoller {
         let plugin = &session.plugin().clone();
         let started = Instant::now();
         let outcome = session.transform(ctx.clone(), records.clone()).await;
-        self.observe_call(started, outcome.is_err());
+        self.observe_call(plugin, started, outcome.is_err());
         match outcome {
             Ok(results) => results,
             Err(error @ PluginError::Timeout { .. }) => vec![Err(error.to_string()); count],
@@ -830,15 +831,18 @@ impl ResourcePoller {
     ) -> Result<Vec<Result<Vec<Event>, String>>, PluginError> {
         let started = Instant::now();
         let outcome = plugin.transform(ctx.clone(), records).await;
-        self.observe_call(started, outcome.is_err());
+        self.observe_call(plugin, started, outcome.is_err());
         outcome
     }
 
-    /// Counts a plugin call that began at `started` in the metrics.
-    fn observe_call(&self, started: Instant, failed: bool) {
+    /// Counts a call of `plugin` that began at `started` in the metrics and
+    /// in the history of its version.
+    fn observe_call(&self, plugin: &Plugin, started: Instant, failed: bool) {
         let labels = PluginLabels { plugin: self.plugin.label().to_owned() };
         let took = started.elapsed();
         self.plugin.record_call(took, failed);
+        let version = short_version(plugin.version());
+        self.shared.history.plugin_called(&labels.plugin, version, Utc::now(), took, failed);
         let metrics = &self.shared.metrics;
         metrics.plugin_call_seconds.get_or_create(&labels).observe(took.as_secs_f64());
         if failed {

@@ -354,6 +354,8 @@ async fn poll_loop(poller: &ResourcePoller, interval: Duration, control: &mut Co
             control.update(|status| {
                 status.last_poll = Some(LastPoll { started: started_at, took, result, credentials_refused })
             });
+            let records = outcome.as_ref().ok().map(|summary| summary.records);
+            poller.shared.history.poll_finished(&instance, &resource, Utc::now(), took, records);
         }
         let labels = |outcome| PollLabels { instance: instance.clone(), resource: resource.clone(), outcome };
         match outcome {

@@ -125,6 +125,7 @@ impl RunningInstance {
             self.stop(&shared.plugins).await;
             if removed {
                 shared.metrics.forget_instance(&id, &names);
+                shared.history.forget_instance(&id);
             }
             done.cancel();
         });

@@ -424,6 +424,16 @@ impl AutotaskClient {
         Ok(info)
     }
 
+    /// The hourly threshold as last read, its use counted on with the
+    /// requests this client sent since; `None` before the first reading.
+    pub fn threshold_reading(&self) -> Option<ThresholdInformation> {
+        let pacing = self.pacing();
+        pacing.latest.map(|info| ThresholdInformation {
+            current_timeframe_request_count: info.current_timeframe_request_count + pacing.sent_since,
+            ..info
+        })
+    }
+
     async fn zone_base(&self) -> Result<Url, SourceError> {
         let zone = self.zone().await?;
         let mut base = Url::parse(&zone.url).expect("checked when the zone was read");

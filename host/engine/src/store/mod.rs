@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::dates::parse_instant;
 
-pub use inspect::{Inspector, MessageSearch, StatusFilter, StoredAttempt};
+pub use inspect::{DeliveryMinute, Inspector, LATENCY_BUCKETS_MS, MessageSearch, StatusFilter, StoredAttempt};
 pub use leases::{Fence, FleetStatus, HostRow, LeaseRow, Leases, Notifications, Takeover};
 pub(crate) use plugin_versions::plugin_resource;
 pub use plugin_versions::{ActivePlugin, PluginVersion, PluginVersions};

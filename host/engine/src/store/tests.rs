@@ -190,6 +190,7 @@ both_backends!(
     messages_are_found_by_object_id_event_type_resource_time_and_status,
     every_attempt_is_recorded_with_its_outcome_and_goes_with_its_message,
     a_delivered_message_can_be_redelivered_and_comes_first,
+    delivery_minutes_count_events_and_latency_buckets_per_minute,
 );
 
 fn a_poll_commits_its_messages_and_watermark_together_and_survives_reopening(fixture: &dyn Fixture) {
@@ -674,4 +675,51 @@ fn a_delivered_message_can_be_redelivered_and_comes_first(fixture: &dyn Fixture)
     let summary = store.message_by_id("acme", "m1").unwrap().unwrap();
     assert_eq!((summary.state.as_str(), summary.delivered_at), ("pending", None));
     assert_eq!(store.attempts(m1.seq).unwrap().len(), 1, "the first delivery stays in the history");
+}
+
+fn delivery_minutes_count_events_and_latency_buckets_per_minute(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    let three_events = NewMessage { event_count: 3, ..message("m1") };
+    let messages = vec![three_events, message("m2"), message("m3"), message("old")];
+    store.commit_poll("acme", "incidents", &PollCommit { messages, ..Default::default() }, now()).unwrap();
+    store
+        .commit_poll("other", "incidents", &PollCommit { messages: vec![message("o1")], ..Default::default() }, now())
+        .unwrap();
+    let seq = |id: &str| store.message_by_id("acme", id).unwrap().unwrap().seq;
+    let at = |seconds: i64| now() + TimeDelta::seconds(seconds);
+    let attempt =
+        |id: &str, seconds: i64, latency_ms: f64| NewAttempt { latency_ms, ..NewAttempt::at(seq(id), at(seconds)) };
+    // 12:00: m1 (3 events) fails at 7 ms, then is delivered at 40 ms; m2 delivered at 40 ms too.
+    store
+        .schedule_retry(
+            &NewAttempt { latency_ms: 7.0, ..NewAttempt::failed(seq("m1"), at(1), "HTTP 503") },
+            at(1),
+            None,
+        )
+        .unwrap();
+    store.mark_all_delivered(&[attempt("m1", 20, 40.0), attempt("m2", 30, 40.0)], None).unwrap();
+    // 12:01: m3 delivered in 20 s, slower than every bounded bucket.
+    store.mark_all_delivered(&[attempt("m3", 61, 20_000.0)], None).unwrap();
+    // Before the window: not counted.
+    store.mark_all_delivered(&[attempt("old", -3600, 1.0)], None).unwrap();
+    let o1 = store.message_by_id("other", "o1").unwrap().unwrap().seq;
+    store.mark_all_delivered(&[NewAttempt::at(o1, at(5))], None).unwrap();
+
+    let row = |minute: &str, bucket: usize, delivered_events, failed_events, delivered_attempts| DeliveryMinute {
+        minute: minute.into(),
+        bucket,
+        delivered_events,
+        failed_events,
+        delivered_attempts,
+    };
+    assert_eq!(
+        store.delivery_minutes("acme", now()).unwrap(),
+        [
+            row("2024-06-01T12:00", 1, 0, 3, 0),
+            row("2024-06-01T12:00", 3, 4, 0, 2),
+            row("2024-06-01T12:01", LATENCY_BUCKETS_MS.len(), 1, 0, 1),
+        ]
+    );
+    assert_eq!(store.delivery_minutes("acme", at(60)).unwrap().len(), 1, "only the attempts since the time");
+    assert_eq!(store.delivery_minutes("nobody", now()).unwrap(), Vec::new());
 }

@@ -11,6 +11,7 @@ mod activity;
 pub mod auth;
 pub mod error;
 mod instances;
+mod metrics;
 mod plugins;
 
 use axum::Router;
@@ -44,8 +45,10 @@ pub fn router(management: Management, settings: &ApiSettings) -> Router {
         .route("/instances/{id}/events/{message}/redeliver", post(activity::redeliver_one))
         .route("/instances/{id}/poll", post(activity::poll))
         .route("/instances/{id}/resources", get(activity::resources))
+        .route("/instances/{id}/metrics", get(metrics::instance))
         .route("/plugins", get(activity::plugins))
         .route("/plugins/reloads", get(activity::reloads))
+        .route("/plugins/metrics", get(metrics::plugins))
         // A plugin is larger than any JSON body: its own limit.
         .route("/plugins/{name}", put(plugins::upload).layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES)))
         .route("/plugins/{name}/versions", get(plugins::versions))

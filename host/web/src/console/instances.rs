@@ -22,7 +22,7 @@ use super::layout::{
     Page, count, csrf_field, date, instant, notice, or_dash, page, post_button, short_version, table_head,
 };
 use super::session::Session;
-use super::{Console, Fields, error_page};
+use super::{Console, Fields, error_page, instance_charts};
 use crate::status::status_of;
 
 /// How often the list and an instance's activity refresh themselves.
@@ -235,6 +235,12 @@ pub(super) async fn detail_page(
         Ok(activity) => activity,
         Err(error) => return error_page(session, status_of(&error), &error.to_string()),
     };
+    // Not refreshed with the activity: a chart redrawn every few seconds
+    // would close its table and move under a reader's eyes.
+    let charts = match console.management.instance_metrics(id, &session.caller, None).await {
+        Ok(metrics) => instance_charts::section(&metrics),
+        Err(error) => return error_page(session, status_of(&error), &error.to_string()),
+    };
     let name = or_dash(view.name.as_deref());
     let writable = !view.read_only;
     let base = format!("/console/instances/{id}");
@@ -257,6 +263,7 @@ pub(super) async fn detail_page(
             dt { "Created" } dd { (instant(Some(view.created))) }
         }
         (activity)
+        (charts)
     };
     (status, page(Page { title: &name, session: Some(session), current: "", body })).into_response()
 }

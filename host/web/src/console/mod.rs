@@ -9,14 +9,17 @@
 //! served from here) adds live refresh, the connection test and the URL
 //! preview. Sign-in uses the API's User and Organization secrets (see [`session`]).
 
+mod charts;
 mod dry_run;
 mod form;
 mod headers;
 mod inspector;
+mod instance_charts;
 mod instances;
 mod layout;
 mod multipart;
 mod playground;
+mod plugin_charts;
 mod plugins;
 mod session;
 

@@ -9,13 +9,18 @@ use axum::response::{IntoResponse, Response};
 use engine::service::plugins::Status;
 use maud::html;
 
-use super::Console;
 use super::layout::{Page, date, or_dash, page, short_version, table_head};
 use super::session::Session;
+use super::{Console, error_page, plugin_charts};
+use crate::status::status_of;
 
 pub async fn page_handler(State(console): State<Arc<Console>>, Extension(session): Extension<Session>) -> Response {
     let plugins = console.management.plugins();
     let reloads = console.management.plugin_reloads();
+    let charts = match console.management.plugin_metrics(None) {
+        Ok(metrics) => plugin_charts::section(&metrics),
+        Err(error) => return error_page(&session, status_of(&error), &error.to_string()),
+    };
     let body = html! {
         h1 { "Plugins" }
         p { "Drop a new " code { ".wasm" } " file into the plugin directory to replace a plugin: it is loaded, checked and swapped in without a restart." }
@@ -59,6 +64,8 @@ pub async fn page_handler(State(console): State<Arc<Console>>, Extension(session
                 }
             }
         }
+        // Outside the refreshed tables: a chart redrawn every few seconds would close its table.
+        (charts)
     };
     page(Page { title: "Plugins", session: Some(&session), current: "plugins", body }).into_response()
 }

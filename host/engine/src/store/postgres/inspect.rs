@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use super::leases::notify;
 use super::{PgStore, summary_row};
 use crate::dates::format_instant;
-use crate::store::inspect::{ATTEMPT_COLUMNS, Inspector, MessageSearch, SUMMARY_COLUMNS, StoredAttempt};
+use crate::store::inspect::{
+    ATTEMPT_COLUMNS, DeliveryMinute, Inspector, MessageSearch, SUMMARY_COLUMNS, StoredAttempt, delivery_minutes_sql,
+};
 use crate::store::{MessageSummary, StoreError};
 
 impl Inspector for PgStore {
@@ -74,6 +76,20 @@ impl Inspector for PgStore {
         }
         transaction.commit()?;
         Ok(changed as usize)
+    }
+
+    fn delivery_minutes(&self, instance_id: &str, since: DateTime<Utc>) -> Result<Vec<DeliveryMinute>, StoreError> {
+        let rows = self.read()?.query(&delivery_minutes_sql("$1", "$2"), &[&instance_id, &format_instant(since)])?;
+        Ok(rows
+            .iter()
+            .map(|row| DeliveryMinute {
+                minute: row.get(0),
+                bucket: row.get::<_, i32>(1) as usize,
+                delivered_events: row.get::<_, i64>(2) as u64,
+                failed_events: row.get::<_, i64>(3) as u64,
+                delivered_attempts: row.get::<_, i64>(4) as u64,
+            })
+            .collect())
     }
 }
 

@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, summary_row};
 use crate::dates::format_instant;
-use crate::store::inspect::{ATTEMPT_COLUMNS, Inspector, MessageSearch, SUMMARY_COLUMNS, StoredAttempt};
+use crate::store::inspect::{
+    ATTEMPT_COLUMNS, DeliveryMinute, Inspector, MessageSearch, SUMMARY_COLUMNS, StoredAttempt, delivery_minutes_sql,
+};
 use crate::store::{MessageSummary, StoreError};
 
 impl Inspector for SqliteStore {
@@ -88,5 +90,22 @@ impl Inspector for SqliteStore {
             params![instance_id, format_instant(now), seqs],
         )?;
         Ok(changed)
+    }
+
+    fn delivery_minutes(&self, instance_id: &str, since: DateTime<Utc>) -> Result<Vec<DeliveryMinute>, StoreError> {
+        let connection = self.read();
+        let mut statement = connection.prepare_cached(&delivery_minutes_sql("?1", "?2"))?;
+        let rows = statement
+            .query_map(params![instance_id, format_instant(since)], |row| {
+                Ok(DeliveryMinute {
+                    minute: row.get(0)?,
+                    bucket: row.get::<_, i64>(1)? as usize,
+                    delivered_events: row.get::<_, i64>(2)? as u64,
+                    failed_events: row.get::<_, i64>(3)? as u64,
+                    delivered_attempts: row.get::<_, i64>(4)? as u64,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 }
