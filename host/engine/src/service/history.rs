@@ -121,6 +121,9 @@ fn millis(took: Duration) -> f64 {
     took.as_secs_f64() * 1000.0
 }
 
+/// A series' minutes that had something, oldest first.
+pub type Minutes<T> = Vec<(DateTime<Utc>, T)>;
+
 /// Every series of `map` with minutes from `since` on; series with none left
 /// are dropped (a deleted resource, a replaced plugin version).
 fn read<K: Ord + Clone, T: Default + Copy>(
@@ -128,7 +131,7 @@ fn read<K: Ord + Clone, T: Default + Copy>(
     now: DateTime<Utc>,
     since: DateTime<Utc>,
     wanted: impl Fn(&K) -> bool,
-) -> Vec<(K, Vec<(DateTime<Utc>, T)>)> {
+) -> Vec<(K, Minutes<T>)> {
     map.retain(|_, series| {
         series.forget_before(minute_of(now) - MINUTES_KEPT + 1);
         !series.minutes.is_empty()
@@ -199,7 +202,7 @@ impl History {
         instance: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> Vec<(String, Vec<(DateTime<Utc>, PollMinute)>)> {
+    ) -> Vec<(String, Minutes<PollMinute>)> {
         read(&mut self.state().polls, now, since, |(of, _)| of == instance)
             .into_iter()
             .map(|((_, resource), minutes)| (resource, minutes))
@@ -220,11 +223,7 @@ impl History {
     }
 
     /// Every plugin version's calls since `since`.
-    pub fn calls(
-        &self,
-        now: DateTime<Utc>,
-        since: DateTime<Utc>,
-    ) -> Vec<(PluginVersion, Vec<(DateTime<Utc>, CallMinute)>)> {
+    pub fn calls(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Vec<(PluginVersion, Minutes<CallMinute>)> {
         read(&mut self.state().calls, now, since, |_| true)
     }
 
