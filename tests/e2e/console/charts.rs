@@ -9,26 +9,7 @@ use super::*;
 /// in Autotask, and waits until their events are delivered and recorded.
 /// Returns the instance's id and its metrics as the API answers them.
 async fn deliver_three_tickets(setup: &Setup) -> (String, Value) {
-    let mut body = crate::api::readme_instance_body();
-    let configuration = &mut body["configuration"];
-    configuration["crm.autotask.username"] = json!(setup.sim.config().user);
-    configuration["crm.autotask.password"] = json!(setup.sim.config().secret);
-    configuration["crm.autotask.server.url"] = json!(setup.sim.url());
-    configuration["event.notification.callback.url"] = json!(setup.receiver.url());
-    configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
-    configuration["event.poller.refresh_interval"] = json!("0.005");
-    let created: Value = http()
-        .post(setup.url("/elements/api-v2/instances"))
-        .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_i64().expect("created").to_string();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = instance_polled_every(setup, "0.005").await;
     let control = SimControl::new(&setup.sim);
     for title in ["Charted one", "Charted two", "Charted three"] {
         control.create("Tickets", json!({ "title": title })).await;

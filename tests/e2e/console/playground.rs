@@ -110,33 +110,7 @@ async fn versions(setup: &Setup) -> Vec<(i64, bool)> {
 
 /// Creates an instance polling tickets every 10 minutes into the receiver; returns its id.
 async fn create_instance(setup: &Setup) -> String {
-    let mut body = crate::api::readme_instance_body();
-    let configuration = &mut body["configuration"];
-    configuration["crm.autotask.username"] = json!(setup.sim.config().user);
-    configuration["crm.autotask.password"] = json!(setup.sim.config().secret);
-    configuration["crm.autotask.server.url"] = json!(setup.sim.url());
-    configuration["event.notification.callback.url"] = json!(setup.receiver.url());
-    configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
-    configuration["event.poller.refresh_interval"] = json!("10");
-    let created: Value = http()
-        .post(setup.url("/elements/api-v2/instances"))
-        .header("Authorization", format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_i64().expect("created").to_string();
-    let store = setup.service.store().clone();
-    let deadline = Instant::now() + WAIT;
-    while store.watermark(&id, "incidents").unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the first poll never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    id
+    instance_polled_every(setup, "10").await
 }
 
 /// Creates a ticket, polls now and waits for its event; returns the ticket's id.
