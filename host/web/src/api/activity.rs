@@ -9,6 +9,7 @@ use engine::manage::views::{DryRunView, MessageView, Polled, Resources, Retried}
 use engine::manage::{Caller, EventFilter, MAX_EVENTS_LIMIT, MessageDetail, Redelivered};
 use engine::service::plugins::{PluginStatus, Reload};
 use serde::Deserialize;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 
 use super::Api;
 use super::error::{ApiError, ApiQuery};
@@ -20,8 +21,7 @@ use super::error::{ApiError, ApiQuery};
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub(super) struct EventsQuery {
-    /// `delivered`, `pending` (retrying included) or `failed` (failed at least once, not delivered).
-    #[param(value_type = Option<StatusParam>)]
+    #[param(schema_with = status_parameter)]
     status: Option<String>,
     /// An event in the message is about exactly this object.
     object_id: Option<String>,
@@ -29,25 +29,47 @@ pub(super) struct EventsQuery {
     event_type: Option<String>,
     /// The resource's name.
     resource: Option<String>,
-    /// Created at or after (RFC 3339).
-    #[param(format = DateTime)]
+    #[param(schema_with = from_parameter)]
     from: Option<String>,
-    /// Created before (RFC 3339).
-    #[param(format = DateTime)]
+    #[param(schema_with = to_parameter)]
     to: Option<String>,
     /// At most this many (1 to 1000).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
-/// The delivery states a search can ask for.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // Only its schema is used.
-pub(super) enum StatusParam {
-    Delivered,
-    Pending,
-    Failed,
+// An empty search parameter counts as absent (the console's forms send empty
+// fields), so the schemas of those that are not free text allow it.
+
+fn status_parameter() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["delivered", "pending", "failed", ""]))
+        .description(Some(
+            "`delivered`, `pending` (retrying included) or `failed` (failed at least once, not delivered); empty is none",
+        ))
+        .build()
+}
+
+fn from_parameter() -> Schema {
+    date_time_or_empty("Created at or after (RFC 3339); empty is none")
+}
+
+fn to_parameter() -> Schema {
+    date_time_or_empty("Created before (RFC 3339); empty is none")
+}
+
+fn date_time_or_empty(description: &str) -> Schema {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+        .description(Some(description))
+        .build()
+        .into()
 }
 
 impl EventsQuery {

@@ -130,18 +130,17 @@ pub(super) async fn patch(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct DeleteQuery {
-    /// `flush` (the default) delivers what is undelivered first; `drop` drops it.
-    #[param(value_type = Option<OutboxParam>)]
+    #[param(schema_with = outbox_parameter)]
     outbox: Option<String>,
 }
 
-/// What happens to an instance's undelivered messages when it is deleted.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // Only its schema is used.
-pub(super) enum OutboxParam {
-    Flush,
-    Drop,
+fn outbox_parameter() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["flush", "drop"]))
+        .description(Some("`flush` (the default) delivers what is undelivered first; `drop` drops it"))
+        .build()
 }
 
 #[utoipa::path(
