@@ -7,11 +7,13 @@
 //! `AUTOTASK_EVENTS_TEST_POSTGRES=postgres://... cargo test -p autotask-events-tests --test e2e -- --ignored postgres`
 //! (`tests/run` starts a throwaway one).
 //!
-//! Two tests are opted in: the console's browser test (it needs Chromium),
-//! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`, and the
+//! Three tests are opted in: the console's browser test (it needs Chromium),
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`, the
 //! simulator's conformance test with an independent Autotask client (it needs Node.js and
 //! `npm ci` in `tests/conformance`),
-//! `cargo test -p autotask-events-tests --test e2e -- --ignored conformance::`.
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored conformance::`, and the
+//! management API fuzzed by Schemathesis (it needs `AUTOTASK_EVENTS_SCHEMATHESIS`),
+//! `cargo test -p autotask-events-tests --test e2e -- --ignored openapi::`.
 
 mod api;
 mod api_budget;
@@ -20,6 +22,7 @@ mod conformance;
 mod console;
 mod fleet;
 mod hardening_runtime;
+mod openapi;
 mod plugin_runtime;
 mod poll_session;
 mod postgres_store;

@@ -87,7 +87,7 @@ impl EventFilter {
 }
 
 /// One message whole, as the inspector shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageDetail {
     #[serde(flatten)]
@@ -103,7 +103,7 @@ pub struct MessageDetail {
 }
 
 /// An event and the raw record beside it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InspectedEvent {
     pub event_type: Option<String>,
@@ -117,7 +117,7 @@ pub struct InspectedEvent {
 }
 
 /// One delivery attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     pub date: String,
@@ -133,7 +133,7 @@ pub struct AttemptView {
 }
 
 /// What a redelivery did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Redelivered {
     pub instance_id: String,

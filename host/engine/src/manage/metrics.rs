@@ -29,12 +29,14 @@ pub fn parse_hours(text: Option<&str>) -> Result<u32, ManageError> {
 }
 
 /// An instance's figures over the last `hours`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceMetrics {
     pub instance_id: String,
     pub hours: u32,
+    #[schema(format = DateTime)]
     pub from: String,
+    #[schema(format = DateTime)]
     pub until: String,
     /// The upper bounds of the latency buckets (ms); a last one holds the slower deliveries.
     pub latency_buckets_ms: Vec<u64>,
@@ -45,7 +47,7 @@ pub struct InstanceMetrics {
 }
 
 /// Deliveries over the hours, with latency percentiles over all of them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMetrics {
     /// Events delivered (the events in the messages delivered).
@@ -59,9 +61,10 @@ pub struct DeliveryMetrics {
 }
 
 /// One minute's deliveries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMinuteView {
+    #[schema(format = DateTime)]
     pub minute: String,
     #[serde(skip)]
     pub at: DateTime<Utc>,
@@ -75,7 +78,7 @@ pub struct DeliveryMinuteView {
 /// Latency percentiles estimated from bucket counts: each is the upper bound
 /// of the bucket the percentile falls in, so the latency was at most that;
 /// `None` when it falls in the last bucket (slower than the last bound).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Percentiles {
     pub p50_ms: Option<u64>,
@@ -105,16 +108,17 @@ impl Percentiles {
 }
 
 /// One resource's polls.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourcePolls {
     pub resource: String,
     pub minutes: Vec<PollMinuteView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PollMinuteView {
+    #[schema(format = DateTime)]
     pub minute: String,
     #[serde(skip)]
     pub at: DateTime<Utc>,
@@ -127,9 +131,10 @@ pub struct PollMinuteView {
 
 /// The requests an instance's polls sent to Autotask in one minute, and its
 /// database's hourly threshold as Autotask last reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestMinuteView {
+    #[schema(format = DateTime)]
     pub minute: String,
     #[serde(skip)]
     pub at: DateTime<Utc>,
@@ -139,17 +144,19 @@ pub struct RequestMinuteView {
 }
 
 /// Every plugin version's calls over the last `hours`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginMetrics {
     pub hours: u32,
+    #[schema(format = DateTime)]
     pub from: String,
+    #[schema(format = DateTime)]
     pub until: String,
     /// By plugin file, then version.
     pub versions: Vec<PluginVersionCalls>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginVersionCalls {
     /// The plugin file (`incidents.wasm`).
@@ -159,9 +166,10 @@ pub struct PluginVersionCalls {
     pub minutes: Vec<CallMinuteView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallMinuteView {
+    #[schema(format = DateTime)]
     pub minute: String,
     #[serde(skip)]
     pub at: DateTime<Utc>,

@@ -43,7 +43,7 @@ struct TryRequest {
 }
 
 /// One side of a comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrySide {
     /// The plugin file: `incidents.js`.
@@ -51,13 +51,14 @@ pub struct TrySide {
     /// The stored version, when it is one.
     pub version: Option<i64>,
     /// `version` (stored), `serving` (the plugin directory's file) or `upload` (this call's bytes).
+    #[schema(value_type = String)]
     pub source: &'static str,
     /// The plugin's version, as `GET /plugins` shows it.
     pub sha256: String,
 }
 
 /// The answer: the two sides, the comparison, and each side's outcome per record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginTryView {
     pub old: TrySide,

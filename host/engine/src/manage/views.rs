@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 
 use crate::service::poll::PollSummary;
 use crate::service::progress::PollProgress;
@@ -87,7 +89,7 @@ pub struct InstanceView {
 }
 
 /// Something about an instance that works, but not yet as intended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Warning {
     pub field: String,
     pub message: String,
@@ -129,6 +131,82 @@ struct ElementKey<'a> {
     key: &'a Option<String>,
 }
 
+// The JSON an `InstanceView` is written as (its `Serialize` above, field for
+// field), which the API's OpenAPI document shows as `InstanceView`.
+/// An instance as Cloud Elements shows one, with what this service adds.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // Only its schema is used.
+struct InstanceJson {
+    id: InstanceId,
+    /// The number the instance's messages carry as `instanceId`.
+    instance_number: u64,
+    name: Option<String>,
+    #[schema(inline)]
+    element: ElementJson,
+    tags: Vec<String>,
+    events_enabled: bool,
+    /// Autotask took the credentials at the last poll.
+    valid: bool,
+    /// Kept without polling or delivering.
+    disabled: bool,
+    /// The body's `configuration`, every secret shown as `********`.
+    #[schema(value_type = Object)]
+    configuration: Map<String, Value>,
+    #[schema(format = DateTime)]
+    created_date: String,
+    /// API instances only: the `Element` token for calls about it.
+    #[schema(nullable = false)]
+    token: Option<String>,
+    /// API instances only.
+    #[schema(nullable = false, format = DateTime)]
+    updated_date: Option<String>,
+    /// From the configuration file: changed there, not here.
+    read_only: bool,
+    /// Why the stored body no longer reads, if it does not.
+    #[schema(nullable = false)]
+    problem: Option<String>,
+    /// Resources waiting for their plugin file (after a create or a change).
+    #[schema(nullable = false)]
+    warnings: Option<Vec<Warning>>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+struct ElementJson {
+    key: Option<String>,
+}
+
+impl utoipa::PartialSchema for InstanceView {
+    fn schema() -> RefOr<Schema> {
+        InstanceJson::schema()
+    }
+}
+
+impl utoipa::ToSchema for InstanceView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <InstanceJson as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+impl utoipa::PartialSchema for InstanceId {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .description(Some("an instance created through the API")),
+            )
+            .item(
+                ObjectBuilder::new().schema_type(Type::String).description(Some("a configuration file instance's id")),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for InstanceId {}
+
 /// An instance's settings as a person edits them; secrets are never here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceSettings {
@@ -153,7 +231,7 @@ pub struct ResourceSettings {
 }
 
 /// What deleting an instance did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     pub id: i64,
     pub deleted: bool,
@@ -164,7 +242,7 @@ pub struct Deleted {
 }
 
 /// What a retry put back on its way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Retried {
     /// Dead letters back in the outbox.
@@ -176,7 +254,7 @@ pub struct Retried {
 }
 
 /// What a poll now did, resource by resource.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Polled {
     pub instance_id: String,
@@ -188,6 +266,33 @@ pub struct Polled {
 pub struct ResourcePolled {
     pub name: String,
     pub result: PollResult,
+}
+
+// The JSON a `ResourcePolled` is written as.
+/// One resource's poll: `ok` and its `summary`, or `ok: false` and the `error`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+struct ResourcePolledJson {
+    name: String,
+    ok: bool,
+    /// When `ok`.
+    #[schema(nullable = false)]
+    summary: Option<PollSummary>,
+    /// Why the poll stored nothing, when not `ok`.
+    #[schema(nullable = false)]
+    error: Option<String>,
+}
+
+impl utoipa::PartialSchema for ResourcePolled {
+    fn schema() -> RefOr<Schema> {
+        ResourcePolledJson::schema()
+    }
+}
+
+impl utoipa::ToSchema for ResourcePolled {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <ResourcePolledJson as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl Serialize for ResourcePolled {
@@ -214,7 +319,7 @@ fn serialize_result<M: SerializeMap>(map: &mut M, result: &Result<PollSummary, S
 }
 
 /// An instance's resources and how each is doing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     pub instance_id: String,
@@ -245,6 +350,30 @@ impl ResourceState {
     }
 }
 
+impl ResourceState {
+    const ALL: [ResourceState; 5] = [
+        ResourceState::NotPolled,
+        ResourceState::WaitingForPlugin,
+        ResourceState::Polling,
+        ResourceState::Scheduled,
+        ResourceState::PolledElsewhere,
+    ];
+}
+
+/// The words of [`ResourceState::as_str`], every one.
+impl utoipa::PartialSchema for ResourceState {
+    fn schema() -> RefOr<Schema> {
+        text_enum(ResourceState::ALL.map(ResourceState::as_str))
+    }
+}
+
+impl utoipa::ToSchema for ResourceState {}
+
+/// A string that is one of `words`.
+fn text_enum<const N: usize>(words: [&'static str; N]) -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(words)).into()
+}
+
 impl Serialize for ResourceState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -252,7 +381,7 @@ impl Serialize for ResourceState {
 }
 
 /// One resource: its plugin, watermark, last and next poll.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceView {
     pub name: String,
@@ -276,7 +405,7 @@ pub struct ResourceView {
 }
 
 /// A running poll's progress, with the instance's delivery since it began.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressView {
     #[serde(flatten)]
@@ -297,7 +426,7 @@ pub struct DeliveryNow {
 }
 
 /// How a resource's push is doing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PushView {
     /// The webhook is registered and was active at the last check.
@@ -326,9 +455,10 @@ pub struct PushView {
 }
 
 /// The plugin file a resource uses, and the version serving.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourcePlugin {
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub version: Option<String>,
     /// Why the resource waits, while it does.
@@ -342,6 +472,37 @@ pub struct LastPollView {
     /// Milliseconds, rounded.
     pub took_ms: f64,
     pub result: PollResult,
+}
+
+// The JSON a `LastPollView` is written as.
+/// A resource's last poll: `ok` and its `summary`, or `ok: false` and the `error`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // Only its schema is used.
+struct LastPollJson {
+    ok: bool,
+    /// When `ok`.
+    #[schema(nullable = false)]
+    summary: Option<PollSummary>,
+    /// Why the poll stored nothing, when not `ok`.
+    #[schema(nullable = false)]
+    error: Option<String>,
+    #[schema(format = DateTime)]
+    started_date: String,
+    /// Milliseconds, rounded.
+    took_ms: f64,
+}
+
+impl utoipa::PartialSchema for LastPollView {
+    fn schema() -> RefOr<Schema> {
+        LastPollJson::schema()
+    }
+}
+
+impl utoipa::ToSchema for LastPollView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <LastPollJson as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl Serialize for LastPollView {
@@ -362,7 +523,7 @@ fn optional_date<S: Serializer>(date: &Option<DateTime<Utc>>, serializer: S) -> 
 }
 
 /// A message with its delivery history and the events in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// The message's `Elements-Webhook-Id`.
@@ -402,6 +563,18 @@ impl MessageStatus {
     }
 }
 
+/// The words of [`MessageStatus::as_str`], every one.
+impl utoipa::PartialSchema for MessageStatus {
+    fn schema() -> RefOr<Schema> {
+        text_enum(
+            [MessageStatus::Delivered, MessageStatus::Pending, MessageStatus::Retrying, MessageStatus::Failed]
+                .map(MessageStatus::as_str),
+        )
+    }
+}
+
+impl utoipa::ToSchema for MessageStatus {}
+
 impl Serialize for MessageStatus {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -409,7 +582,7 @@ impl Serialize for MessageStatus {
 }
 
 /// One event of a message, as the message carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSummary {
     pub event_type: Option<String>,
@@ -496,7 +669,7 @@ pub struct FleetLeases {
 
 /// A stored version of an uploaded plugin, without its bytes: what an upload,
 /// an activation and `GET /plugins/{name}/versions` answer with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginVersionView {
     /// The plugin file name: `incidents.js`.

@@ -19,6 +19,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::metrics::Metrics;
 use super::plugins::{PluginRegistry, plugin_path, short_version};
@@ -93,7 +96,7 @@ impl DryRun {
 }
 
 /// What the next poll of one resource would do, found without writing anything.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRunReport {
     /// The poll URL rendered from the watermark.
@@ -127,27 +130,28 @@ pub struct DryRunReport {
 }
 
 /// An Autotask query: `POST /v1.0/{entity}/query` with `body`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct QueryView {
     pub entity: String,
     pub body: Value,
 }
 
 /// A page read from Autotask.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PageRead {
     pub entity: String,
     pub records: usize,
 }
 
 /// A message a real poll would post.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WouldPost {
     pub message_id: String,
     pub plugin_version: Option<String>,
     pub events: Vec<WouldDeliver>,
     /// The exact body that would be posted (and signed).
+    #[schema(value_type = serde_json::Value)]
     pub body: Box<RawValue>,
 }
 
@@ -165,7 +169,7 @@ impl From<NewMessage> for WouldPost {
 }
 
 /// One event of a message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WouldDeliver {
     pub event_type: String,
@@ -177,7 +181,7 @@ pub struct WouldDeliver {
 }
 
 /// A record that would fail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WouldFail {
     pub object_id: Option<String>,
@@ -216,7 +220,7 @@ fn events_in(body: &str) -> Vec<WouldDeliver> {
 }
 
 /// What a dry run of an instance found, resource by resource.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRunView {
     pub instance_id: String,
@@ -234,6 +238,36 @@ pub struct ResourceDryRun {
     pub report: Option<DryRunReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// `{"name", "ok": true, ...the report's fields}` or `{"name", "ok": false, "error"}`,
+/// as `Serialize` writes it (a flattened `Option` is not a shape the derive can say).
+impl utoipa::PartialSchema for ResourceDryRun {
+    fn schema() -> RefOr<Schema> {
+        let name = || ObjectBuilder::new().schema_type(Type::String);
+        let ok = |value: bool| ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([value]));
+        let dry_run = AllOfBuilder::new().item(Ref::from_schema_name(DryRunReport::name())).item(
+            ObjectBuilder::new().property("name", name()).property("ok", ok(true)).required("name").required("ok"),
+        );
+        let failed = ObjectBuilder::new()
+            .property("name", name())
+            .property("ok", ok(false))
+            .property(
+                "error",
+                ObjectBuilder::new().schema_type(Type::String).description(Some("why the dry run failed")),
+            )
+            .required("name")
+            .required("ok")
+            .required("error");
+        OneOfBuilder::new().item(dry_run).item(failed).into()
+    }
+}
+
+impl ToSchema for ResourceDryRun {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((DryRunReport::name().into_owned(), DryRunReport::schema()));
+        <DryRunReport as ToSchema>::schemas(schemas);
+    }
 }
 
 impl ResourceDryRun {

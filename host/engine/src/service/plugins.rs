@@ -119,12 +119,13 @@ pub struct PluginRegistry {
 const HISTORY_LENGTH: usize = 100;
 
 /// One thing that happened to a plugin file, as the console's reload history shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reload {
     pub date: String,
     pub plugin: String,
     /// `loaded`, `rejected`, `removed`, or `restored` (the file is again the version serving).
+    #[schema(value_type = String)]
     pub outcome: &'static str,
     /// The version loaded, or the one that was rejected.
     pub version: Option<String>,
@@ -474,7 +475,7 @@ fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// Where a slot's file stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Not loaded yet.
@@ -683,7 +684,7 @@ impl PluginSlot {
 }
 
 /// A plugin as `GET /plugins` and `plugin list` show it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginStatus {
     pub name: String,

@@ -55,7 +55,7 @@ use crate::telemetry;
 use plugin_runtime::{Context, Event, EventType, Plugin, PluginError, PollSession, RawRecord, Sample};
 
 /// What a poll did, for logs and the management API.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PollSummary {
     pub from: String,

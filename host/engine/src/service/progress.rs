@@ -82,7 +82,7 @@ struct Running {
 }
 
 /// What a poll has done so far, as the management API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PollProgress {
     pub pages_read: u64,

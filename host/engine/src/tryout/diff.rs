@@ -17,7 +17,7 @@ use super::RecordRun;
 const CONTEXT_LINES: usize = 2;
 
 /// Two runs compared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Diff {
     /// How many records were mapped by both.
@@ -48,7 +48,7 @@ impl Diff {
 }
 
 /// One record both versions mapped, differently.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordChange {
     pub index: usize,
@@ -62,7 +62,7 @@ pub struct RecordChange {
 }
 
 /// One event as each version made it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventChange {
     pub before: Value,
     pub after: Value,
@@ -73,7 +73,7 @@ pub struct EventChange {
 
 /// A record that fails in one version and not in the other (or fails
 /// differently in both): each version's error, `None` where it mapped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordFailure {
     pub index: usize,

@@ -3,10 +3,13 @@
 //! extractor that turns bad bodies into such errors.
 
 use axum::Json;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use utoipa::openapi::{RefOr, Schema};
 
 use engine::manage::ManageError;
 
@@ -69,6 +72,66 @@ impl IntoResponse for ApiError {
                 self.problems.into_iter().map(|(field, message)| json!({"field": field, "message": message})).collect();
         }
         (self.status, Json(body)).into_response()
+    }
+}
+
+// The JSON an `ApiError` answers with (its `IntoResponse` above), which the
+// API's OpenAPI document shows as `ApiError`.
+/// Why a call was refused.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+struct ApiErrorJson {
+    /// What is wrong, in words.
+    message: String,
+    /// The body's JSON path (`$.configuration['event.poller.refresh_interval']`), the query
+    /// parameter (`?limit`) or the path segment (`name`) at fault, when one is.
+    #[schema(nullable = false)]
+    field: Option<String>,
+    /// Every problem, when there are several (the first is `field` and `message`).
+    #[schema(nullable = false)]
+    problems: Option<Vec<Problem>>,
+}
+
+/// One problem of a body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+struct Problem {
+    field: String,
+    message: String,
+}
+
+impl utoipa::PartialSchema for ApiError {
+    fn schema() -> RefOr<Schema> {
+        <ApiErrorJson as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for ApiError {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <ApiErrorJson as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// A query string. A parameter that does not read (`?limit=ten`) is a 400
+/// naming it (`"field": "?limit"`), in the API's JSON like every refusal.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(query) = Query::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
+            // axum says `Failed to deserialize query string: limit: invalid digit found in string`.
+            let text = rejection.body_text();
+            let detail = text.split_once(": ").map_or(text.as_str(), |(_, detail)| detail);
+            match detail.split_once(": ") {
+                Some((parameter, problem)) if !parameter.contains(' ') => {
+                    ApiError::field(format!("?{parameter}"), format!("`{parameter}` {problem}"))
+                }
+                _ => ApiError::field("?", format!("the query string does not read: {detail}")),
+            }
+        })?;
+        Ok(ApiQuery(query))
     }
 }
 

@@ -15,6 +15,7 @@ use engine::manage::views::PluginVersionView;
 use serde_json::Value;
 
 use super::Api;
+use super::bodies::TryBody as TryRequest;
 use super::error::ApiError;
 
 /// Uploaded plugins larger than this are refused with 413: far above any
@@ -49,6 +50,23 @@ impl<S: Send + Sync> FromRequest<S> for PluginBody {
 }
 
 /// 201 with the new version, or 200 when the bytes were a version already (now active again).
+#[utoipa::path(
+    put, path = "/plugins/{name}", tag = "plugins", operation_id = "uploadPlugin",
+    summary = "Upload a plugin: checked, stored as a new version, made active",
+    description = "Checked as a file dropped into the plugin directory is (compiled, then tried on \
+                   an empty batch and on the last records its resources mapped). Organization admins only.",
+    params(("name" = String, Path, description = "The plugin file name: `incidents.wasm`, `incidents.js`, `incidents.py` (a bare `incidents` is a component)")),
+    request_body(content = String, content_type = "application/octet-stream", description = "The plugin's bytes, as they would be written into the plugin directory"),
+    responses(
+        (status = 201, description = "Stored as a new version, active", body = PluginVersionView),
+        (status = 200, description = "The bytes of a stored version: that version is active again", body = PluginVersionView),
+        (status = 400, description = "A bad name (`\"field\": \"name\"`) or a plugin that fails the check, with the reason", body = ApiError),
+        (status = 401, description = "Missing or wrong credentials", body = ApiError),
+        (status = 403, description = "Not an organization admin", body = ApiError),
+        (status = 413, description = "Over 64 MiB", body = ApiError),
+    ),
+    security(("authorization" = [])),
+)]
 pub(super) async fn upload(
     State(api): State<Api>,
     Path(name): Path<String>,
@@ -59,6 +77,18 @@ pub(super) async fn upload(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(version)))
 }
 
+#[utoipa::path(
+    get, path = "/plugins/{name}/versions", tag = "plugins", operation_id = "listPluginVersions",
+    summary = "An uploaded plugin's versions, newest first",
+    params(("name" = String, Path, description = "The plugin file name")),
+    responses(
+        (status = 200, description = "Its stored versions; `active` says which serves", body = Vec<PluginVersionView>),
+        (status = 400, description = "A bad name", body = ApiError),
+        (status = 401, description = "Missing or wrong credentials", body = ApiError),
+        (status = 404, description = "No such plugin", body = ApiError),
+    ),
+    security(("authorization" = [])),
+)]
 pub(super) async fn versions(
     State(api): State<Api>,
     Path(name): Path<String>,
@@ -66,6 +96,23 @@ pub(super) async fn versions(
     Ok(Json(api.management.plugin_versions(&name).await?))
 }
 
+/// Written into the plugin directory and swapped in as an upload is. Organization admins only.
+#[utoipa::path(
+    post, path = "/plugins/{name}/versions/{version}/activate", tag = "plugins", operation_id = "activatePluginVersion",
+    summary = "Make a stored version active again (roll back or forward)",
+    params(
+        ("name" = String, Path, description = "The plugin file name"),
+        ("version" = i64, Path, description = "The version's number"),
+    ),
+    responses(
+        (status = 200, description = "The version, now active", body = PluginVersionView),
+        (status = 400, description = "A bad name or version", body = ApiError),
+        (status = 401, description = "Missing or wrong credentials", body = ApiError),
+        (status = 403, description = "Not an organization admin", body = ApiError),
+        (status = 404, description = "No such version", body = ApiError),
+    ),
+    security(("authorization" = [])),
+)]
 pub(super) async fn activate(
     State(api): State<Api>,
     Path((name, version)): Path<(String, String)>,
@@ -89,6 +136,21 @@ impl<S: Send + Sync> FromRequest<S> for TryBody {
 }
 
 /// Any user may try: nothing is stored or swapped.
+#[utoipa::path(
+    post, path = "/plugins/{name}/try", tag = "plugins", operation_id = "tryPlugin",
+    summary = "Run two versions over records and answer what changes",
+    description = "Both are compiled with the service's runtime off the polling path; nothing is stored or swapped.",
+    params(("name" = String, Path, description = "The plugin file name")),
+    request_body(content = TryRequest, description = "The records, and which versions to compare"),
+    responses(
+        (status = 200, description = "The two sides, what differs, and each side's events per record", body = PluginTryView),
+        (status = 400, description = "A refused body, naming the field (`records`, `versions`, `upload.name`, ...)", body = ApiError),
+        (status = 401, description = "Missing or wrong credentials", body = ApiError),
+        (status = 404, description = "No such plugin or version", body = ApiError),
+        (status = 413, description = "A body larger than a 64 MiB plugin in base64 and the records", body = ApiError),
+    ),
+    security(("authorization" = [])),
+)]
 pub(super) async fn try_versions(
     State(api): State<Api>,
     Path(name): Path<String>,

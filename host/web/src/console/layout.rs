@@ -58,6 +58,9 @@ pub fn page(page: Page<'_>) -> Markup {
                     }
                 }
                 main #main { (page.body) }
+                footer {
+                    a href="/console/api" { "API (OpenAPI)" }
+                }
             }
         }
     }

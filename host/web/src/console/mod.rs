@@ -87,6 +87,7 @@ pub fn router(management: Management, secure: bool) -> Router {
         .route("/", get(|| async { Redirect::to("/console/instances") }))
         .route("/console", get(|| async { Redirect::to("/console/instances") }))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
+        .route("/console/api", get(api_document))
         .route("/console/static/htmx.min.js", get(|| async { asset("text/javascript", HTMX) }))
         .route("/console/static/console.css", get(|| async { asset("text/css", STYLESHEET) }))
         .merge(pages)
@@ -95,6 +96,12 @@ pub fn router(management: Management, secure: bool) -> Router {
 }
 
 pub use headers::SECURITY_HEADERS;
+
+/// The management API's OpenAPI document, under the API's prefix (read as
+/// configured), for the footer's link; open, as the document is.
+async fn api_document(State(console): State<Arc<Console>>) -> Redirect {
+    Redirect::to(&format!("{}/openapi.json", console.management.api_settings().prefix))
+}
 
 /// A static file; like every console answer it gets `Cache-Control: no-store` (see [`headers`]).
 fn asset(content_type: &'static str, body: &'static str) -> Response {
