@@ -5,7 +5,7 @@
 //! Schemathesis (opted in: `--ignored openapi::`, `tests/run` installs it)
 //! fuzzes every operation against a live service with the simulator behind it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 use std::time::Duration;
 
@@ -161,6 +161,7 @@ async fn the_document_is_served_open_and_every_operation_is_documented_and_route
 
     let operations = operations(&document);
     assert!(operations.len() >= 21, "every operation: {:?}", operations.keys());
+    assert_links_lead_to_operations(&operations);
     let mut ids = HashSet::new();
     for ((method, path), operation) in &operations {
         let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has an operationId"));
@@ -202,6 +203,36 @@ async fn the_document_is_served_open_and_every_operation_is_documented_and_route
             "{method} {concrete} answered {status}, which its documentation does not list: {text}"
         );
     }
+}
+
+/// Every link (followed by Schemathesis' stateful phase, and by client tools) names an
+/// operation of the document and only parameters that operation has.
+fn assert_links_lead_to_operations(operations: &BTreeMap<(String, String), Value>) {
+    let parameters: HashMap<&str, HashSet<&str>> = operations
+        .values()
+        .map(|operation| {
+            let names = operation["parameters"].as_array().into_iter().flatten();
+            (operation["operationId"].as_str().unwrap(), names.map(|p| p["name"].as_str().unwrap()).collect())
+        })
+        .collect();
+    let mut links = 0;
+    for ((method, path), operation) in operations {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap();
+                let known =
+                    parameters.get(target).unwrap_or_else(|| panic!("{method} {path}: link {name} leads nowhere"));
+                for parameter in link["parameters"].as_object().unwrap().keys() {
+                    assert!(
+                        known.contains(parameter.as_str()),
+                        "{method} {path}: link {name} sets `{parameter}`, not {target}'s"
+                    );
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 5, "from a message list to its messages, from an upload to its versions: {links}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,7 +502,8 @@ const EXCLUDED_CHECKS: [(&str, &str); 1] = [(
     "positive_data_acceptance",
     // A body can match the schema and still be refused: Autotask refuses made-up
     // credentials (400 naming `crm.autotask.username`), a poll URL's CEQL must
-    // parse, a plugin's bytes must compile. The schema cannot say these; the
+    // parse, a plugin's bytes must compile, a bulk redelivery needs at least one of
+    // its (each optional) search parameters. The schema cannot say these; the
     // refusals are documented 400s and the other checks still hold them to the
     // ApiError schema.
     "schema-valid bodies are refused for what only Autotask or the plugin runtime can check",
@@ -491,7 +523,33 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
     let client = ApiClient { http: setup.http.clone(), base: setup.base(), authorization: authorization() };
     let created = client.create_instance(&setup.instance_body()).await.expect("an instance to fuzz");
     assert_eq!(created.id, json!(1));
+    // Messages and a plugin version to find, so that the operations on one (reached through
+    // the document's links and examples) get past "not found" to their work.
+    SimControl::new(&setup.sim).create("Tickets", json!({"title": "For the fuzzer to find"})).await;
+    let message = wait_until(WAIT, "instance 1's poll to store the new ticket's message", || async {
+        client.poll_instance("1").await.expect("instance 1 polls");
+        client.list_events("1", "1").await.expect("its messages list").pop()
+    })
+    .await;
+    let script = b"exports.mapRecord = (ticket, meta) => ({ payload: { id: ticket.id, title: ticket.title } });\n";
+    let uploaded = setup
+        .http
+        .put(format!("{}/plugins/incidents.js", setup.base()))
+        .header("Authorization", authorization())
+        .body(script.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED, "{}", uploaded.text().await.unwrap());
     let reports = tempfile::tempdir().unwrap();
+    // The message's id is known only now: the operations on one message are given it (a
+    // list's first message is linked to them too, but fuzzed searches mostly find none).
+    let config = reports.path().join("schemathesis.toml");
+    let config_text = format!(
+        "[[operations]]\ninclude-operation-id = [\"getEvent\", \"redeliverEvent\"]\nparameters = {{ \"path.message\" = \"{}\" }}\n",
+        message.id
+    );
+    std::fs::write(&config, config_text).unwrap();
     let started = std::time::Instant::now();
     let schemathesis_run = {
         let (schemathesis, document, reports) =
@@ -499,6 +557,8 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
         let excluded = EXCLUDED_CHECKS.map(|(check, _)| check).join(",");
         tokio::task::spawn_blocking(move || {
             Command::new(&schemathesis)
+                .arg("--config-file")
+                .arg(reports.join("schemathesis.toml"))
                 .args(["run", &document, "--checks", "all", "--exclude-checks", &excluded])
                 .args(["--header", &format!("Authorization: {}", authorization())])
                 .args(["--max-examples", MAX_EXAMPLES, "--phases", "examples,coverage,fuzzing,stateful"])

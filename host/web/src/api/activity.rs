@@ -88,7 +88,10 @@ const DEFAULT_EVENTS_LIMIT: usize = 50;
     summary = "An instance's messages, newest first",
     params(("id" = String, Path, description = "The instance's id", example = "1"), EventsQuery),
     responses(
-        (status = 200, description = "The messages found (50 unless `limit` says)", body = Vec<MessageView>),
+        (status = 200, description = "The messages found (50 unless `limit` says)", body = Vec<MessageView>, links(
+            ("GetFirstEvent" = (operation_id = "getEvent", parameters(("id" = "$request.path.id"), ("message" = "$response.body#/0/id")))),
+            ("RedeliverFirstEvent" = (operation_id = "redeliverEvent", parameters(("id" = "$request.path.id"), ("message" = "$response.body#/0/id")))),
+        )),
         (status = 400, description = "A parameter that does not read, naming it (`?from`)", body = ApiError),
         (status = 401, description = "Missing or wrong credentials, or an `Element` token not the instance's", body = ApiError),
         (status = 404, description = "No such instance", body = ApiError),

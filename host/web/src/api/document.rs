@@ -67,7 +67,36 @@ pub(super) fn finish(mut document: OpenApi, prefix: &str) -> OpenApi {
 
 /// The document as text, as served (and committed as docs/openapi.json).
 pub(super) fn served_text(document: &OpenApi) -> String {
-    document.to_pretty_json().expect("the OpenAPI document serializes") + "\n"
+    let mut json = serde_json::to_value(document).expect("the OpenAPI document serializes");
+    name_link_fields_as_openapi_does(&mut json);
+    serde_json::to_string_pretty(&json).expect("JSON writes") + "\n"
+}
+
+/// utoipa 5.5 writes a Link object's fields as in Rust (`operation_id`); OpenAPI
+/// names them `operationId`, `operationRef` and `requestBody`, and tools ignore
+/// a link without them.
+fn name_link_fields_as_openapi_does(document: &mut Value) {
+    let responses = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut());
+    let links = responses
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut))
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (rust, openapi) in
+            [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+        {
+            if let Some(value) = link.remove(rust) {
+                link.insert(openapi.to_owned(), value);
+            }
+        }
+    }
 }
 
 /// The served document's text, made once when the router is.

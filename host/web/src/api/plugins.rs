@@ -55,10 +55,13 @@ impl<S: Send + Sync> FromRequest<S> for PluginBody {
     summary = "Upload a plugin: checked, stored as a new version, made active",
     description = "Checked as a file dropped into the plugin directory is (compiled, then tried on \
                    an empty batch and on the last records its resources mapped). Organization admins only.",
-    params(("name" = String, Path, description = "The plugin file name: `incidents.wasm`, `incidents.js`, `incidents.py` (a bare `incidents` is a component)")),
+    params(("name" = String, Path, description = "The plugin file name: `incidents.wasm`, `incidents.js`, `incidents.py` (a bare `incidents` is a component)", example = "incidents.js")),
     request_body(content = String, content_type = "application/octet-stream", description = "The plugin's bytes, as they would be written into the plugin directory"),
     responses(
-        (status = 201, description = "Stored as a new version, active", body = PluginVersionView),
+        (status = 201, description = "Stored as a new version, active", body = PluginVersionView, links(
+            ("ActivateThisVersion" = (operation_id = "activatePluginVersion", parameters(("name" = "$request.path.name"), ("version" = "$response.body#/version")))),
+            ("ListVersions" = (operation_id = "listPluginVersions", parameters(("name" = "$request.path.name")))),
+        )),
         (status = 200, description = "The bytes of a stored version: that version is active again", body = PluginVersionView),
         (status = 400, description = "A bad name (`\"field\": \"name\"`) or a plugin that fails the check, with the reason", body = ApiError),
         (status = 401, description = "Missing or wrong credentials", body = ApiError),
@@ -80,9 +83,11 @@ pub(super) async fn upload(
 #[utoipa::path(
     get, path = "/plugins/{name}/versions", tag = "plugins", operation_id = "listPluginVersions",
     summary = "An uploaded plugin's versions, newest first",
-    params(("name" = String, Path, description = "The plugin file name")),
+    params(("name" = String, Path, description = "The plugin file name", example = "incidents.js")),
     responses(
-        (status = 200, description = "Its stored versions; `active` says which serves", body = Vec<PluginVersionView>),
+        (status = 200, description = "Its stored versions; `active` says which serves", body = Vec<PluginVersionView>, links(
+            ("ActivateNewestVersion" = (operation_id = "activatePluginVersion", parameters(("name" = "$request.path.name"), ("version" = "$response.body#/0/version")))),
+        )),
         (status = 400, description = "A bad name", body = ApiError),
         (status = 401, description = "Missing or wrong credentials", body = ApiError),
         (status = 404, description = "No such plugin", body = ApiError),
@@ -101,8 +106,8 @@ pub(super) async fn versions(
     post, path = "/plugins/{name}/versions/{version}/activate", tag = "plugins", operation_id = "activatePluginVersion",
     summary = "Make a stored version active again (roll back or forward)",
     params(
-        ("name" = String, Path, description = "The plugin file name"),
-        ("version" = i64, Path, description = "The version's number"),
+        ("name" = String, Path, description = "The plugin file name", example = "incidents.js"),
+        ("version" = i64, Path, description = "The version's number", example = 1),
     ),
     responses(
         (status = 200, description = "The version, now active", body = PluginVersionView),
@@ -140,7 +145,7 @@ impl<S: Send + Sync> FromRequest<S> for TryBody {
     post, path = "/plugins/{name}/try", tag = "plugins", operation_id = "tryPlugin",
     summary = "Run two versions over records and answer what changes",
     description = "Both are compiled with the service's runtime off the polling path; nothing is stored or swapped.",
-    params(("name" = String, Path, description = "The plugin file name")),
+    params(("name" = String, Path, description = "The plugin file name", example = "incidents.js")),
     request_body(content = TryRequest, description = "The records, and which versions to compare"),
     responses(
         (status = 200, description = "The two sides, what differs, and each side's events per record", body = PluginTryView),
