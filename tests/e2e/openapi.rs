@@ -9,21 +9,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::start;
-use autotask_events::app::RunningService;
-use autotask_sim::{SimConfig, Simulator};
+use crate::console::{ORGANIZATION_SECRET, SIGNATURE_KEY, USER_SECRET};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use support::receiver::Receiver;
-use support::service::{
-    FAST_DELIVERY, LOOPBACK_RULES, SimControl, TEST_COMPILE_CACHE, incidents_resource, instance_toml,
-};
+use support::service::{SimControl, incidents_resource, instance_toml};
 use support::wait_until;
 
-const USER_SECRET: &str = "openapi-user-secret-0123456789";
-const ORGANIZATION_SECRET: &str = "openapi-organization-secret-0123";
-const SIGNATURE_KEY: &str = "openapi-signature-key";
 const PREFIX: &str = "/elements/api-v2";
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -31,54 +23,31 @@ fn authorization() -> String {
     format!("User {USER_SECRET}, Organization {ORGANIZATION_SECRET}")
 }
 
-/// The simulator, a receiver and the service (with one configuration file instance).
+/// The console tests' simulator, receiver and service, with one configuration
+/// file instance; and a client that follows redirects (the console's link).
 struct Setup {
-    sim: Simulator,
-    receiver: Receiver,
-    _dir: tempfile::TempDir,
-    service: RunningService,
+    running: crate::console::Setup,
     http: reqwest::Client,
 }
 
 impl Setup {
     async fn new() -> Setup {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let sim = Simulator::start(SimConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tickets: 10,
-            contacts: 5,
-            ..SimConfig::default()
+        let running = crate::console::Setup::with_instances(10, |sim, receiver| {
+            vec![instance_toml(
+                "from-the-file",
+                sim,
+                &receiver.url(),
+                json!({"incidents": incidents_resource()}),
+                json!({"event.notification.enabled": false}),
+                "",
+            )]
         })
-        .await
-        .expect("the simulator starts");
-        let receiver = Receiver::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        let file_instance = instance_toml(
-            "from-the-file",
-            &sim,
-            &receiver.url(),
-            json!({"incidents": incidents_resource()}),
-            json!({"event.notification.enabled": false}),
-            "",
-        );
-        let text = format!(
-            "{LOOPBACK_RULES}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\
-             compile_cache_dir = \"{TEST_COMPILE_CACHE}\"\n\
-             integration_code = \"{}\"\nallowed_autotask_hosts = [\"{}\"]\n\n\
-             [api]\nuser_secret = \"{USER_SECRET}\"\norganization_secret = \"{ORGANIZATION_SECRET}\"\n\n\
-             {FAST_DELIVERY}\n{file_instance}",
-            sim.config().integration_code,
-            sim.url().trim_start_matches("http://").trim_end_matches('/'),
-        );
-        let config = dir.path().join("service.toml");
-        std::fs::write(&config, text).unwrap();
-        let service = start(&config).await;
-        Setup { sim, receiver, _dir: dir, service, http: reqwest::Client::new() }
+        .await;
+        Setup { running, http: reqwest::Client::new() }
     }
 
     fn base(&self) -> String {
-        format!("http://127.0.0.1:{}{PREFIX}", self.service.addr().port())
+        format!("http://127.0.0.1:{}{PREFIX}", self.running.service.addr().port())
     }
 
     /// The served document, fetched without credentials.
@@ -92,10 +61,10 @@ impl Setup {
     fn instance_body(&self) -> Value {
         let mut body = crate::api::readme_instance_body();
         let configuration = &mut body["configuration"];
-        configuration["crm.autotask.username"] = json!(self.sim.config().user);
-        configuration["crm.autotask.password"] = json!(self.sim.config().secret);
-        configuration["crm.autotask.server.url"] = json!(self.sim.url());
-        configuration["event.notification.callback.url"] = json!(self.receiver.url());
+        configuration["crm.autotask.username"] = json!(self.running.sim.config().user);
+        configuration["crm.autotask.password"] = json!(self.running.sim.config().secret);
+        configuration["crm.autotask.server.url"] = json!(self.running.sim.url());
+        configuration["event.notification.callback.url"] = json!(self.running.receiver.url());
         configuration["event.notification.signature.key"] = json!(SIGNATURE_KEY);
         body
     }
@@ -129,7 +98,7 @@ async fn the_document_is_served_open_and_every_operation_is_documented_and_route
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 
     // The console links it from every page's footer, the sign-in page's too.
-    let root = format!("http://127.0.0.1:{}", setup.service.addr().port());
+    let root = format!("http://127.0.0.1:{}", setup.running.service.addr().port());
     let sign_in = setup.http.get(format!("{root}/console/sign-in")).send().await.unwrap().text().await.unwrap();
     assert!(sign_in.contains(r#"<a href="/console/api">API (OpenAPI)</a>"#), "{sign_in}");
     let linked = setup.http.get(format!("{root}/console/api")).send().await.unwrap();
@@ -452,7 +421,8 @@ async fn a_client_written_from_the_document_creates_polls_reads_events_and_delet
     assert_eq!(created.name.as_deref(), Some("API Instance with Polling"));
 
     // A ticket changes in Autotask; a poll now finds it (unless the scheduled first poll did).
-    let ticket = SimControl::new(&setup.sim).create("Tickets", json!({"title": "Seen through the typed client"})).await;
+    let ticket =
+        SimControl::new(&setup.running.sim).create("Tickets", json!({"title": "Seen through the typed client"})).await;
     let polled = client.poll_instance(&id).await.expect("a poll");
     assert_eq!(polled.instance_id, id);
     let incidents = polled.resources.iter().find(|resource| resource.name == "incidents").expect("incidents polled");
@@ -477,7 +447,9 @@ async fn a_client_written_from_the_document_creates_polls_reads_events_and_delet
     assert_eq!(delivered.resource, "incidents");
     assert_eq!(delivered.event_count as usize, delivered.events.len());
     assert!(delivered.events.iter().all(|event| event.event_type.is_some() && event.object_id.is_some()));
-    assert!(setup.receiver.accepted().iter().any(|delivery| delivery.json().to_string().contains(&delivered.id)));
+    assert!(
+        setup.running.receiver.accepted().iter().any(|delivery| delivery.json().to_string().contains(&delivered.id))
+    );
 
     // A refusal reads as the documented ApiError, naming the parameter.
     let (status, refusal) = client.list_events(&id, "ten").await.expect_err("a limit that is not a number");
@@ -525,7 +497,7 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
     assert_eq!(created.id, json!(1));
     // Messages and a plugin version to find, so that the operations on one (reached through
     // the document's links and examples) get past "not found" to their work.
-    SimControl::new(&setup.sim).create("Tickets", json!({"title": "For the fuzzer to find"})).await;
+    SimControl::new(&setup.running.sim).create("Tickets", json!({"title": "For the fuzzer to find"})).await;
     let message = wait_until(WAIT, "instance 1's poll to store the new ticket's message", || async {
         client.poll_instance("1").await.expect("instance 1 polls");
         client.list_events("1", "1").await.expect("its messages list").pop()
@@ -581,7 +553,7 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
 
     // Still healthy, and consistent: every instance listed can be read and, when
     // the API made it, deleted; then only the configuration file's is left.
-    let root = format!("http://127.0.0.1:{}", setup.service.addr().port());
+    let root = format!("http://127.0.0.1:{}", setup.running.service.addr().port());
     let health = setup.http.get(format!("{root}/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK, "{}", health.text().await.unwrap());
     let listed: Vec<InstanceView> =
