@@ -14,10 +14,11 @@ use maud::{Markup, html};
 /// The drawing's size in SVG units; the page scales it.
 const WIDTH: f64 = 600.0;
 const HEIGHT: f64 = 220.0;
-/// Room for the y axis's labels, the x axis's labels, and a little air.
+/// Room for the y axis's labels, the x axis's labels, and a little air; above
+/// the plot, a line for the unit (beside the top label, a wide one ran into it).
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
+const TOP: f64 = 26.0;
 const BOTTOM: f64 = 30.0;
 
 /// How each series is told apart without colour: a dash pattern and a marker.
@@ -143,7 +144,7 @@ fn axes(chart: &Chart<'_>, top: f64) -> Markup {
                 line .grid x1=(LEFT) x2=(WIDTH - RIGHT) y1=(round(chart.y(value, top))) y2=(round(chart.y(value, top))) {}
                 text x=(LEFT - 6.0) y=(round(chart.y(value, top) + 4.0)) text-anchor="end" { (number(value)) }
             }
-            text x="4" y=(TOP + 4.0) { (chart.unit) }
+            text .unit x="4" y=(TOP - 12.0) { (chart.unit) }
             @for tick in ticks {
                 text x=(round(chart.x(tick))) y=(HEIGHT - 10.0) text-anchor="middle" { (tick.format("%H:%M")) }
             }
@@ -405,6 +406,16 @@ mod tests {
         assert!(html.contains(&format!(r#"points="{LEFT},{bottom} {},{at_40}""#, WIDTH - RIGHT)), "{html}");
         assert!(html.contains(">50</text>"), "the y axis is labelled with the top: {html}");
         assert!(html.contains(">12:00</text>") && html.contains(">13:00</text>"), "times on the x axis: {html}");
+    }
+
+    #[test]
+    fn the_unit_stands_above_the_top_label_where_a_wide_label_cannot_reach_it() {
+        let html = render(&chart(vec![Row { at: at(0), values: vec![Some(10_000.0), None] }])).into_string();
+        // 11 px type stands about 8 units above its baseline: the unit's line ends before the label's begins.
+        let (unit, label) = (TOP - 12.0, TOP + 4.0);
+        assert!(unit + 4.0 <= label - 8.0);
+        assert!(html.contains(&format!(r#"<text class="unit" x="4" y="{unit}">events</text>"#)), "{html}");
+        assert!(html.contains(&format!(r#"y="{label}" text-anchor="end">10,000</text>"#)), "{html}");
     }
 
     #[test]
