@@ -7,12 +7,13 @@
 //! `AUTOTASK_EVENTS_TEST_POSTGRES=postgres://... cargo test -p autotask-events-tests --test e2e -- --ignored postgres`
 //! (`tests/run` starts a throwaway one).
 //!
-//! Three tests are opted in: the console's browser test (it needs Chromium),
+//! Three kinds of tests are opted in: the console's browser tests (they need Chromium),
 //! `cargo test -p autotask-events-tests --test e2e -- --ignored console::`, the
 //! simulator's conformance test with an independent Autotask client (it needs Node.js and
 //! `npm ci` in `tests/conformance`),
 //! `cargo test -p autotask-events-tests --test e2e -- --ignored conformance::`, and the
-//! management API fuzzed by Schemathesis (it needs `AUTOTASK_EVENTS_SCHEMATHESIS`),
+//! management API fuzzed by Schemathesis and driven through a generated client (they need
+//! `AUTOTASK_EVENTS_SCHEMATHESIS` and `AUTOTASK_EVENTS_OPENAPI_PYTHON_CLIENT`),
 //! `cargo test -p autotask-events-tests --test e2e -- --ignored openapi::`.
 
 mod api;

@@ -1,9 +1,11 @@
 //! The management API as a contract: its OpenAPI 3.1 document, served open at
 //! `{prefix}/openapi.json`, says what every operation takes and answers; a
-//! client written from it does create → poll → events → delete against the
-//! service; the committed `docs/openapi.json` is the served one; and
-//! Schemathesis (opted in: `--ignored openapi::`, `tests/run` installs it)
-//! fuzzes every operation against a live service with the simulator behind it.
+//! client written from it, and one openapi-python-client generates from it, each
+//! do create → poll → events → delete against the service; the committed
+//! `docs/openapi.json` is the served one; and Schemathesis fuzzes every
+//! operation against a live service with the simulator behind it. (The
+//! generator and Schemathesis are opted in: `--ignored openapi::`; `tests/run`
+//! installs both.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
@@ -460,6 +462,69 @@ async fn a_client_written_from_the_document_creates_polls_reads_events_and_delet
     assert!(deleted.deleted);
     assert_eq!(deleted.id.to_string(), id);
     let (status, _) = client.get_instance(&id).await.expect_err("gone");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+// --- A client generated from the document ---
+
+/// openapi-python-client generates a Python package from the served document
+/// (every schema and operation, or its warning fails the test), and
+/// tests/openapi-client/flow.py drives the service through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs openapi-python-client; tests/run installs it"]
+async fn a_client_generated_by_openapi_python_client_creates_polls_reads_events_and_deletes() {
+    let generator = std::env::var("AUTOTASK_EVENTS_OPENAPI_PYTHON_CLIENT").unwrap_or_else(|_| {
+        panic!(
+            "AUTOTASK_EVENTS_OPENAPI_PYTHON_CLIENT is not set: point it at an openapi-python-client 0.29.1 executable \
+             (tests/run installs one in target/plugin-tools/openapi-python-client)"
+        )
+    });
+    let setup = Setup::new().await;
+    let work = tempfile::tempdir().unwrap();
+    let body = work.path().join("instance.json");
+    std::fs::write(&body, setup.instance_body().to_string()).unwrap();
+    let arguments = [setup.base(), authorization(), format!("{}/sim", setup.running.sim.url())];
+    let document = format!("{}/openapi.json", setup.base());
+    let directory = work.path().to_owned();
+    let (generated, ran) = tokio::task::spawn_blocking(move || {
+        // The generator's own environment: Python, httpx and attrs for the client, ruff to format it.
+        let tools = std::path::Path::new(&generator).parent().expect("the generator is in a directory").to_owned();
+        let path = format!("{}:{}", tools.display(), std::env::var("PATH").unwrap_or_default());
+        let generated = Command::new(&generator)
+            .args(["generate", "--url", &document, "--output-path", "client"])
+            .current_dir(&directory)
+            .env("PATH", &path)
+            .output()
+            .unwrap_or_else(|error| panic!("{generator} does not run: {error}"));
+        let ran = Command::new(tools.join("python"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi-client/flow.py"))
+            .args(&arguments)
+            .arg(&body)
+            .env("PYTHONPATH", directory.join("client"))
+            .output()
+            .expect("python runs");
+        (generated, ran)
+    })
+    .await
+    .unwrap();
+    let generator_said =
+        format!("{}{}", String::from_utf8_lossy(&generated.stdout), String::from_utf8_lossy(&generated.stderr));
+    assert!(generated.status.success(), "the generator failed:\n{generator_said}");
+    assert!(!generator_said.contains("Warning"), "every schema and operation is generated:\n{generator_said}");
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    assert!(ran.status.success(), "flow.py failed:\n{stdout}\n{}", String::from_utf8_lossy(&ran.stderr));
+
+    let saw: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("one JSON line: {stdout}"));
+    assert_eq!(saw["deleted"], json!(true), "{saw}");
+    assert!(saw["attempts"].as_u64().unwrap() >= 1, "{saw}");
+    let message = saw["message"].as_str().unwrap();
+    assert!(
+        setup.running.receiver.accepted().iter().any(|delivery| delivery.json().to_string().contains(message)),
+        "the message the client read is the one the receiver got: {saw}"
+    );
+    let instance = saw["instance"].as_str().unwrap();
+    let client = ApiClient { http: setup.http.clone(), base: setup.base(), authorization: authorization() };
+    let (status, _) = client.get_instance(instance).await.expect_err("deleted through the generated client");
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 

@@ -240,15 +240,29 @@ pub struct ResourceDryRun {
     pub error: Option<String>,
 }
 
-/// `{"name", "ok": true, ...the report's fields}` or `{"name", "ok": false, "error"}`,
-/// as `Serialize` writes it (a flattened `Option` is not a shape the derive can say).
+/// `{"name", "ok": true, ...the report's fields}` (`ResourceDryRunDone`) or
+/// `{"name", "ok": false, "error"}` (`ResourceDryRunFailed`), as `Serialize` writes
+/// it (a flattened `Option` is not a shape the derive can say). The two are named
+/// schemas, not inline ones: client generators make a type of each.
 impl utoipa::PartialSchema for ResourceDryRun {
     fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new().item(Ref::from_schema_name(DRY_RUN_DONE)).item(Ref::from_schema_name(DRY_RUN_FAILED)).into()
+    }
+}
+
+const DRY_RUN_DONE: &str = "ResourceDryRunDone";
+const DRY_RUN_FAILED: &str = "ResourceDryRunFailed";
+
+impl ToSchema for ResourceDryRun {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         let name = || ObjectBuilder::new().schema_type(Type::String);
         let ok = |value: bool| ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([value]));
-        let dry_run = AllOfBuilder::new().item(Ref::from_schema_name(DryRunReport::name())).item(
-            ObjectBuilder::new().property("name", name()).property("ok", ok(true)).required("name").required("ok"),
-        );
+        let done = AllOfBuilder::new()
+            .item(Ref::from_schema_name(DryRunReport::name()))
+            .item(
+                ObjectBuilder::new().property("name", name()).property("ok", ok(true)).required("name").required("ok"),
+            )
+            .description(Some("A resource's dry run: what a poll now would read and deliver"));
         let failed = ObjectBuilder::new()
             .property("name", name())
             .property("ok", ok(false))
@@ -258,13 +272,10 @@ impl utoipa::PartialSchema for ResourceDryRun {
             )
             .required("name")
             .required("ok")
-            .required("error");
-        OneOfBuilder::new().item(dry_run).item(failed).into()
-    }
-}
-
-impl ToSchema for ResourceDryRun {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            .required("error")
+            .description(Some("A resource whose dry run failed, and why"));
+        schemas.push((DRY_RUN_DONE.into(), done.into()));
+        schemas.push((DRY_RUN_FAILED.into(), failed.into()));
         schemas.push((DryRunReport::name().into_owned(), DryRunReport::schema()));
         <DryRunReport as ToSchema>::schemas(schemas);
     }
