@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Args;
 
 use engine::config;
@@ -102,11 +102,14 @@ pub fn list(args: &EventsListArgs) -> ExitCode {
 pub fn replay(args: &EventsReplayArgs) -> ExitCode {
     with_store(&args.config, |store| {
         if args.all_failed {
-            let replayed_at = Utc::now();
-            let replayed = store.replay_dead(&args.instance, replayed_at).map_err(|e| e.to_string())?;
-            println!("{replayed} dead-lettered message(s) of instance `{}` put back in the outbox", args.instance);
-            if args.wait && replayed > 0 {
-                wait_for_delivery(store, &args.instance, replayed as u64, replayed_at)?;
+            let replayed = store.replay_dead(&args.instance, Utc::now()).map_err(|e| e.to_string())?;
+            println!(
+                "{} dead-lettered message(s) of instance `{}` put back in the outbox",
+                replayed.len(),
+                args.instance
+            );
+            if args.wait && !replayed.is_empty() {
+                wait_for_delivery(store, &replayed)?;
             }
         }
         if args.failed_records {
@@ -123,29 +126,27 @@ pub fn replay(args: &EventsReplayArgs) -> ExitCode {
 /// How often `--wait` looks at the outbox.
 const WAIT_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Follows the delivery of `replayed` messages put back at `replayed_at`
-/// until none of the instance's messages is pending any more: counted as the
-/// instance's deliveries since the replay (so a poll's messages delivered
-/// meanwhile count too, and the count stops at `replayed`).
-fn wait_for_delivery(store: &Store, instance: &str, replayed: u64, replayed_at: DateTime<Utc>) -> Result<(), String> {
-    let bar = super::progress_bar::wanted(false).then(|| super::progress_bar::messages(replayed));
-    let delivered = loop {
-        let delivered = store.delivered_since(instance, replayed_at).map_err(|e| e.to_string())?.min(replayed);
-        let (pending, _dead) = store.undelivered(instance).map_err(|e| e.to_string())?;
+/// Follows the delivery of exactly the `replayed` messages (not the ones polls
+/// store meanwhile) until none of them is pending: each is delivered or
+/// dead-lettered again.
+fn wait_for_delivery(store: &Store, replayed: &[i64]) -> Result<(), String> {
+    let total = replayed.len() as u64;
+    let bar = super::progress_bar::wanted(false).then(|| super::progress_bar::messages(total));
+    let outcomes = loop {
+        let outcomes = store.outcomes(replayed).map_err(|e| e.to_string())?;
         if let Some(bar) = &bar {
-            bar.set_position(delivered);
-            bar.set_message(format!("({pending} pending)"));
+            bar.set_position(outcomes.delivered);
+            bar.set_message(format!("({} pending)", outcomes.pending));
         }
-        if pending == 0 {
-            break delivered;
+        if outcomes.pending == 0 {
+            break outcomes;
         }
         std::thread::sleep(WAIT_TICK);
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let (_, dead) = store.undelivered(instance).map_err(|e| e.to_string())?;
-    println!("{delivered} of {replayed} replayed message(s) delivered; {dead} dead-lettered now");
+    println!("{} of {total} replayed message(s) delivered; {} dead-lettered again", outcomes.delivered, outcomes.dead);
     Ok(())
 }
 

@@ -339,6 +339,70 @@ async fn events_list_and_replay_work_on_the_state_a_stopped_service_left() {
     assert_eq!(messages[0].1["message"]["events"][0]["objectId"], "4");
 }
 
+/// `events replay --all-failed --wait` beside a running service: it waits for
+/// exactly the messages it put back, and says how they ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_replay_wait_follows_the_replayed_messages_until_delivered_or_dead_again() {
+    let sim = simulator(20).await;
+    let (callback, received) = start_receiver(Duration::ZERO).await;
+    received.lock().unwrap().failing = true;
+    let dir = tempfile::tempdir().unwrap();
+    let delivery = "[delivery]\nfirst_retry_seconds = 0.05\nretry_multiplier = 1\nretries = 1\ntimeout_seconds = 1";
+    let config = write_config(dir.path(), &sim, callback, delivery);
+    let mut child = serve(&config, &sim, "text");
+    let events = |args: &[&str]| {
+        let (config, secret) = (config.clone(), sim.config().secret.clone());
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let output = Command::new(env!("CARGO_BIN_EXE_autotask-events"))
+                .arg("events")
+                .args(&args)
+                .args(["--config", config.to_str().unwrap(), "--instance", "acme"])
+                .env("TEST_AUTOTASK_SECRET", secret)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8(output.stdout).unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    reqwest::Client::new()
+        .patch(format!("{}/sim/Tickets/4", sim.url()))
+        .json(&json!({"status": 5}))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !events(&["list", "--status", "dead"]).await.unwrap().contains("dead") {
+        assert!(Instant::now() < deadline, "ticket 4's message is never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The callback still fails: the replayed message is dead again, and the command says so.
+    let replayed = tokio::time::timeout(Duration::from_secs(30), events(&["replay", "--all-failed", "--wait"]))
+        .await
+        .expect("--wait ends once the replayed message is dead again")
+        .unwrap();
+    assert!(replayed.contains("1 dead-lettered message(s) of instance `acme` put back"), "{replayed}");
+    assert!(replayed.contains("0 of 1 replayed message(s) delivered; 1 dead-lettered again"), "{replayed}");
+    assert!(!replayed.contains('\u{1b}'), "no bar when piped: {replayed:?}");
+
+    // The callback is back: the same message goes through.
+    received.lock().unwrap().failing = false;
+    let replayed = tokio::time::timeout(Duration::from_secs(30), events(&["replay", "--all-failed", "--wait"]))
+        .await
+        .expect("--wait ends once the replayed message is delivered")
+        .unwrap();
+    assert!(replayed.contains("1 of 1 replayed message(s) delivered; 0 dead-lettered again"), "{replayed}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let messages = received.lock().unwrap().messages.clone();
+    assert!(
+        messages.iter().any(|(_, message)| message["message"]["events"][0]["objectId"] == "4"),
+        "the replayed message arrived: {messages:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_list_shows_a_running_services_plugins_through_its_management_api() {
     let sim = simulator(20).await;

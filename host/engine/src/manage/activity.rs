@@ -47,7 +47,7 @@ impl Management {
         let retried = blocking(move || {
             let now = Utc::now();
             Ok(Retried {
-                dead_lettered: store.replay_dead(&instance, now)?,
+                dead_lettered: store.replay_dead(&instance, now)?.len(),
                 retrying: store.retry_now(&instance, now)?,
                 failed_records: store.request_failure_replay(&instance)?,
             })

@@ -308,6 +308,15 @@ pub struct MessageSummary {
     pub plugin_version: Option<String>,
 }
 
+/// How many of some messages are delivered, pending (retrying included) and
+/// dead-lettered ([`Store::outcomes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    pub delivered: u64,
+    pub pending: u64,
+    pub dead: u64,
+}
+
 /// Events by delivery state: delivered, waiting for their first attempt, and
 /// failed at least once without being delivered (retrying or dead-lettered).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -417,8 +426,8 @@ pub trait Outbox: Send + Sync {
     fn dead_letter(&self, attempt: &NewAttempt, fence: Option<&Fence>) -> Result<(), StoreError>;
 
     /// Puts an instance's dead letters back in the outbox, due now, in their
-    /// original order. Returns how many.
-    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// original order. Returns their `seq`s, in that order.
+    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
 
     /// An instance's most recent messages in `state` (all states when `None`), newest first.
     fn recent_messages(
@@ -440,6 +449,10 @@ pub trait Outbox: Send + Sync {
 
     /// How many of an instance's messages are not delivered: pending, and dead-lettered.
     fn undelivered(&self, instance_id: &str) -> Result<(u64, u64), StoreError>;
+
+    /// Where messages `seqs` stand now (a `seq` no longer stored counts nowhere):
+    /// how a replay of exactly those messages is going.
+    fn outcomes(&self, seqs: &[i64]) -> Result<Outcomes, StoreError>;
 
     /// How many of an instance's messages were delivered at `since` or later:
     /// the delivery side of a backfill's progress.

@@ -174,6 +174,7 @@ both_backends!(
     a_failed_commit_leaves_neither_messages_nor_watermark,
     the_deletion_logs_watermark_moves_only_with_its_poll_and_apart_from_the_records,
     delivery_works_the_outbox_in_order_with_retries_and_dead_letters,
+    a_replay_returns_its_messages_and_their_outcomes_are_counted_exactly,
     instances_keep_their_first_creation_time,
     old_seen_keys_are_pruned,
     the_same_message_twice_is_kept_once,
@@ -277,9 +278,34 @@ fn delivery_works_the_outbox_in_order_with_retries_and_dead_letters(fixture: &dy
     assert_eq!(store.next_pending("acme").unwrap(), None);
     assert_eq!(store.next_pending("other").unwrap().unwrap().message_id, "o1", "instances are separate");
 
-    assert_eq!(store.replay_dead("acme", now()).unwrap(), 1);
+    assert_eq!(store.replay_dead("acme", now()).unwrap(), [first.seq]);
     let replayed = store.next_pending("acme").unwrap().unwrap();
     assert_eq!((replayed.message_id.as_str(), replayed.attempts), ("m1", 0));
+}
+
+fn a_replay_returns_its_messages_and_their_outcomes_are_counted_exactly(fixture: &dyn Fixture) {
+    let store = fixture.open();
+    let commit = PollCommit { messages: vec![message("m1"), message("m2"), message("m3")], ..Default::default() };
+    store.commit_poll("acme", "incidents", &commit, now()).unwrap();
+    store
+        .commit_poll("other", "incidents", &PollCommit { messages: vec![message("o1")], ..Default::default() }, now())
+        .unwrap();
+    let [m1, m2, m3] = ["m1", "m2", "m3"].map(|id| store.message_by_id("acme", id).unwrap().unwrap().seq);
+    let o1 = store.message_by_id("other", "o1").unwrap().unwrap().seq;
+    store.dead_letter(&NewAttempt::failed(m1, now(), "gave up"), None).unwrap();
+    store.dead_letter(&NewAttempt::failed(m2, now(), "gave up"), None).unwrap();
+    store.dead_letter(&NewAttempt::failed(o1, now(), "gave up"), None).unwrap();
+
+    let replayed = store.replay_dead("acme", now()).unwrap();
+    assert_eq!(replayed, [m1, m2], "this instance's dead letters, in order");
+    assert_eq!(store.outcomes(&replayed).unwrap(), Outcomes { delivered: 0, pending: 2, dead: 0 });
+    store.mark_delivered(m1, now()).unwrap();
+    store.dead_letter(&NewAttempt::failed(m2, now(), "gave up again"), None).unwrap();
+    assert_eq!(store.outcomes(&replayed).unwrap(), Outcomes { delivered: 1, pending: 0, dead: 1 });
+    // Only the messages asked about: m3 is pending and o1 dead, but neither was replayed.
+    assert_eq!(store.outcomes(&[m3, o1, 999_999]).unwrap(), Outcomes { delivered: 0, pending: 1, dead: 1 });
+    assert_eq!(store.outcomes(&[]).unwrap(), Outcomes::default());
+    assert_eq!(store.replay_dead("acme", now()).unwrap(), [m2]);
 }
 
 fn instances_keep_their_first_creation_time(fixture: &dyn Fixture) {

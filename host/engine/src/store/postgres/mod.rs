@@ -386,19 +386,22 @@ impl Outbox for PgStore {
         Ok(())
     }
 
-    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
         let mut connection = self.lock()?;
         let mut transaction = connection.transaction()?;
-        let changed = transaction.execute(
+        let rows = transaction.query(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2
-             WHERE instance_id = $1 AND state = 'dead'",
+             WHERE instance_id = $1 AND state = 'dead' RETURNING seq",
             &[&instance_id, &format_instant(now)],
         )?;
-        if changed > 0 {
+        if !rows.is_empty() {
             notify(&mut transaction, &format!("outbox:{instance_id}"))?;
         }
         transaction.commit()?;
-        Ok(changed as usize)
+        // RETURNING gives no order.
+        let mut seqs: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+        seqs.sort_unstable();
+        Ok(seqs)
     }
 
     fn recent_messages(
@@ -453,6 +456,16 @@ impl Outbox for PgStore {
             &[&instance_id],
         )?;
         Ok((count(&row, 0), count(&row, 1)))
+    }
+
+    fn outcomes(&self, seqs: &[i64]) -> Result<Outcomes, StoreError> {
+        let row = self.read()?.query_one(
+            "SELECT count(*) FILTER (WHERE state = 'delivered'), count(*) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE state = 'dead')
+             FROM outbox WHERE seq = ANY($1)",
+            &[&seqs],
+        )?;
+        Ok(Outcomes { delivered: count(&row, 0), pending: count(&row, 1), dead: count(&row, 2) })
     }
 
     fn delivered_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -379,14 +379,19 @@ impl Outbox for SqliteStore {
     }
 
     /// Puts an instance's dead letters back in the outbox, due now, in their
-    /// original order. Returns how many.
-    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let changed = self.lock().execute(
+    /// original order. Returns their `seq`s, in that order.
+    fn replay_dead(&self, instance_id: &str, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2
-             WHERE instance_id = ?1 AND state = 'dead'",
-            params![instance_id, format_instant(now)],
+             WHERE instance_id = ?1 AND state = 'dead' RETURNING seq",
         )?;
-        Ok(changed)
+        let mut seqs: Vec<i64> = statement
+            .query_map(params![instance_id, format_instant(now)], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        // RETURNING gives no order.
+        seqs.sort_unstable();
+        Ok(seqs)
     }
 
     /// An instance's most recent messages in `state` (all states when `None`), newest first.
@@ -453,6 +458,18 @@ impl Outbox for SqliteStore {
             Ok(count as u64)
         };
         Ok((count("pending")?, count("dead")?))
+    }
+
+    fn outcomes(&self, seqs: &[i64]) -> Result<Outcomes, StoreError> {
+        let seqs = serde_json::to_string(seqs).expect("a list of integers is JSON");
+        let (delivered, pending, dead): (i64, i64, i64) = self.read().query_row(
+            "SELECT count(*) FILTER (WHERE state = 'delivered'), count(*) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE state = 'dead')
+             FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))",
+            [seqs],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        Ok(Outcomes { delivered: delivered as u64, pending: pending as u64, dead: dead as u64 })
     }
 
     fn delivered_since(&self, instance_id: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {
