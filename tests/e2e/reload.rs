@@ -134,9 +134,10 @@ impl Harness {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} of {} changes never arrived: {missing:?}",
+                "{} of {} changes never arrived: {missing:?}\n{}",
                 missing.len(),
-                expected.len()
+                expected.len(),
+                self.where_things_stand()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -163,6 +164,23 @@ impl Harness {
     }
 
     /// `(ticket id, when, "any" or "DELETED")` of every ticket changed or deleted since the start.
+    /// What a failure of [`Harness::account_for_everything`] shows beside the
+    /// missing changes: the records a plugin failed, the outbox, the polls.
+    fn where_things_stand(&self) -> String {
+        let store = self.service().store();
+        let failures: Vec<String> = store
+            .failures("acme", None, false)
+            .unwrap()
+            .into_iter()
+            .map(|failure| format!("{:?} at {}: {}", failure.record.object_id, failure.failed_at, failure.record.error))
+            .collect();
+        let undelivered = store.undelivered("acme").unwrap();
+        let metrics = self.service().metrics().render();
+        let polls: Vec<&str> =
+            metrics.lines().filter(|line| line.contains("poll") && line.contains("outcome=")).collect();
+        format!("failed records: {failures:?}\n(pending, dead) messages: {undelivered:?}\npolls: {polls:?}")
+    }
+
     fn changes_since_start(&self) -> Vec<(String, DateTime<Utc>, &'static str)> {
         let (tickets, deletions) = self
             .sim
